@@ -1,0 +1,62 @@
+// agcnn/autograd/node.hpp — one recorded op in the autograd graph, and how ops record it.
+//
+// An op that produced tensor `out` from inputs x1..xn records a Node on `out`: the inputs, which
+// of them want a gradient, and a backward closure. Given dL/d(out) the closure returns
+// dL/d(x_i) for every input that wants one (an undefined Tensor for the others). The closure
+// assigns fresh gradient tensors (=); the engine (backward.hpp) is the one place that adds them
+// into what is already accumulated (+=), for a tensor used twice and for parameters across
+// backward passes.
+//
+// A closure must never capture `out` itself (that would be a reference cycle through grad_fn):
+// it captures `out.detach()`, which shares the storage only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agcnn/autograd/grad_mode.hpp"
+#include "agcnn/core/tensor.hpp"
+
+namespace agcnn {
+
+struct Node {
+    using Backward = std::function<std::vector<Tensor>(const Tensor& grad_out,
+                                                       const std::vector<bool>& needs_grad)>;
+    std::string op_name;
+    std::vector<Tensor> inputs;
+    std::vector<bool> needs_grad;
+    Backward backward;
+};
+
+// True when an op on these inputs must be recorded.
+inline bool should_record(std::initializer_list<const Tensor*> inputs) {
+    if (!grad_enabled()) return false;
+    for (const Tensor* t : inputs)
+        if (t && t->defined() && t->requires_grad()) return true;
+    return false;
+}
+
+// Attaches a Node to `out` when grad mode is on and any input requires a gradient.
+// `inputs` may contain undefined tensors (optional arguments); they never get a gradient.
+inline void record_op(Tensor& out, std::string op_name, std::vector<Tensor> inputs,
+                      Node::Backward backward) {
+    bool any = false;
+    std::vector<bool> needs(inputs.size(), false);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        needs[i] = inputs[i].defined() && inputs[i].requires_grad();
+        any = any || needs[i];
+    }
+    if (!grad_enabled() || !any) return;
+    auto node = std::make_shared<Node>();
+    node->op_name = std::move(op_name);
+    node->inputs = std::move(inputs);
+    node->needs_grad = std::move(needs);
+    node->backward = std::move(backward);
+    out.impl().requires_grad = true;
+    out.impl().grad_fn = std::move(node);
+}
+
+}  // namespace agcnn

@@ -1,0 +1,185 @@
+// agcnn/io/safetensors.hpp — read and write the safetensors format (huggingface/safetensors).
+//
+// Layout: u64 little-endian N, then N bytes of JSON header
+//   {"__metadata__": {"key": "value", ...},
+//    "<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...}
+// then the data block; offsets are relative to its start. Everything in a file is checked
+// before use: header size within the file, valid JSON of the expected shape, known dtypes,
+// byte ranges that match dtype x shape, lie inside the data block and do not overlap. A hostile
+// file gets an Error naming the file, never a crash or a huge allocation.
+//
+// Writing pads the header with spaces to a multiple of 8 bytes (as the reference library does)
+// and goes through write_file_atomic.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agcnn/core/tensor.hpp"
+#include "agcnn/io/atomic_file.hpp"
+#include "agcnn/io/dtype.hpp"
+
+namespace agcnn::io {
+
+// One tensor as stored: raw little-endian bytes of `dtype`.
+struct TensorRecord {
+    std::string name;
+    std::string dtype;
+    Shape shape;
+    std::string bytes;
+
+    std::int64_t numel() const { return shape_numel(shape); }
+    // The values as float32 (F32, F16, BF16, F64, I64 accepted).
+    std::vector<float> to_float32(const std::string& file) const {
+        return io::to_float32(dtype, reinterpret_cast<const unsigned char*>(bytes.data()),
+                              static_cast<std::size_t>(numel()), file + ": tensor '" + name + "'");
+    }
+};
+
+struct TensorFile {
+    std::map<std::string, std::string> metadata;
+    std::vector<TensorRecord> tensors;  // in file order
+
+    const TensorRecord* find(const std::string& name) const {
+        for (const auto& t : tensors)
+            if (t.name == name) return &t;
+        return nullptr;
+    }
+    void add_f32(const std::string& name, const Shape& shape, const float* values) {
+        TensorRecord record{name, "F32", shape, {}};
+        record.bytes.assign(reinterpret_cast<const char*>(values),
+                            static_cast<std::size_t>(shape_numel(shape)) * 4);
+        tensors.push_back(std::move(record));
+    }
+    void add_i64(const std::string& name, std::int64_t value) {
+        TensorRecord record{name, "I64", {}, std::string(8, '\0')};
+        std::memcpy(record.bytes.data(), &value, 8);
+        tensors.push_back(std::move(record));
+    }
+};
+
+// Parses a safetensors file held in memory. `path` only names the file in errors.
+inline TensorFile parse_safetensors(std::string_view content, const std::string& path) {
+    using nlohmann::json;
+    AGCNN_CHECK(content.size() >= 8, path, ": not a safetensors file (", content.size(),
+                " bytes, shorter than the 8-byte header length)");
+    std::uint64_t header_size = 0;
+    std::memcpy(&header_size, content.data(), 8);
+    AGCNN_CHECK(header_size >= 2 && header_size <= content.size() - 8, path,
+                ": not a safetensors file or truncated: header length ", header_size,
+                " but the file has ", content.size(), " bytes");
+    const std::string_view header = content.substr(8, header_size);
+    const std::string_view data = content.substr(8 + header_size);
+    json parsed = json::parse(header.begin(), header.end(), nullptr, false);
+    AGCNN_CHECK(!parsed.is_discarded() && parsed.is_object(), path,
+                ": safetensors header is not a JSON object");
+    TensorFile file;
+    struct Range {
+        std::uint64_t begin, end;
+        std::size_t index;
+    };
+    std::vector<Range> ranges;
+    for (auto it = parsed.begin(); it != parsed.end(); ++it) {
+        const std::string& name = it.key();
+        const json& entry = it.value();
+        if (name == "__metadata__") {
+            AGCNN_CHECK(entry.is_object(), path, ": __metadata__ is not an object");
+            for (auto m = entry.begin(); m != entry.end(); ++m) {
+                AGCNN_CHECK(m.value().is_string(), path, ": metadata value '", m.key(),
+                            "' is not a string");
+                file.metadata[m.key()] = m.value().get<std::string>();
+            }
+            continue;
+        }
+        AGCNN_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
+                        entry.contains("data_offsets") && entry["dtype"].is_string() &&
+                        entry["shape"].is_array() && entry["data_offsets"].is_array() &&
+                        entry["data_offsets"].size() == 2,
+                    path, ": tensor '", name, "' has a malformed header entry");
+        TensorRecord record;
+        record.name = name;
+        record.dtype = entry["dtype"].get<std::string>();
+        const std::size_t element = dtype_size(record.dtype);
+        AGCNN_CHECK(element > 0, path, ": tensor '", name, "' has unknown dtype '", record.dtype,
+                    "'");
+        std::uint64_t count = 1;
+        for (const json& d : entry["shape"]) {
+            AGCNN_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0),
+                        path, ": tensor '", name, "' has a bad dimension");
+            const std::uint64_t dim = d.get<std::uint64_t>();
+            AGCNN_CHECK(dim == 0 || count <= content.size() / dim, path, ": tensor '", name,
+                        "' has a shape larger than the file");
+            count *= dim;
+            record.shape.push_back(static_cast<std::int64_t>(dim));
+        }
+        const json& offsets = entry["data_offsets"];
+        AGCNN_CHECK(offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(), path,
+                    ": tensor '", name, "' has bad data_offsets");
+        const std::uint64_t begin = offsets[0].get<std::uint64_t>();
+        const std::uint64_t end = offsets[1].get<std::uint64_t>();
+        AGCNN_CHECK(begin <= end && end <= data.size(), path, ": tensor '", name,
+                    "' lies outside the data block (offsets ", begin, "..", end, ", data block ",
+                    data.size(), " bytes): truncated file?");
+        AGCNN_CHECK(end - begin == count * element, path, ": tensor '", name, "' has ",
+                    end - begin, " bytes but ", record.dtype, " ", shape_str(record.shape),
+                    " needs ", count * element);
+        record.bytes.assign(data.substr(begin, end - begin));
+        ranges.push_back({begin, end, file.tensors.size()});
+        file.tensors.push_back(std::move(record));
+    }
+    std::sort(ranges.begin(), ranges.end(),
+              [](const Range& a, const Range& b) { return a.begin < b.begin; });
+    for (std::size_t i = 1; i < ranges.size(); ++i)
+        AGCNN_CHECK(ranges[i].begin >= ranges[i - 1].end, path, ": tensors '",
+                    file.tensors[ranges[i - 1].index].name, "' and '",
+                    file.tensors[ranges[i].index].name, "' overlap");
+    // File order: by offset.
+    std::vector<TensorRecord> ordered;
+    ordered.reserve(file.tensors.size());
+    for (const Range& r : ranges) ordered.push_back(std::move(file.tensors[r.index]));
+    file.tensors = std::move(ordered);
+    return file;
+}
+
+inline TensorFile read_safetensors(const std::string& path) {
+    return parse_safetensors(read_file(path), path);
+}
+
+inline std::string serialize_safetensors_header(const TensorFile& file) {
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
+    std::uint64_t offset = 0;
+    for (const auto& t : file.tensors) {
+        AGCNN_CHECK(t.bytes.size() == static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
+                    "safetensors: tensor '", t.name, "' has ", t.bytes.size(), " bytes for ",
+                    t.dtype, " ", shape_str(t.shape));
+        AGCNN_CHECK(!header.contains(t.name), "safetensors: duplicate tensor name '", t.name, "'");
+        header[t.name] = {{"dtype", t.dtype},
+                          {"shape", t.shape},
+                          {"data_offsets", {offset, offset + t.bytes.size()}}};
+        offset += t.bytes.size();
+    }
+    std::string text = header.dump();
+    while ((text.size() + 8) % 8 != 0) text.push_back(' ');
+    std::string out(8, '\0');
+    const std::uint64_t size = text.size();
+    std::memcpy(out.data(), &size, 8);
+    return out + text;
+}
+
+// Writes the file atomically (temporary file, fsync, rename).
+inline void write_safetensors(const std::string& path, const TensorFile& file) {
+    const std::string header = serialize_safetensors_header(file);
+    std::vector<std::string_view> parts{header};
+    for (const auto& t : file.tensors) parts.emplace_back(t.bytes);
+    write_file_atomic(path, parts);
+}
+
+}  // namespace agcnn::io

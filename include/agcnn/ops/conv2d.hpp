@@ -1,0 +1,177 @@
+// agcnn/ops/conv2d.hpp — 2-D convolution without bias, torch.nn.functional.conv2d (NHWC).
+//
+// conv2d(x, w, stride, pad): x [N, H, W, C], w [O, KH, KW, C] (OHWI: the engine's layout;
+//   PyTorch's OIHW is transposed on load and save) -> y [N, OH, OW, O] with
+//   OH = (H + 2 pad - KH) / stride + 1, OW = (W + 2 pad - KW) / stride + 1.
+//   Square stride and padding, no dilation, no groups: everything ResNet-50 uses.
+// backward:  dx [N, H, W, C] and dw [O, KH, KW, C].
+//
+// Method: im2col + GEMM. Row r = (n, oy, ox) of the column matrix holds the input patch in
+// (ky, kx, c) order, so with K = KH*KW*C:
+//   y[rows, O]   = cols[rows, K] * w[O, K]^T
+//   dw[O, K]     = dy[rows, O]^T * cols[rows, K]
+//   dcols[rows, K] = dy[rows, O] * w[O, K], scattered back into dx (col2im).
+// A 1x1 stride-1 convolution needs no column matrix: cols is x itself. Images are processed in
+// chunks so the column matrix stays under kColumnBudget floats; dw sums the chunks in order.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/ops/eigen_maps.hpp"
+#include "agcnn/ops/geometry.hpp"
+
+namespace agcnn::cpu {
+
+constexpr std::int64_t kColumnBudget = std::int64_t(1) << 24;  // 16 M floats = 64 MB
+
+inline std::int64_t images_per_chunk(const ConvGeometry& g) {
+    const std::int64_t per_image = std::max<std::int64_t>(g.oh * g.ow * g.k(), 1);
+    return std::clamp<std::int64_t>(kColumnBudget / per_image, 1, std::max<std::int64_t>(g.n, 1));
+}
+
+// cols [images*OH*OW, K] from x [images, H, W, C]; zero where the patch hangs over the border.
+template <class T>
+void im2col(T* cols, const T* x, std::int64_t images, const ConvGeometry& g) {
+    const std::int64_t k = g.k();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < images; ++n) {
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+            for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                T* row = cols + ((n * g.oh + oy) * g.ow + ox) * k;
+                for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+                    const std::int64_t iy = oy * g.stride - g.pad + ky;
+                    T* dst = row + ky * g.kw * g.c;
+                    if (iy < 0 || iy >= g.h) {
+                        std::fill(dst, dst + g.kw * g.c, T(0));
+                        continue;
+                    }
+                    for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+                        const std::int64_t ix = ox * g.stride - g.pad + kx;
+                        T* cell = dst + kx * g.c;
+                        if (ix < 0 || ix >= g.w)
+                            std::fill(cell, cell + g.c, T(0));
+                        else
+                            std::copy_n(x + ((n * g.h + iy) * g.w + ix) * g.c, g.c, cell);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// dx [images, H, W, C] = sum of the patches in dcols (dx is overwritten). Parallel over images,
+// so every sum is formed by one thread in a fixed order.
+template <class T>
+void col2im(T* dx, const T* dcols, std::int64_t images, const ConvGeometry& g) {
+    const std::int64_t k = g.k();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t n = 0; n < images; ++n) {
+        T* image = dx + n * g.h * g.w * g.c;
+        std::fill(image, image + g.h * g.w * g.c, T(0));
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+            for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                const T* row = dcols + ((n * g.oh + oy) * g.ow + ox) * k;
+                for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+                    const std::int64_t iy = oy * g.stride - g.pad + ky;
+                    if (iy < 0 || iy >= g.h) continue;
+                    for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+                        const std::int64_t ix = ox * g.stride - g.pad + kx;
+                        if (ix < 0 || ix >= g.w) continue;
+                        const T* src = row + (ky * g.kw + kx) * g.c;
+                        T* dst = image + (iy * g.w + ix) * g.c;
+                        for (std::int64_t ch = 0; ch < g.c; ++ch) dst[ch] += src[ch];
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const ConvGeometry& g) {
+    const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
+    const auto W = matrix(w, g.o, k);
+    if (g.is_pointwise()) {
+        matrix(y, g.n * out_rows_per_image, g.o).noalias() =
+            matrix(x, g.n * out_rows_per_image, k) * W.transpose();
+        return;
+    }
+    const std::int64_t chunk = images_per_chunk(g);
+    std::vector<T> cols(static_cast<std::size_t>(chunk * out_rows_per_image * k));
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const std::int64_t images = std::min(chunk, g.n - n0);
+        const std::int64_t rows = images * out_rows_per_image;
+        im2col(cols.data(), x + n0 * g.h * g.w * g.c, images, g);
+        matrix(y + n0 * out_rows_per_image * g.o, rows, g.o).noalias() =
+            matrix(static_cast<const T*>(cols.data()), rows, k) * W.transpose();
+    }
+}
+
+// Either of dx, dw may be null (not wanted).
+template <class T>
+void conv2d_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const ConvGeometry& g) {
+    const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
+    const auto W = matrix(w, g.o, k);
+    if (g.is_pointwise()) {
+        const std::int64_t rows = g.n * out_rows_per_image;
+        if (dx) matrix(dx, rows, k).noalias() = matrix(dy, rows, g.o) * W;
+        if (dw) matrix(dw, g.o, k).noalias() = matrix(dy, rows, g.o).transpose() * matrix(x, rows, k);
+        return;
+    }
+    const std::int64_t chunk = images_per_chunk(g);
+    std::vector<T> cols(static_cast<std::size_t>(chunk * out_rows_per_image * k));
+    if (dw) matrix(dw, g.o, k).setZero();
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const std::int64_t images = std::min(chunk, g.n - n0);
+        const std::int64_t rows = images * out_rows_per_image;
+        const auto DY = matrix(dy + n0 * out_rows_per_image * g.o, rows, g.o);
+        auto COLS = matrix(cols.data(), rows, k);
+        if (dw) {
+            im2col(cols.data(), x + n0 * g.h * g.w * g.c, images, g);
+            matrix(dw, g.o, k).noalias() += DY.transpose() * COLS;
+        }
+        if (dx) {
+            COLS.noalias() = DY * W;
+            col2im(dx + n0 * g.h * g.w * g.c, static_cast<const T*>(cols.data()), images, g);
+        }
+    }
+}
+
+}  // namespace agcnn::cpu
+
+namespace agcnn::ops {
+
+inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std::int64_t pad) {
+    check_same_device(x, w, "conv2d");
+    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), stride, pad);
+    Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.o}, x.device());
+    if (x.device().is_cuda()) {
+        require_cuda_build("conv2d");
+#ifdef AGCNN_WITH_CUDA
+        cuda::conv2d_forward(y.data(), x.data(), w.data(), g);
+#endif
+    } else {
+        cpu::conv2d_forward(y.data(), x.data(), w.data(), g);
+    }
+    const Tensor saved_x = x.detach(), saved_w = w.detach();
+    record_op(y, "conv2d", {x, w}, [=](const Tensor& dy, const std::vector<bool>& needs) {
+        Tensor dx = needs[0] ? Tensor::empty(saved_x.shape(), dy.device()) : Tensor();
+        Tensor dw = needs[1] ? Tensor::empty(saved_w.shape(), dy.device()) : Tensor();
+        float* pdx = dx.defined() ? dx.data() : nullptr;
+        float* pdw = dw.defined() ? dw.data() : nullptr;
+        if (dy.device().is_cuda()) {
+#ifdef AGCNN_WITH_CUDA
+            cuda::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
+#endif
+        } else {
+            cpu::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
+        }
+        return std::vector<Tensor>{dx, dw};
+    });
+    return y;
+}
+
+}  // namespace agcnn::ops

@@ -1,0 +1,105 @@
+// agcnn/ops/max_pool2d.hpp — 2-D max pooling, torch.nn.functional.max_pool2d (NHWC).
+//
+// max_pool2d(x, k, s, p): x [N, H, W, C] -> y [N, OH, OW, C] with
+//   OH = (H + 2p - k) / s + 1, OW = (W + 2p - k) / s + 1 (floor, as PyTorch with ceil_mode off);
+//   padding counts as -infinity. ResNet-50's stem uses k=3, s=2, p=1.
+// backward:   each dy goes to the input position that won its window (the first maximum in
+//             row-major window order, as PyTorch's CPU kernel picks); positions that won several
+//             windows receive the sum.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/ops/geometry.hpp"
+
+namespace agcnn::cpu {
+
+// argmax holds, per output element, the flat (h*W + w) input index of the winner.
+template <class T>
+void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < g.n; ++n) {
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+            for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+                T* out = y + ((n * g.oh + oy) * g.ow + ox) * g.c;
+                std::int32_t* arg = argmax + ((n * g.oh + oy) * g.ow + ox) * g.c;
+                for (std::int64_t k = 0; k < g.c; ++k) {
+                    out[k] = -std::numeric_limits<T>::infinity();
+                    arg[k] = -1;
+                }
+                for (std::int64_t ky = 0; ky < g.kernel; ++ky) {
+                    const std::int64_t iy = oy * g.stride - g.pad + ky;
+                    if (iy < 0 || iy >= g.h) continue;
+                    for (std::int64_t kx = 0; kx < g.kernel; ++kx) {
+                        const std::int64_t ix = ox * g.stride - g.pad + kx;
+                        if (ix < 0 || ix >= g.w) continue;
+                        const T* in = x + ((n * g.h + iy) * g.w + ix) * g.c;
+                        const auto flat = static_cast<std::int32_t>(iy * g.w + ix);
+                        for (std::int64_t k = 0; k < g.c; ++k) {
+                            if (in[k] > out[k] || arg[k] < 0) {
+                                out[k] = in[k];
+                                arg[k] = flat;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Parallel over images: each image's dx is written by one thread, so the sums are deterministic.
+template <class T>
+void max_pool2d_backward(T* dx, const T* dy, const std::int32_t* argmax, const PoolGeometry& g) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t n = 0; n < g.n; ++n) {
+        T* image = dx + n * g.h * g.w * g.c;
+        std::fill(image, image + g.h * g.w * g.c, T(0));
+        const std::int64_t outputs = g.oh * g.ow;
+        for (std::int64_t o = 0; o < outputs; ++o) {
+            const T* grad = dy + (n * outputs + o) * g.c;
+            const std::int32_t* arg = argmax + (n * outputs + o) * g.c;
+            for (std::int64_t k = 0; k < g.c; ++k) image[arg[k] * g.c + k] += grad[k];
+        }
+    }
+}
+
+}  // namespace agcnn::cpu
+
+namespace agcnn::ops {
+
+inline Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride,
+                         std::int64_t pad) {
+    const PoolGeometry g = pool_geometry(x.shape(), kernel, stride, pad);
+    Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.c}, x.device());
+    auto argmax = std::make_shared<std::vector<std::int32_t>>();
+    std::shared_ptr<void> device_argmax;
+    if (x.device().is_cuda()) {
+        require_cuda_build("max_pool2d");
+#ifdef AGCNN_WITH_CUDA
+        device_argmax = cuda::max_pool2d_forward(y.data(), x.data(), g);
+#endif
+    } else {
+        argmax->resize(static_cast<std::size_t>(y.numel()));
+        cpu::max_pool2d_forward(y.data(), argmax->data(), x.data(), g);
+    }
+    const Shape x_shape = x.shape();
+    record_op(y, "max_pool2d", {x}, [=](const Tensor& dy, const std::vector<bool>&) {
+        Tensor dx = Tensor::empty(x_shape, dy.device());
+        if (dy.device().is_cuda()) {
+#ifdef AGCNN_WITH_CUDA
+            cuda::max_pool2d_backward(dx.data(), dy.data(), device_argmax.get(), g);
+#endif
+        } else {
+            cpu::max_pool2d_backward(dx.data(), dy.data(), argmax->data(), g);
+        }
+        return std::vector<Tensor>{dx};
+    });
+    return y;
+}
+
+}  // namespace agcnn::ops

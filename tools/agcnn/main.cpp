@@ -1,0 +1,25 @@
+// agcnn — the command line. Thin by design: each command parses flags, calls into the headers,
+// and prints. Every agcnn::Error becomes one line on stderr and exit code 1; a flag error
+// exits with CLI11's code (usage on stderr).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "commands/forward_grad.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("agcnn ") + AGCNN_VERSION);
+    agcnn::cli::add_forward_grad_commands(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "agcnn: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
