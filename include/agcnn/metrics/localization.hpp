@@ -1,0 +1,71 @@
+// agcnn/metrics/localization.hpp — how often a predicted box hits an annotated one, as Wang et
+// al. (ChestX-ray8, CVPR 2017, section 4.2) report it on BBox_List_2017.csv:
+//   IoU  = area(pred ∩ truth) / area(pred ∪ truth)
+//   IoBB = area(pred ∩ truth) / area(pred)   (intersection over the predicted bounding box)
+// A localisation is correct when the ratio exceeds the threshold T; accuracy is the fraction of
+// annotated boxes (per disease, and over all of them) that are correct, for T = 0.1 ... 0.7.
+// AG-CNN predicts one class-agnostic box per image (its attention box), compared with every
+// annotated box of that image.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <string>
+
+namespace agcnn::metrics {
+
+// An axis-aligned rectangle in source pixels: [x, x + w) x [y, y + h).
+struct Rect {
+    double x = 0, y = 0, w = 0, h = 0;
+    double area() const { return std::max(0.0, w) * std::max(0.0, h); }
+};
+
+inline double intersection_area(const Rect& a, const Rect& b) {
+    const double w = std::min(a.x + a.w, b.x + b.w) - std::max(a.x, b.x);
+    const double h = std::min(a.y + a.h, b.y + b.h) - std::max(a.y, b.y);
+    return w > 0 && h > 0 ? w * h : 0.0;
+}
+
+inline double iou(const Rect& pred, const Rect& truth) {
+    const double inter = intersection_area(pred, truth);
+    const double uni = pred.area() + truth.area() - inter;
+    return uni > 0 ? inter / uni : 0.0;
+}
+
+inline double iobb(const Rect& pred, const Rect& truth) {
+    const double area = pred.area();
+    return area > 0 ? intersection_area(pred, truth) / area : 0.0;
+}
+
+constexpr std::array<double, 7> kLocalizationThresholds = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7};
+
+// Hit counts per threshold for one group of boxes (a disease, or all).
+struct HitCounts {
+    int boxes = 0;
+    std::array<int, 7> iou_hits{}, iobb_hits{};
+
+    void add(const Rect& pred, const Rect& truth) {
+        ++boxes;
+        const double u = iou(pred, truth), b = iobb(pred, truth);
+        for (std::size_t t = 0; t < kLocalizationThresholds.size(); ++t) {
+            iou_hits[t] += u > kLocalizationThresholds[t];
+            iobb_hits[t] += b > kLocalizationThresholds[t];
+        }
+    }
+    double iou_rate(std::size_t t) const { return boxes ? double(iou_hits[t]) / boxes : 0.0; }
+    double iobb_rate(std::size_t t) const { return boxes ? double(iobb_hits[t]) / boxes : 0.0; }
+};
+
+// Per disease (by name) and overall.
+struct LocalizationResult {
+    std::map<std::string, HitCounts> per_disease;
+    HitCounts overall;
+
+    void add(const std::string& disease, const Rect& pred, const Rect& truth) {
+        per_disease[disease].add(pred, truth);
+        overall.add(pred, truth);
+    }
+};
+
+}  // namespace agcnn::metrics

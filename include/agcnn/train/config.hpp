@@ -1,0 +1,120 @@
+// agcnn/train/config.hpp — every hyper-parameter of an AG-CNN training run, in one struct that
+// is written to RUN/config.json (with the software version) and read back to resume.
+//
+// Defaults follow the paper's recipe as DESIGN.md states it (SGD momentum 0.9, weight decay
+// 1e-4, lr 0.01 / 10 every 20 epochs, 50 epochs, batch 128/64/64, input 224 from a 256 resize,
+// tau 0.7, max over channels). Two runs are the same run when their configs are equal except
+// for the fields that cannot change the weights' values (threads are not among them: the CPU
+// math rounds differently with another thread count).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agcnn/core/error.hpp"
+#include "agcnn/model/attention.hpp"
+
+namespace agcnn::train {
+
+enum class Stage { global, local, fusion };
+constexpr Stage kStages[] = {Stage::global, Stage::local, Stage::fusion};
+
+inline const char* stage_name(Stage s) {
+    return s == Stage::global ? "global" : s == Stage::local ? "local" : "fusion";
+}
+inline Stage parse_stage(const std::string& text) {
+    for (Stage s : kStages)
+        if (text == stage_name(s)) return s;
+    throw Error("bad stage '" + text + "': expected global, local or fusion");
+}
+
+// Per-stage settings (the paper: batch 128 for global, 64 for local and fusion).
+struct StageConfig {
+    int epochs = 50;
+    int batch_size = 64;
+};
+
+struct TrainConfig {
+    // Data (read by the data layer's loader).
+    std::string data_dir;
+    std::string split = "lists";        // how train/val/test are formed (see data layer)
+    int input_size = 224;               // network input S
+    int resize = 256;                   // resize before the (random or centre) S crop
+    bool augment = true;                // random crop + horizontal flip in training
+    double contrast = 0.0;              // histogram equalisation strength (0 = off, paper)
+    // Model.
+    std::int64_t base_width = 64;       // 64 = ResNet-50; smaller = narrow copy (demo, tests)
+    std::string weights;                // ImageNet ResNet-50 .safetensors; empty = from scratch
+    double tau = 0.7;
+    std::string heatmap = "max";        // max | l1 | l2
+    // Optimisation.
+    std::string optimizer = "sgd";      // sgd | adam
+    double lr = 0.01;
+    double momentum = 0.9;              // SGD
+    double weight_decay = 1e-4;
+    int lr_step = 20;                   // epochs between decays (0 = constant)
+    double lr_gamma = 0.1;
+    StageConfig global{50, 128}, local{50, 64}, fusion{50, 64};
+    bool fusion_cache = true;           // stage III on pooled features computed once (when
+                                        // augmentation is off; ignored otherwise)
+    // Reproducibility and hardware.
+    std::uint64_t seed = 0;
+    int threads = 0;                    // 0 = all cores
+    std::string device = "cpu";
+    int loader_workers = 2;
+
+    const StageConfig& stage(Stage s) const {
+        return s == Stage::global ? global : s == Stage::local ? local : fusion;
+    }
+    model::AttentionOptions attention() const {
+        return {tau, model::parse_heatmap_statistic(heatmap)};
+    }
+    void validate() const {
+        AGCNN_CHECK(optimizer == "sgd" || optimizer == "adam", "bad optimizer '", optimizer,
+                    "': expected sgd or adam");
+        AGCNN_CHECK(input_size >= 32 && resize >= input_size, "input size ", input_size,
+                    " must be >= 32 and <= the resize ", resize);
+        AGCNN_CHECK(tau >= 0 && tau < 1, "tau must be in [0, 1), got ", tau);
+        model::parse_heatmap_statistic(heatmap);
+        AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
+        for (Stage s : kStages)
+            AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", stage_name(s),
+                        ": epochs must be >= 0 and the batch size > 0");
+    }
+};
+
+inline void to_json(nlohmann::json& j, const StageConfig& s) {
+    j = {{"epochs", s.epochs}, {"batch_size", s.batch_size}};
+}
+inline void from_json(const nlohmann::json& j, StageConfig& s) {
+    s.epochs = j.at("epochs");
+    s.batch_size = j.at("batch_size");
+}
+
+#define AGCNN_TRAIN_CONFIG_FIELDS(X)                                                           \
+    X(data_dir) X(split) X(input_size) X(resize) X(augment) X(contrast) X(base_width)          \
+    X(weights) X(tau) X(heatmap) X(optimizer) X(lr) X(momentum) X(weight_decay) X(lr_step)     \
+    X(lr_gamma) X(global) X(local) X(fusion) X(fusion_cache) X(seed) X(threads) X(device)      \
+    X(loader_workers)
+
+inline void to_json(nlohmann::json& j, const TrainConfig& c) {
+#define AGCNN_X(field) j[#field] = c.field;
+    AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
+#undef AGCNN_X
+}
+inline void from_json(const nlohmann::json& j, TrainConfig& c) {
+#define AGCNN_X(field) j.at(#field).get_to(c.field);
+    AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
+#undef AGCNN_X
+}
+
+// The fields that may differ between an interrupted run and its continuation.
+inline nlohmann::json weight_relevant(const TrainConfig& c) {
+    nlohmann::json j = c;
+    j.erase("loader_workers");
+    return j;
+}
+
+}  // namespace agcnn::train

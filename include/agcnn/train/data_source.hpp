@@ -1,0 +1,64 @@
+// agcnn/train/data_source.hpp — what training and evaluation need from the data layer, as one
+// small interface (the adapter over agcnn/data's loader is train/data_adapter.hpp; the tests
+// implement it with tiny in-memory images).
+//
+// Contract:
+//   - epoch(split, e, batch_size, skip) yields the batches of epoch e of the split, the same
+//     ones for the same (seed, e) every time, starting after the first `skip` batches (a
+//     resumed run continues mid-epoch). The train split is shuffled and augmented per the
+//     config; val and test are in file order, centre crop, never augmented.
+//   - crop(batch, boxes) is the local branch's input: for image i, the region boxes[i] of its
+//     network input (input pixels), taken from batch.sources[i] through batch.geometry[i],
+//     resized to S x S and normalised like the input: [B, S, S, 3].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agcnn/data/batch.hpp"
+#include "agcnn/model/attention.hpp"
+
+namespace agcnn::train {
+
+enum class Split { train, val, test };
+inline const char* split_name(Split s) {
+    return s == Split::train ? "train" : s == Split::val ? "val" : "test";
+}
+inline Split parse_split(const std::string& text) {
+    if (text == "train") return Split::train;
+    if (text == "val") return Split::val;
+    if (text == "test") return Split::test;
+    throw Error("bad split '" + text + "': expected train, val or test");
+}
+
+class BatchReader {
+public:
+    virtual ~BatchReader() = default;
+    virtual std::optional<data::Batch> next() = 0;
+};
+
+// An annotated box of BBox_List_2017.csv, in the source image's pixels.
+struct AnnotatedBox {
+    std::string image, disease;
+    double x = 0, y = 0, w = 0, h = 0;
+};
+
+class DataSource {
+public:
+    virtual ~DataSource() = default;
+    virtual std::int64_t images(Split split) const = 0;
+    virtual std::unique_ptr<BatchReader> epoch(Split split, int epoch, int batch_size,
+                                               std::int64_t skip_batches) = 0;
+    virtual Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) = 0;
+    // Boxes of BBox_List_2017.csv in source-image pixels (empty when the file is absent).
+    virtual std::vector<AnnotatedBox> annotated_boxes() const = 0;
+
+    std::int64_t batches(Split split, int batch_size) const {
+        return (images(split) + batch_size - 1) / batch_size;
+    }
+};
+
+}  // namespace agcnn::train

@@ -1,0 +1,103 @@
+// agcnn/train/run.hpp — a whole training run in RUN/: config.json, the stages in order, their
+// starting weights, and continuing an interrupted run.
+//
+// RUN/config.json = {"version": ..., "config": {...}}. Starting a run in a folder that already
+// holds one continues it when the configs agree (threads and device included: they change the
+// rounding) and refuses otherwise. Each stage starts from:
+//   global  ImageNet weights when given (all but fc), else the seeded random initialisation;
+//   local   global.* from RUN/global-best; local.* from ImageNet or random;
+//   fusion  global.* from RUN/global-best, local.* from RUN/local-best.
+// A stage with a checkpoint continues from it instead; a finished stage is skipped.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "agcnn/train/stage.hpp"
+
+namespace agcnn::train {
+
+// ImageNet ResNet-50 weights (torchvision names, fc of any size) into a branch, all but fc.
+inline void load_backbone(nn::ResNet50& branch, const std::string& path) {
+    const io::TensorFile file = io::read_safetensors(path);
+    const io::TensorRecord* fc = file.find("fc.weight");
+    AGCNN_CHECK(fc && fc->shape.size() == 2, path, ": no fc.weight: not a torchvision ResNet-50");
+    nn::ResNet50 full({fc->shape[0], nn::GlobalPool::max, branch.config().base_width, 0});
+    io::load_state(full, file, "", path);
+    auto src = full.state(), dst = branch.state();
+    for (std::size_t i = 0; i < dst.size(); ++i) {
+        if (dst[i].name.rfind("fc.", 0) == 0) continue;
+        if (dst[i].counter)
+            *dst[i].counter = *src[i].counter;
+        else
+            *dst[i].tensor = src[i].tensor->to(dst[i].tensor->device()),
+            dst[i].tensor->set_requires_grad(dst[i].is_parameter);
+    }
+}
+
+inline void load_branch(nn::Module& branch, const std::string& path, const std::string& prefix) {
+    AGCNN_CHECK(std::filesystem::exists(path), path, ": missing; run the earlier stage first");
+    io::load_state(branch, io::read_safetensors(path), prefix, path);
+}
+
+inline void prepare_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
+    const std::string& imagenet = ctx.config.weights;
+    if (stage == Stage::global) {
+        if (!imagenet.empty()) load_backbone(net.global, imagenet);
+        return;
+    }
+    load_branch(net.global, ctx.best(Stage::global), "global.");
+    if (stage == Stage::local) {
+        if (!imagenet.empty()) load_backbone(net.local, imagenet);
+        return;
+    }
+    load_branch(net.local, ctx.best(Stage::local), "local.");
+}
+
+struct RunOptions {
+    std::vector<Stage> stages{Stage::global, Stage::local, Stage::fusion};
+    bool quiet = false;
+    std::string version = "unknown";
+    std::function<void(Stage, int, std::int64_t)> after_batch;  // tests
+};
+
+inline void write_config(const TrainConfig& config, const std::string& run_dir,
+                         const std::string& version) {
+    const std::string path = run_dir + "/config.json";
+    if (std::filesystem::exists(path)) {
+        const auto old = nlohmann::json::parse(io::read_file(path), nullptr, false);
+        AGCNN_CHECK(!old.is_discarded() && old.contains("config"), path, ": not an agcnn config");
+        TrainConfig previous;
+        from_json(old["config"], previous);
+        if (weight_relevant(previous) != weight_relevant(config))
+            throw Error(path + " holds another run's configuration; continue it with --resume or "
+                               "choose another --out (differences: " +
+                        nlohmann::json::diff(weight_relevant(previous), weight_relevant(config)).dump() + ")");
+    }
+    const nlohmann::json j = {{"version", version}, {"config", config}};
+    io::write_file_atomic(path, j.dump(2) + "\n");
+}
+
+// Runs the requested stages (continuing any interrupted one). Throws Interrupted on Ctrl-C.
+inline void run_training(const TrainConfig& config, const std::string& run_dir, DataSource& data,
+                         const RunOptions& options) {
+    config.validate();
+    std::filesystem::create_directories(run_dir);
+    write_config(config, run_dir, options.version);
+    Progress progress(options.quiet);
+    if (config.weights.empty())
+        std::fprintf(stderr,
+                     "agcnn: WARNING: no ImageNet weights (--weights): the global and local "
+                     "branches train FROM SCRATCH; expect far lower AUROC than the paper's.\n");
+    StageContext ctx{config, run_dir, &data, parse_device(config.device), &progress,
+                     nlohmann::json(config).dump(), options.after_batch};
+    model::AgCnn net({config.base_width, config.seed});
+    net.to(ctx.device);
+    for (Stage stage : options.stages) {
+        if (!std::filesystem::exists(ctx.checkpoint(stage))) prepare_stage(net, ctx, stage);
+        run_stage(net, ctx, stage);
+    }
+}
+
+}  // namespace agcnn::train

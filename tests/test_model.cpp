@@ -1,0 +1,285 @@
+// Tests of the model layer and training: attention geometry on hand-made feature maps, AUROC
+// against brute-force pair counting, localization ratios, checkpoints, exact resume, NaN stop.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "agcnn/metrics/auroc.hpp"
+#include "agcnn/metrics/localization.hpp"
+#include "agcnn/model/agcnn_model.hpp"
+#include "agcnn/model/attention.hpp"
+#include "agcnn/train/run.hpp"
+#include "fake_data.hpp"
+
+using namespace agcnn;
+using model::Box;
+
+namespace {
+
+// h x w x c features, zero except the given cells, which get `value` in channel `channel`.
+std::vector<float> features(int h, int w, int c, std::vector<std::pair<int, int>> cells,
+                            float value = 1.0f, int channel = 0) {
+    std::vector<float> f(std::size_t(h) * w * c, 0.0f);
+    for (auto [y, x] : cells) f[(std::size_t(y) * w + x) * c + channel] = value;
+    return f;
+}
+
+std::string temp_dir(const std::string& name) {
+    const auto dir = std::filesystem::temp_directory_path() / ("agcnn-test-model-" + name);
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir.string();
+}
+
+}  // namespace
+
+TEST_CASE("attention: channel statistics max, L1, L2 of |f|") {
+    const std::vector<float> f = {-3.0f, 2.0f};  // one pixel, two channels
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::max)[0] == 3.0f);
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::l1)[0] == 5.0f);
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::l2)[0] ==
+          doctest::Approx(std::sqrt(13.0)).epsilon(1e-6));
+}
+
+TEST_CASE("attention: bilinear resize has half-pixel centres and clamps at the edges") {
+    const auto out = model::resize_bilinear({0, 1, 2, 3}, 2, 2, 4, 4);
+    // x = u / 2 - 0.25, clamped to [0, 1]: columns 0, 0.25, 0.75, 1 of the 2x2 grid.
+    CHECK(out[0] == 0.0f);
+    CHECK(out[1] == doctest::Approx(0.25));
+    CHECK(out[3] == doctest::Approx(1.0));
+    CHECK(out[5] == doctest::Approx(0.75));  // (0.25, 0.25): 0.1875 + 2 * 0.375 * ... = 0.75
+    CHECK(out[15] == doctest::Approx(3.0));
+    CHECK(model::resize_bilinear({5, 6, 7}, 1, 3, 1, 3) == std::vector<float>{5, 6, 7});
+}
+
+TEST_CASE("attention: largest 8-connected region, first one on ties") {
+    // A diagonal of 3 (one region with 8-connectivity, three with 4) beats a horizontal pair.
+    const std::vector<std::uint8_t> mask = {1, 0, 0, 0, 1, 1,
+                                            0, 1, 0, 0, 0, 0,
+                                            0, 0, 1, 0, 0, 0};
+    const auto region = model::largest_region(mask, 6, 3);
+    CHECK(region == std::vector<std::uint8_t>{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0});
+    CHECK(model::bounding_box(region, 6, 3) == Box{0, 0, 3, 3});
+    const std::vector<std::uint8_t> tie = {0, 1, 0, 1};  // two single pixels
+    CHECK(model::largest_region(tie, 4, 1) == std::vector<std::uint8_t>{0, 1, 0, 0});
+}
+
+TEST_CASE("attention: a one-cell peak at the input resolution gives a one-pixel box") {
+    const auto f = features(4, 4, 3, {{1, 2}}, -2.0f, 1);  // |f| is used: a negative peak counts
+    const auto a = model::attend(f.data(), 4, 4, 3, 4, {});
+    CHECK(a.box == Box{2, 1, 3, 2});
+    CHECK(std::count(a.region.begin(), a.region.end(), 1) == 1);
+}
+
+TEST_CASE("attention: a peak in the corner gives a box on the border") {
+    // 4x4 -> 8x8: the top-right cell's weights are 1 at (0,7), 0.75 at (0,6) and (1,7), 0.5625
+    // at (1,6); tau 0.7 keeps three pixels.
+    const auto f = features(4, 4, 2, {{0, 3}});
+    const auto a = model::attend(f.data(), 4, 4, 2, 8, {});
+    CHECK(a.heatmap[7] == doctest::Approx(1.0));
+    CHECK(a.heatmap[6] == doctest::Approx(0.75));
+    CHECK(a.heatmap[14] == doctest::Approx(0.5625));
+    CHECK(a.box == Box{6, 0, 8, 2});
+    CHECK(std::count(a.mask.begin(), a.mask.end(), 1) == 3);
+}
+
+TEST_CASE("attention: two peaks, the bigger region wins; L1 changes which") {
+    // Channel 0: a 2-cell blob at the left; channel 1: one stronger cell at the right.
+    std::vector<float> f = features(6, 6, 2, {{1, 0}, {1, 1}}, 1.0f, 0);
+    f[(1 * 6 + 4) * 2 + 1] = 1.0f;
+    f[(1 * 6 + 4) * 2 + 0] = 0.9f;  // max = 1 there too, L1 = 1.9 there
+    const auto with_max = model::attend(f.data(), 6, 6, 2, 6, {});
+    CHECK(with_max.box == Box{0, 1, 2, 2});
+    const auto with_l1 = model::attend(f.data(), 6, 6, 2, 6, {0.7, model::HeatmapStatistic::l1});
+    CHECK(with_l1.box == Box{4, 1, 5, 2});  // 1.9 scaled to 1, the blob (1.0) to 0.526
+}
+
+TEST_CASE("attention: a constant heatmap gives the whole input") {
+    const auto f = features(7, 7, 4, {});
+    const auto a = model::attend(f.data(), 7, 7, 4, 32, {});
+    CHECK(a.box == Box{0, 0, 32, 32});
+}
+
+TEST_CASE("attention: no pixel above tau falls back to the first maximum") {
+    // An interior cell upsampled x2 peaks at 0.75^2 = 0.5625 on four pixels: below tau 0.7.
+    const auto f = features(4, 4, 1, {{1, 1}});
+    const auto a = model::attend(f.data(), 4, 4, 1, 8, {});
+    CHECK(a.box == Box{2, 2, 3, 3});
+    CHECK_THROWS_AS(model::attend(f.data(), 4, 4, 1, 8, {1.0, model::HeatmapStatistic::max}), Error);
+}
+
+TEST_CASE("AUROC: exact with ties, equal to brute-force pair counting") {
+    CHECK(metrics::auroc({0.1f, 0.4f, 0.35f, 0.8f}, {0, 0, 1, 1}) == doctest::Approx(0.75));
+    CHECK(metrics::auroc({0.5f, 0.5f}, {0, 1}) == doctest::Approx(0.5));
+    CHECK(std::isnan(metrics::auroc({0.1f, 0.2f}, {1, 1})));
+    Rng rng(3);
+    for (int trial = 0; trial < 20; ++trial) {
+        std::vector<float> s, l;
+        for (int i = 0; i < 200; ++i) {
+            s.push_back(float(rng.below(12)) / 11.0f);  // many ties
+            l.push_back(rng.uniform() < 0.3 ? 1.0f : 0.0f);
+        }
+        double wins = 0, pairs = 0;
+        for (std::size_t i = 0; i < s.size(); ++i)
+            for (std::size_t j = 0; j < s.size(); ++j)
+                if (l[i] == 1 && l[j] == 0) {
+                    pairs += 1;
+                    wins += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
+                }
+        CHECK(metrics::auroc(s, l) == doctest::Approx(wins / pairs).epsilon(1e-12));
+        // The ROC curve's trapezoid area is the same number.
+        const auto curve = metrics::roc_curve(s, l);
+        double area = 0;
+        for (std::size_t k = 1; k < curve.size(); ++k)
+            area += (curve[k].fpr - curve[k - 1].fpr) * (curve[k].tpr + curve[k - 1].tpr) / 2;
+        CHECK(area == doctest::Approx(wins / pairs).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("localization: IoU, IoBB and hit counts at the thresholds") {
+    const metrics::Rect pred{0, 0, 10, 10}, truth{5, 0, 10, 10};
+    CHECK(metrics::iou(pred, truth) == doctest::Approx(50.0 / 150.0));
+    CHECK(metrics::iobb(pred, truth) == doctest::Approx(0.5));
+    CHECK(metrics::iou(pred, {20, 20, 5, 5}) == 0.0);
+    metrics::LocalizationResult r;
+    r.add("Mass", pred, truth);               // IoU 0.333, IoBB 0.5
+    r.add("Mass", pred, {0, 0, 10, 10});      // 1, 1
+    r.add("Nodule", pred, {50, 50, 3, 3});    // 0, 0
+    CHECK(r.per_disease["Mass"].iou_rate(2) == doctest::Approx(1.0));  // T = 0.3
+    CHECK(r.per_disease["Mass"].iou_rate(3) == doctest::Approx(0.5));  // T = 0.4
+    CHECK(r.per_disease["Mass"].iobb_rate(4) == doctest::Approx(0.5)); // T = 0.5: 0.5 is not > 0.5
+    CHECK(r.overall.iobb_rate(0) == doctest::Approx(2.0 / 3));
+}
+
+TEST_CASE("AG-CNN: weight names and shapes") {
+    model::AgCnn net({2, 0});
+    auto state = net.state();
+    CHECK(state.front().name == "global.conv1.weight");
+    const auto fusion = std::find_if(state.begin(), state.end(), [](auto& e) { return e.name == "fusion.weight"; });
+    REQUIRE(fusion != state.end());
+    CHECK(fusion->tensor->shape() == Shape{15, 2 * 2 * 32});
+    CHECK(std::count_if(state.begin(), state.end(), [](auto& e) { return e.name.rfind("local.", 0) == 0; }) ==
+          std::count_if(state.begin(), state.end(), [](auto& e) { return e.name.rfind("global.", 0) == 0; }));
+}
+
+namespace {
+
+train::TrainConfig tiny_config() {
+    train::TrainConfig c;
+    c.input_size = c.resize = 64;
+    c.base_width = 2;
+    c.augment = false;
+    c.optimizer = "adam";
+    c.lr = 1e-3;
+    c.weight_decay = 0;
+    c.global = {2, 8};
+    c.local = {2, 8};
+    c.fusion = {2, 8};
+    c.seed = 5;
+    c.threads = 2;
+    return c;
+}
+
+std::vector<float> weights_of(const std::string& path) {
+    std::vector<float> all;
+    for (const auto& r : io::read_safetensors(path).tensors) {
+        if (r.name.rfind("optimizer.", 0) == 0 || r.dtype != "F32") continue;
+        const auto v = r.to_float32(path);
+        all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: model, optimizer moments and stage state round-trip exactly") {
+    const std::string dir = temp_dir("checkpoint");
+    model::AgCnn net({2, 1});
+    optim::Adam adam(net.fusion.named_parameters("fusion."), {.lr = 0.1});
+    net.fusion.weight->set_grad(Tensor::full(net.fusion.weight->shape(), 0.5f));
+    adam.step();
+    train::StageState s{3, 7, 1.25, 0.6125, 2, false};
+    train::save_checkpoint(dir + "/c.safetensors", net, adam, train::Stage::fusion, s, "{}");
+    model::AgCnn other({2, 9});
+    optim::Adam other_adam(other.fusion.named_parameters("fusion."), {.lr = 0.1});
+    const auto back = train::load_checkpoint(dir + "/c.safetensors", other, other_adam, train::Stage::fusion);
+    CHECK(back.epoch == 3);
+    CHECK(back.batch == 7);
+    CHECK(back.loss_sum == 1.25);
+    CHECK(back.best_auroc == 0.6125);
+    CHECK(other_adam.steps() == 1);
+    CHECK(other.fusion.weight->to_vector() == net.fusion.weight->to_vector());
+    CHECK(other.global.conv1.weight->to_vector() == net.global.conv1.weight->to_vector());
+    CHECK(other_adam.state()[0].second->to_vector() == adam.state()[0].second->to_vector());
+    CHECK_THROWS_AS(train::load_checkpoint(dir + "/c.safetensors", other, other_adam, train::Stage::local), Error);
+}
+
+TEST_CASE("training: an interrupted and resumed run ends with the uninterrupted run's weights") {
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    const train::TrainConfig config = tiny_config();
+    const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
+    train::RunOptions options;
+    options.quiet = true;
+    train::run_training(config, whole, data, options);
+
+    // Interrupt mid-epoch in each stage (batch 2 of epoch 1 in global, batch 1 in local and
+    // fusion), resuming each time by re-running the same call.
+    int interruptions = 0;
+    options.after_batch = [&](train::Stage s, int epoch, std::int64_t batch) {
+        if ((s == train::Stage::global && epoch == 1 && batch == 2) ||
+            (s != train::Stage::global && epoch == 0 && batch == 1))
+            train::request_stop();
+    };
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        train::stop_flag() = false;
+        try {
+            train::run_training(config, parts, data, options);
+            break;
+        } catch (const train::Interrupted&) {
+            ++interruptions;
+        }
+    }
+    train::stop_flag() = false;
+    CHECK(interruptions == 3);
+    for (const char* file : {"global-best.safetensors", "local-best.safetensors", "fusion-best.safetensors",
+                             "checkpoint-fusion.safetensors"})
+        CHECK_MESSAGE(weights_of(whole + "/" + file) == weights_of(parts + "/" + file), file);
+    // metrics.jsonl has one line per epoch: 2 epochs x 3 stages.
+    std::ifstream lines(parts + "/metrics.jsonl");
+    CHECK(std::count(std::istreambuf_iterator<char>(lines), {}, '\n') == 6);
+}
+
+TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint") {
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    data.poison_epoch = 1;
+    data.poison_batch = 1;
+    train::TrainConfig config = tiny_config();
+    const std::string dir = temp_dir("nan");
+    train::RunOptions options;
+    options.quiet = true;
+    options.stages = {train::Stage::global};
+    CHECK_THROWS_WITH_AS(train::run_training(config, dir, data, options),
+                         doctest::Contains("the loss is nan"), Error);
+    model::AgCnn net({2, 0});
+    optim::Adam adam(net.global.named_parameters("global."), {});
+    const auto state = train::load_checkpoint(dir + "/checkpoint-global.safetensors", net, adam, train::Stage::global);
+    CHECK(state.epoch == 1);  // the checkpoint after epoch 1, untouched
+    CHECK(state.batch == 0);
+    for (float v : net.global.fc.weight->to_vector()) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("training: another configuration in the same folder is refused") {
+    testing::FakeData data(8, 4, 64);
+    train::TrainConfig config = tiny_config();
+    config.global.epochs = config.local.epochs = config.fusion.epochs = 0;
+    const std::string dir = temp_dir("config");
+    train::RunOptions options;
+    options.quiet = true;
+    options.stages = {train::Stage::global};
+    train::run_training(config, dir, data, options);
+    config.lr = 0.5;
+    CHECK_THROWS_WITH_AS(train::run_training(config, dir, data, options), doctest::Contains("another run"), Error);
+}
