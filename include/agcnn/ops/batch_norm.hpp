@@ -134,31 +134,25 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
     // sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x - mean).
     std::vector<double> sum_dy, sum_dy_xc;
     channel_sums<T>(sum_dy, &sum_dy_xc, dy, x, mean_used, rows, c);
-    std::vector<T> a(static_cast<std::size_t>(c)), b(static_cast<std::size_t>(c)),
-        bias(static_cast<std::size_t>(c));
+    // training: dx = gamma*invstd * (dy - sum_dy/M - x_hat * dgamma/M), x_hat from the centred
+    //           x (not expanded into a*x + b, which cancels badly when |mean| >> std);
+    // eval:     dx = gamma*invstd * dy.
+    std::vector<T> scale(static_cast<std::size_t>(c)), mean_dy(static_cast<std::size_t>(c)),
+        xhat_coef(static_cast<std::size_t>(c));
     for (std::int64_t k = 0; k < c; ++k) {
         const double dg = invstd_used[k] * sum_dy_xc[k];
         dgamma[k] = static_cast<T>(dg);
         dbeta[k] = static_cast<T>(sum_dy[k]);
-        if (training) {
-            // dx = gamma*invstd*dy - gamma*invstd/M * (dbeta + x_hat*dgamma)
-            //    = a*dy + b*x + bias
-            const double gi = double(gamma[k]) * invstd_used[k];
-            const double m = double(rows);
-            a[k] = static_cast<T>(gi);
-            b[k] = static_cast<T>(-gi / m * dg * invstd_used[k]);
-            bias[k] = static_cast<T>(-gi / m * (sum_dy[k] - dg * invstd_used[k] * mean_used[k]));
-        } else {
-            a[k] = gamma[k] * invstd_used[k];
-            b[k] = T(0);
-            bias[k] = T(0);
-        }
+        scale[k] = gamma[k] * invstd_used[k];
+        mean_dy[k] = training ? static_cast<T>(sum_dy[k] / double(rows)) : T(0);
+        xhat_coef[k] = training ? static_cast<T>(dg * invstd_used[k] / double(rows)) : T(0);
     }
     if (!dx) return;
 #pragma omp parallel for schedule(static) if (rows * c > 65536)
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t k = 0; k < c; ++k)
-            dx[r * c + k] = a[k] * dy[r * c + k] + b[k] * x[r * c + k] + bias[k];
+            dx[r * c + k] = scale[k] * (dy[r * c + k] - mean_dy[k] -
+                                        (x[r * c + k] - mean_used[k]) * xhat_coef[k]);
 }
 
 }  // namespace agcnn::cpu
@@ -174,6 +168,7 @@ struct BatchNormOptions {
 inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                          const Tensor& running_mean, const Tensor& running_var,
                          const BatchNormOptions& options) {
+    profiler::Scope timer("batch_norm");
     AGCNN_CHECK(x.rank() >= 2, "batch_norm: expected [..., C], got ", shape_str(x.shape()));
     const std::int64_t c = x.dim(-1), rows = x.numel() / std::max<std::int64_t>(c, 1);
     for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {

@@ -52,6 +52,7 @@ namespace agcnn::ops {
 // reference implementation.
 inline Tensor bce_with_logits(const Tensor& logits, const Tensor& targets,
                               const Tensor& pos_weight = Tensor()) {
+    profiler::Scope timer("bce_with_logits");
     check_rank(logits, 2, "bce_with_logits logits");
     check_same_shape(logits, targets, "bce_with_logits (logits vs targets)");
     const std::int64_t n = logits.dim(0), c = logits.dim(1);
@@ -70,6 +71,7 @@ inline Tensor bce_with_logits(const Tensor& logits, const Tensor& targets,
                       .to(device);
     record_op(loss, "bce_with_logits", {logits},
               [=](const Tensor& dloss, const std::vector<bool>&) {
+                  const float* pp = p.defined() ? p.data() : nullptr;  // p keeps it alive
                   Tensor dx = Tensor::empty({n, c});
                   cpu::bce_with_logits_backward(dx.data(), dloss.item(), x.data(), t.data(), pp,
                                                 n, c);
