@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# agcnn set-up in one command, for a fresh Debian 12 machine:
+#   bash tools/bootstrap.sh demo [demo flags]   install what is missing, build, run the demo
+#   bash tools/bootstrap.sh test                install what is missing, build, run every test
+# Missing Debian packages are installed with apt-get (through sudo when not root). The build is
+# a Release build in build/ (BUILD_DIR overrides); CUDA parts are built when a CUDA toolkit is
+# found (at /usr/local/cuda on the project's machines); AGCNN_CUDA=OFF skips them.
+set -euo pipefail
+
+mode="${1:-}"
+case "$mode" in
+  demo|test) shift ;;
+  *) echo "usage: bash tools/bootstrap.sh demo|test [args...]" >&2; exit 2 ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+packages=(g++ cmake make libeigen3-dev doctest-dev libstb-dev nlohmann-json3-dev libcli11-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "agcnn: installing missing packages: ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DAGCNN_CUDA="${AGCNN_CUDA:-ON}" >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+if [ "$mode" = demo ]; then
+  exec "$build/agcnn" demo "$@"
+fi
+cd "$build"
+exec ctest --output-on-failure --timeout 1500 "$@"
