@@ -6,12 +6,16 @@
 #include <cstdio>
 #include <exception>
 
+#include "commands/bench.hpp"
+#include "commands/data.hpp"
 #include "commands/forward_grad.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("agcnn ") + AGCNN_VERSION);
+    agcnn::cli::add_bench_command(app);
+    agcnn::cli::add_data_commands(app);
     agcnn::cli::add_forward_grad_commands(app);
     try {
         app.parse(argc, argv);

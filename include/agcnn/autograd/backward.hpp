@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agcnn/autograd/node.hpp"
+#include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 
 namespace agcnn {
@@ -99,6 +100,7 @@ inline void backward(const Tensor& root, Tensor grad_root = Tensor()) {
                     "' a second time: its saved tensors were already released");
         const Tensor grad_out(impl->grad);
         if (grad_out.defined()) {
+            profiler::Scope timer(node->op_name.c_str(), ".backward");
             std::vector<Tensor> grads = node->backward(grad_out, node->needs_grad);
             AGCNN_CHECK(grads.size() == node->inputs.size(), "op '", node->op_name,
                         "' returned ", grads.size(), " gradients for ", node->inputs.size(),

@@ -22,6 +22,7 @@ void add_forward(T* y, const T* a, const T* b, std::int64_t n) {
 namespace agcnn::ops {
 
 inline Tensor add(const Tensor& a, const Tensor& b) {
+    profiler::Scope timer("add");
     check_same_shape(a, b, "add");
     check_same_device(a, b, "add");
     Tensor y = Tensor::empty(a.shape(), a.device());

@@ -38,6 +38,7 @@ void concat_backward(T* da, T* db, const T* dy, std::int64_t rows, std::int64_t 
 namespace agcnn::ops {
 
 inline Tensor concat_channels(const Tensor& a, const Tensor& b) {
+    profiler::Scope timer("concat_channels");
     check_same_device(a, b, "concat_channels");
     AGCNN_CHECK(a.rank() == b.rank() && a.rank() >= 1, "concat_channels: ranks differ: ",
                 shape_str(a.shape()), " vs ", shape_str(b.shape()));

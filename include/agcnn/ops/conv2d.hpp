@@ -13,12 +13,17 @@
 //   dcols[rows, K] = dy[rows, O] * w[O, K], scattered back into dx (col2im).
 // A 1x1 stride-1 convolution needs no column matrix: cols is x itself. Images are processed in
 // chunks so the column matrix stays under kColumnBudget floats; dw sums the chunks in order.
+// The templates are the reference (the double-precision tests run them); float tensors take
+// conv2d_forward_fast / conv2d_backward_fast: the same method, with the GEMMs on cpu::sgemm
+// (ops/cpu/gemm.hpp, own AVX-512/AVX2 kernels) and the column matrix in a reused workspace,
+// tested against the templates in tests/test_cpu_kernels.cpp.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "agcnn/ops/cpu/gemm.hpp"
 #include "agcnn/ops/dispatch.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
 #include "agcnn/ops/geometry.hpp"
@@ -140,11 +145,66 @@ void conv2d_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const Co
     }
 }
 
+// The column matrix of the fast path: grown as needed, never zeroed (im2col writes every
+// element), kept between calls of the calling thread.
+inline float* column_workspace(std::int64_t floats) {
+    thread_local std::vector<float> buffer;
+    if (buffer.size() < static_cast<std::size_t>(floats)) {
+        buffer = std::vector<float>();
+        buffer.resize(static_cast<std::size_t>(floats));
+    }
+    return buffer.data();
+}
+
+inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g) {
+    const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
+    const StridedMatrix w_transposed{w, 1, k};  // [K, O]
+    if (g.is_pointwise()) {
+        sgemm(g.n * out_rows_per_image, g.o, k, {x, k, 1}, w_transposed, y, g.o, false);
+        return;
+    }
+    const std::int64_t chunk = images_per_chunk(g);
+    float* cols = column_workspace(chunk * out_rows_per_image * k);
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const std::int64_t images = std::min(chunk, g.n - n0);
+        im2col(cols, x + n0 * g.h * g.w * g.c, images, g);
+        sgemm(images * out_rows_per_image, g.o, k, {cols, k, 1}, w_transposed,
+              y + n0 * out_rows_per_image * g.o, g.o, false);
+    }
+}
+
+inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const float* x,
+                                 const float* w, const ConvGeometry& g) {
+    const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
+    if (g.is_pointwise()) {
+        const std::int64_t rows = g.n * out_rows_per_image;
+        if (dx) sgemm(rows, k, g.o, {dy, g.o, 1}, {w, k, 1}, dx, k, false);
+        if (dw) sgemm(g.o, k, rows, {dy, 1, g.o}, {x, k, 1}, dw, k, false);  // dy^T x
+        return;
+    }
+    const std::int64_t chunk = images_per_chunk(g);
+    float* cols = column_workspace(chunk * out_rows_per_image * k);
+    for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const std::int64_t images = std::min(chunk, g.n - n0);
+        const std::int64_t rows = images * out_rows_per_image;
+        const float* dy_chunk = dy + n0 * out_rows_per_image * g.o;
+        if (dw) {
+            im2col(cols, x + n0 * g.h * g.w * g.c, images, g);
+            sgemm(g.o, k, rows, {dy_chunk, 1, g.o}, {cols, k, 1}, dw, k, n0 > 0);
+        }
+        if (dx) {
+            sgemm(rows, k, g.o, {dy_chunk, g.o, 1}, {w, k, 1}, cols, k, false);
+            col2im(dx + n0 * g.h * g.w * g.c, cols, images, g);
+        }
+    }
+}
+
 }  // namespace agcnn::cpu
 
 namespace agcnn::ops {
 
 inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std::int64_t pad) {
+    profiler::Scope timer("conv2d");
     check_same_device(x, w, "conv2d");
     const ConvGeometry g = conv_geometry(x.shape(), w.shape(), stride, pad);
     Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.o}, x.device());
@@ -154,7 +214,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
         cuda::conv2d_forward(y.data(), x.data(), w.data(), g);
 #endif
     } else {
-        cpu::conv2d_forward(y.data(), x.data(), w.data(), g);
+        cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
     }
     const Tensor saved_x = x.detach(), saved_w = w.detach();
     record_op(y, "conv2d", {x, w}, [=](const Tensor& dy, const std::vector<bool>& needs) {
@@ -167,7 +227,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
             cuda::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
 #endif
         } else {
-            cpu::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
+            cpu::conv2d_backward_fast(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
         }
         return std::vector<Tensor>{dx, dw};
     });

@@ -7,6 +7,7 @@
 
 #include "agcnn/autograd/node.hpp"
 #include "agcnn/core/error.hpp"
+#include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 
 #ifdef AGCNN_WITH_CUDA

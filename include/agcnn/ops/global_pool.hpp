@@ -82,6 +82,7 @@ void global_avg_pool_backward(T* dx, const T* dy, std::int64_t n, std::int64_t h
 namespace agcnn::ops {
 
 inline Tensor global_max_pool(const Tensor& x) {
+    profiler::Scope timer("global_max_pool");
     check_rank(x, 4, "global_max_pool");
     const std::int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
     AGCNN_CHECK(hw > 0, "global_max_pool: empty spatial size in ", shape_str(x.shape()));
@@ -116,6 +117,7 @@ inline Tensor global_max_pool(const Tensor& x) {
 }
 
 inline Tensor global_avg_pool(const Tensor& x) {
+    profiler::Scope timer("global_avg_pool");
     check_rank(x, 4, "global_avg_pool");
     const std::int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
     AGCNN_CHECK(hw > 0, "global_avg_pool: empty spatial size in ", shape_str(x.shape()));

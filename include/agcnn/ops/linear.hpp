@@ -42,6 +42,7 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, s
 namespace agcnn::ops {
 
 inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+    profiler::Scope timer("linear");
     check_rank(x, 2, "linear input");
     check_rank(w, 2, "linear weight");
     check_same_device(x, w, "linear");

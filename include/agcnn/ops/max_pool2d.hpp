@@ -74,6 +74,7 @@ namespace agcnn::ops {
 
 inline Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride,
                          std::int64_t pad) {
+    profiler::Scope timer("max_pool2d");
     const PoolGeometry g = pool_geometry(x.shape(), kernel, stride, pad);
     Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.c}, x.device());
     auto argmax = std::make_shared<std::vector<std::int32_t>>();

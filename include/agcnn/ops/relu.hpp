@@ -27,6 +27,7 @@ void relu_backward(T* dx, const T* dy, const T* y, std::int64_t n) {
 namespace agcnn::ops {
 
 inline Tensor relu(const Tensor& x) {
+    profiler::Scope timer("relu");
     Tensor y = Tensor::empty(x.shape(), x.device());
     if (x.device().is_cuda()) {
         require_cuda_build("relu");

@@ -36,6 +36,7 @@ void sigmoid_backward(T* dx, const T* dy, const T* y, std::int64_t n) {
 namespace agcnn::ops {
 
 inline Tensor sigmoid(const Tensor& x) {
+    profiler::Scope timer("sigmoid");
     Tensor y = Tensor::empty(x.shape(), x.device());
     if (x.device().is_cuda()) {
         require_cuda_build("sigmoid");

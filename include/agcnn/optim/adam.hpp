@@ -56,6 +56,7 @@ public:
     }
 
     void step() override {
+        profiler::Scope timer("adam.step");
         ++steps_;
         for (std::size_t i = 0; i < parameters_.size(); ++i) {
             Tensor& p = *parameters_[i].second;

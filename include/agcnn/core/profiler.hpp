@@ -1,0 +1,58 @@
+// agcnn/core/profiler.hpp — per-op wall-clock totals, for `agcnn bench`'s breakdown.
+//
+// profiler::Scope timer("conv2d") at the top of an op adds the scope's wall time and one call
+// to the record named "conv2d"; Scope(name, ".backward") records under "conv2d.backward". When profiling is off (the default) a Scope costs one load and
+// one branch: no clock is read and nothing is written. Records are kept by the calling (main)
+// thread only; ops are called from one thread and parallelise inside, so the totals are
+// wall-clock time of the op including its OpenMP work. Scopes nest: an op that calls another
+// op counts that time twice (in both names).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace agcnn::profiler {
+
+struct Record {
+    double seconds = 0.0;
+    std::int64_t calls = 0;
+};
+
+inline bool& enabled_flag() {
+    static bool enabled = false;
+    return enabled;
+}
+inline std::map<std::string, Record>& records() {
+    static std::map<std::string, Record> table;
+    return table;
+}
+
+inline bool enabled() { return enabled_flag(); }
+inline void enable(bool on = true) { enabled_flag() = on; }
+inline void reset() { records().clear(); }
+
+class Scope {
+public:
+    explicit Scope(const char* name, const char* suffix = "")
+        : name_(enabled() ? name : nullptr), suffix_(suffix) {
+        if (name_) start_ = std::chrono::steady_clock::now();
+    }
+    ~Scope() {
+        if (!name_) return;
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+        Record& record = records()[std::string(name_) + suffix_];
+        record.seconds += elapsed.count();
+        ++record.calls;
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+private:
+    const char* name_;
+    const char* suffix_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace agcnn::profiler

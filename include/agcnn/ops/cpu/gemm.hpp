@@ -1,0 +1,176 @@
+// agcnn/ops/cpu/gemm.hpp — single-precision matrix product for the CPU fast path of the ops.
+//
+// sgemm(m, n, k, A, B, c, ldc, accumulate):
+//   A [m, k], B [k, n] given as StridedMatrix (element (i, j) at data[i*row_stride +
+//   j*col_stride]), so transposed operands need no copy; c [m, n] row-major, row stride ldc.
+//   c = A B (accumulate false) or c += A B (accumulate true).
+// Every element of c is summed by one thread in a fixed order (k in blocks of kDepth, each
+// block in order), so the result does not depend on the thread count.
+//
+// Method (the BLIS loop nest, with A left in place): for each block of kDepth rows of B and
+// kWidth columns, the block is packed into panels of NR columns (zero-padded), then the
+// (MR-row tile, panel) pairs are split among the threads; each pair is one call of a
+// register-blocked kernel (gemm_kernels.hpp). AVX-512 or AVX2+FMA is chosen at run time; a CPU
+// with neither gets Eigen's product, which is also the reference the tests compare against.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "agcnn/ops/cpu/gemm_kernels.hpp"
+
+namespace agcnn::cpu {
+
+struct StridedMatrix {
+    const float* data;
+    std::int64_t row_stride, col_stride;
+};
+
+namespace gemm_detail {
+
+constexpr std::int64_t kDepth = 256;  // rows of B per packed block: a 64-wide panel is 64 KB
+constexpr std::int64_t kWidth = 512;  // columns of B per packed block: 512 KB, fits L2
+
+using Kernel = void (*)(std::int64_t, const float*, std::int64_t, std::int64_t, const float*,
+                        float*, std::int64_t, std::int64_t, bool);
+
+struct KernelSet {
+    int mr = 0, nr = 0;    // tile shape; 0: no kernel for this CPU
+    Kernel by_rows[8]{};   // by_rows[r] computes an r-row tile, 1 <= r <= mr
+};
+
+template <template <int> class Fn, int... R>
+KernelSet make_set(int nr, std::integer_sequence<int, R...>) {
+    KernelSet set;
+    set.mr = sizeof...(R);
+    set.nr = nr;
+    ((set.by_rows[R + 1] = &Fn<R + 1>::run), ...);
+    return set;
+}
+template <int MR>
+struct Avx512 {
+    static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
+                    const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
+        gemm_kernels::avx512<MR>(kc, a, rs, cs, b, c, ldc, nr, acc);
+    }
+};
+template <int MR>
+struct Avx2 {
+    static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
+                    const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
+        gemm_kernels::avx2<MR>(kc, a, rs, cs, b, c, ldc, nr, acc);
+    }
+};
+
+// The kernel sets this CPU can run, best first (empty when it has neither AVX-512 nor AVX2).
+inline std::vector<KernelSet> available_kernels() {
+    __builtin_cpu_init();
+    std::vector<KernelSet> sets;
+    if (__builtin_cpu_supports("avx512f"))
+        sets.push_back(make_set<Avx512>(
+            gemm_kernels::kAvx512Cols, std::make_integer_sequence<int, gemm_kernels::kAvx512Rows>{}));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        sets.push_back(make_set<Avx2>(
+            gemm_kernels::kAvx2Cols, std::make_integer_sequence<int, gemm_kernels::kAvx2Rows>{}));
+    return sets;
+}
+
+// The best kernel set of this CPU; looked up once.
+inline const KernelSet& kernels() {
+    static const KernelSet set = [] {
+        const std::vector<KernelSet> sets = available_kernels();
+        return sets.empty() ? KernelSet{} : sets.front();
+    }();
+    return set;
+}
+
+// packed[panel][p][j] = B[p0 + p, j0 + panel*nr + j], zero past column n.
+inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, std::int64_t kc,
+                       std::int64_t j0, std::int64_t cols, int nr) {
+    if (b.col_stride == 1) {
+        for (std::int64_t p = 0; p < kc; ++p) {
+            const float* src = b.data + (p0 + p) * b.row_stride + j0;
+            float* dst = packed + p * nr;
+            std::copy_n(src, cols, dst);
+            std::fill(dst + cols, dst + nr, 0.0f);
+        }
+        return;
+    }
+    // Columns contiguous in memory (B is a transposed row-major matrix): read along them.
+    for (std::int64_t j = 0; j < nr; ++j) {
+        if (j >= cols) {
+            for (std::int64_t p = 0; p < kc; ++p) packed[p * nr + j] = 0.0f;
+            continue;
+        }
+        const float* src = b.data + p0 * b.row_stride + (j0 + j) * b.col_stride;
+        for (std::int64_t p = 0; p < kc; ++p) packed[p * nr + j] = src[p * b.row_stride];
+    }
+}
+
+inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
+                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
+    using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+    const Eigen::Map<const Mat, 0, Strides> A(a.data, m, k, Strides(a.row_stride, a.col_stride));
+    const Eigen::Map<const Mat, 0, Strides> B(b.data, k, n, Strides(b.row_stride, b.col_stride));
+    Eigen::Map<Mat, 0, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (accumulate)
+        C.noalias() += A * B;
+    else
+        C.noalias() = A * B;
+}
+
+// sgemm with a given kernel set (the tests run every set the CPU has).
+inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std::int64_t k,
+                       const StridedMatrix& a, const StridedMatrix& b, float* c, std::int64_t ldc,
+                       bool accumulate) {
+    if (m <= 0 || n <= 0) return;
+    if (set.mr == 0 || k <= 0) {
+        if (k > 0 || !accumulate) eigen_sgemm(m, n, k, a, b, c, ldc, accumulate);
+        return;
+    }
+    const std::int64_t row_tiles = (m + set.mr - 1) / set.mr;
+    thread_local std::vector<float> packed;
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+        const std::int64_t kc = std::min(kDepth, k - p0);
+        const bool add = accumulate || p0 > 0;
+        for (std::int64_t j0 = 0; j0 < n; j0 += kWidth) {
+            const std::int64_t nc = std::min(kWidth, n - j0);
+            const std::int64_t panels = (nc + set.nr - 1) / set.nr;
+            packed.resize(static_cast<std::size_t>(panels * kc * set.nr));
+            float* const buffer = packed.data();
+            const std::int64_t pairs = row_tiles * panels;
+#pragma omp parallel if (pairs > 1 && m * nc * kc > 32768)
+            {
+#pragma omp for schedule(static)
+                for (std::int64_t panel = 0; panel < panels; ++panel)
+                    pack_panel(buffer + panel * kc * set.nr, b, p0, kc, j0 + panel * set.nr,
+                               std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
+#pragma omp for schedule(static)
+                for (std::int64_t t = 0; t < pairs; ++t) {
+                    const std::int64_t tile = t / panels, panel = t % panels;
+                    const std::int64_t i0 = tile * set.mr;
+                    const std::int64_t rows = std::min<std::int64_t>(set.mr, m - i0);
+                    const std::int64_t col = j0 + panel * set.nr;
+                    set.by_rows[rows](kc, a.data + i0 * a.row_stride + p0 * a.col_stride,
+                                      a.row_stride, a.col_stride, buffer + panel * kc * set.nr,
+                                      c + i0 * ldc + col, ldc,
+                                      std::min<std::int64_t>(set.nr, n - col), add);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace gemm_detail
+
+inline void sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
+                  const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
+    gemm_detail::sgemm_with(gemm_detail::kernels(), m, n, k, a, b, c, ldc, accumulate);
+}
+
+}  // namespace agcnn::cpu

@@ -1,0 +1,151 @@
+// The CPU fast path against the plain reference: cpu::sgemm (every kernel set this CPU has, and
+// the Eigen fallback) against a double-precision product, and the float conv2d fast path against
+// the templated im2col + Eigen reference run in double.
+//
+// Tolerances: a float32 dot product of k terms has a rounding error of at most about k * 6e-8
+// times sum |a_i b_i| (usually sqrt(k) * 6e-8); with k <= 1200 we allow 1e-5 * sum |a_i b_i|
+// per element for sgemm, and 1e-5 relative to the largest output for the conv (the same
+// 1e-5 the op tests use for the float forward). Results must not depend on the thread count
+// (bit-identical with 1 and 2 threads).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "agcnn/agcnn.hpp"
+
+using namespace agcnn;
+
+namespace {
+
+std::vector<float> random_floats(std::size_t n, Rng& rng) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
+    return v;
+}
+
+struct GemmCase {
+    std::int64_t m, n, k;
+    bool a_transposed, b_transposed, accumulate;
+};
+
+// Runs `gemm` on a case and checks it against double sums, element by element.
+template <class Gemm>
+void check_gemm(const GemmCase& t, Rng& rng, Gemm gemm) {
+    const std::vector<float> a = random_floats(t.m * t.k, rng), b = random_floats(t.k * t.n, rng);
+    std::vector<float> c = random_floats(t.m * t.n, rng);
+    const std::vector<float> c0 = c;
+    // A stored [m, k] or, transposed, [k, m]; B stored [k, n] or [n, k].
+    const cpu::StridedMatrix A{a.data(), t.a_transposed ? 1 : t.k, t.a_transposed ? t.m : 1};
+    const cpu::StridedMatrix B{b.data(), t.b_transposed ? 1 : t.n, t.b_transposed ? t.k : 1};
+    gemm(t.m, t.n, t.k, A, B, c.data(), t.n, t.accumulate);
+    double worst = 0.0;
+    for (std::int64_t i = 0; i < t.m; ++i)
+        for (std::int64_t j = 0; j < t.n; ++j) {
+            double sum = t.accumulate ? c0[i * t.n + j] : 0.0, magnitude = std::abs(sum);
+            for (std::int64_t p = 0; p < t.k; ++p) {
+                const double term = double(A.data[i * A.row_stride + p * A.col_stride]) *
+                                    B.data[p * B.row_stride + j * B.col_stride];
+                sum += term;
+                magnitude += std::abs(term);
+            }
+            worst = std::max(worst, std::abs(c[i * t.n + j] - sum) / (magnitude + 1e-30));
+        }
+    INFO("m=", t.m, " n=", t.n, " k=", t.k, " a_t=", t.a_transposed, " b_t=", t.b_transposed,
+         " accumulate=", t.accumulate, " worst relative error ", worst);
+    CHECK(worst <= 1e-5);
+}
+
+std::vector<GemmCase> gemm_cases() {
+    std::vector<GemmCase> cases;
+    const std::int64_t shapes[][3] = {{1, 1, 1},   {5, 17, 3},    {6, 64, 256}, {7, 65, 257},
+                                      {13, 130, 600}, {49, 64, 576}, {64, 147, 1200},
+                                      {30, 600, 40}};
+    for (const auto& s : shapes)
+        for (int flags = 0; flags < 8; ++flags)
+            cases.push_back({s[0], s[1], s[2], bool(flags & 1), bool(flags & 2), bool(flags & 4)});
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("sgemm: every kernel set of this CPU matches double sums, all strides and edges") {
+    const auto sets = cpu::gemm_detail::available_kernels();
+    MESSAGE("kernel sets on this CPU: ", sets.size());
+    Rng rng(7);
+    for (const auto& set : sets)
+        for (const GemmCase& t : gemm_cases())
+            check_gemm(t, rng, [&](auto... args) { cpu::gemm_detail::sgemm_with(set, args...); });
+}
+
+TEST_CASE("sgemm: the Eigen fallback matches double sums") {
+    Rng rng(8);
+    for (const GemmCase& t : gemm_cases())
+        check_gemm(t, rng, [](auto... args) { cpu::gemm_detail::eigen_sgemm(args...); });
+}
+
+TEST_CASE("sgemm: the result does not depend on the thread count") {
+    Rng rng(9);
+    const std::int64_t m = 100, n = 200, k = 700;
+    const std::vector<float> a = random_floats(m * k, rng), b = random_floats(k * n, rng);
+    std::vector<float> one(m * n), two(m * n);
+    set_num_threads(1);
+    cpu::sgemm(m, n, k, {a.data(), k, 1}, {b.data(), 1, k}, one.data(), n, false);
+    set_num_threads(2);
+    cpu::sgemm(m, n, k, {a.data(), k, 1}, {b.data(), 1, k}, two.data(), n, false);
+    CHECK(one == two);
+}
+
+namespace {
+
+double max_abs(const std::vector<double>& v) {
+    double m = 0.0;
+    for (double x : v) m = std::max(m, std::abs(x));
+    return m;
+}
+
+// Largest |fast - reference| relative to the largest |reference|.
+double relative_error(const std::vector<float>& fast, const std::vector<double>& reference) {
+    double worst = 0.0;
+    for (std::size_t i = 0; i < fast.size(); ++i)
+        worst = std::max(worst, std::abs(fast[i] - reference[i]));
+    return worst / std::max(max_abs(reference), 1e-30);
+}
+
+std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST_CASE("conv2d fast path matches the double-precision reference, forward and backward") {
+    struct Case {
+        Shape x, w;
+        std::int64_t stride, pad;
+    };
+    const Case cases[] = {
+        {{2, 5, 6, 64}, {70, 1, 1, 64}, 1, 0},   // pointwise
+        {{2, 7, 7, 32}, {64, 1, 1, 32}, 2, 0},   // strided 1x1 (downsample)
+        {{2, 6, 5, 16}, {33, 3, 3, 16}, 1, 1},   // 3x3
+        {{3, 9, 9, 24}, {40, 3, 3, 24}, 2, 1},   // strided 3x3
+        {{1, 15, 13, 3}, {64, 7, 7, 3}, 2, 3},   // the stem
+    };
+    Rng rng(11);
+    for (const Case& t : cases) {
+        const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);
+        const std::vector<float> x = random_floats(shape_numel(t.x), rng),
+                                 w = random_floats(shape_numel(t.w), rng),
+                                 dy = random_floats(g.n * g.oh * g.ow * g.o, rng);
+        std::vector<float> y(dy.size()), dx(x.size()), dw(w.size());
+        cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
+        cpu::conv2d_backward_fast(dx.data(), dw.data(), dy.data(), x.data(), w.data(), g);
+
+        const std::vector<double> xd = widen(x), wd = widen(w), dyd = widen(dy);
+        std::vector<double> yd(y.size()), dxd(x.size()), dwd(w.size());
+        cpu::conv2d_forward<double>(yd.data(), xd.data(), wd.data(), g);
+        cpu::conv2d_backward<double>(dxd.data(), dwd.data(), dyd.data(), xd.data(), wd.data(), g);
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " stride ", t.stride);
+        CHECK(relative_error(y, yd) <= 1e-5);
+        CHECK(relative_error(dx, dxd) <= 1e-5);
+        CHECK(relative_error(dw, dwd) <= 1e-5);
+    }
+}
