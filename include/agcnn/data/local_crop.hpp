@@ -1,0 +1,69 @@
+// agcnn/data/local_crop.hpp — AG-CNN's local-branch input (paper section 3.2): the attention box,
+// found in network-input pixels, cropped from the SOURCE image (the highest-resolution copy at
+// hand) through the geometry that made the global input, then resized and normalised.
+//
+// The public AG-CNN code crops the shrunken, normalised (and wrongly reshaped) tensor; here the
+// box is mapped back through CropGeometry, so a 224-pixel box over a 1024 source is cut at
+// 1024-pixel detail. The local input keeps the global input's orientation (a flipped global
+// input gives a flipped crop), so the local branch sees what the attention map saw.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "agcnn/core/tensor.hpp"
+#include "agcnn/data/batch.hpp"
+#include "agcnn/data/transforms.hpp"
+
+namespace agcnn::data {
+
+// A box in network-input pixels, half-open: columns [x0, x1), rows [y0, y1).
+struct PixelBox {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+
+// The geometry of the local input: `box` (clamped to the input) mapped into the source.
+inline CropGeometry map_box_to_source(const CropGeometry& g, PixelBox box, int output_size) {
+    AGCNN_CHECK(g.input_size > 0 && g.width > 0 && g.height > 0, "local crop: empty crop geometry");
+    box.x0 = std::clamp(box.x0, 0, g.input_size);
+    box.x1 = std::clamp(box.x1, 0, g.input_size);
+    box.y0 = std::clamp(box.y0, 0, g.input_size);
+    box.y1 = std::clamp(box.y1, 0, g.input_size);
+    AGCNN_CHECK(box.x1 > box.x0 && box.y1 > box.y0, "local crop: the attention box is empty inside the ",
+                g.input_size, "x", g.input_size, " input");
+    const double sx = g.width / g.input_size, sy = g.height / g.input_size;
+    CropGeometry local = g;
+    local.x0 = g.x0 + (g.hflip ? g.input_size - box.x1 : box.x0) * sx;
+    local.y0 = g.y0 + box.y0 * sy;
+    local.width = (box.x1 - box.x0) * sx;
+    local.height = (box.y1 - box.y0) * sy;
+    local.input_size = output_size;
+    return local;
+}
+
+// The normalised [output_size, output_size, 3] local input of one image, written to `out`.
+// `t` supplies the contrast enhancement (no jitter: the crop is not augmented again).
+inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, const PixelBox& box,
+                               int output_size, const TransformConfig& t, float* out) {
+    AGCNN_CHECK(source.width == g.source_width && source.height == g.source_height, "local crop: source is ",
+                source.width, "x", source.height, " but the geometry was made for ", g.source_width, "x",
+                g.source_height);
+    const CropGeometry local = map_box_to_source(g, box, output_size);
+    render_input(source, local, t, nullptr, out);
+    return local;
+}
+
+// The local inputs of a whole batch: [B, output_size, output_size, 3].
+inline Tensor crop_local_batch(const Batch& batch, const std::vector<PixelBox>& boxes, int output_size,
+                               const TransformConfig& t) {
+    const std::size_t n = batch.sources.size();
+    AGCNN_CHECK(boxes.size() == n && batch.geometry.size() == n, "local crop: ", boxes.size(), " boxes for ",
+                n, " images");
+    Tensor out = Tensor::empty({static_cast<std::int64_t>(n), output_size, output_size, 3});
+    const std::size_t stride = static_cast<std::size_t>(output_size) * output_size * 3;
+    for (std::size_t i = 0; i < n; ++i)
+        crop_local(*batch.sources[i], batch.geometry[i], boxes[i], output_size, t, out.data() + i * stride);
+    return out;
+}
+
+}  // namespace agcnn::data

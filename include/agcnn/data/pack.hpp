@@ -1,0 +1,282 @@
+// agcnn/data/pack.hpp — the packed cache: every image of a data set decoded once into one file.
+//
+// Decoding 1024x1024 PNGs each epoch cannot feed a GPU, so `agcnn pack` stores each image as
+// uint8 gray, scaled so its longer side is at most `max_side` (512 by default), in one file:
+//
+//   "AGCNNPK1" | pixels of image 0 | pixels of image 1 | ... | index JSON
+//   | u64 index length | u64 index checksum | "AGCNNEND"          (integers little-endian)
+//
+// The index lists, per image: name, offset, width, height, a 64-bit checksum of its pixels, and
+// the source PNG's size and modification time. A pack is trusted only if the trailer, file size
+// and index checksum agree (a torn or truncated file fails here), and each image's checksum is
+// checked when it is read. A pack is stale when a record is missing or its PNG's size or mtime
+// changed; ensure_pack() then rebuilds it. The file is written to a temporary name, fsynced and
+// renamed, so a crash leaves the old pack or the new one.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agcnn/data/image_source.hpp"
+#include "agcnn/io/atomic_file.hpp"
+
+namespace agcnn::data {
+
+constexpr char kPackMagic[] = "AGCNNPK1";
+constexpr char kPackEnd[] = "AGCNNEND";
+
+// A fast 64-bit checksum (8 bytes per step, multiply-rotate mixing); catches corruption, not
+// tampering.
+inline std::uint64_t checksum64(const void* data, std::size_t size) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ size;
+    auto mix = [&h](std::uint64_t word) {
+        h ^= word * 0xBF58476D1CE4E5B9ull;
+        h = ((h << 31) | (h >> 33)) * 0x94D049BB133111EBull;
+    };
+    std::size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, p + i, 8);
+        mix(word);
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, p + i, size - i);
+    mix(tail);
+    return h ^ (h >> 29);
+}
+
+// What identifies the version of a source PNG without reading it.
+struct SourceStamp {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const SourceStamp&) const = default;
+};
+
+inline SourceStamp stamp_of(const std::string& path) {
+    struct stat st{};
+    AGCNN_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot stat: ", std::strerror(errno));
+    return {static_cast<std::uint64_t>(st.st_size),
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+struct PackEntry {
+    std::string name;
+    std::uint64_t offset = 0;
+    int width = 0, height = 0;  // 0 x 0: the source could not be decoded (see `error`)
+    std::uint64_t checksum = 0;
+    SourceStamp stamp;
+    std::string error;
+};
+
+// A pack opened read-only through mmap; also the loader's image source.
+class PackReader final : public ImageSource {
+public:
+    explicit PackReader(const std::string& path) : path_(path) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        AGCNN_CHECK(fd_ >= 0, path, ": cannot open pack: ", std::strerror(errno));
+        struct stat st{};
+        ::fstat(fd_, &st);
+        size_ = static_cast<std::size_t>(st.st_size);
+        try {
+            AGCNN_CHECK(size_ >= 32, path, ": pack too short (", size_, " bytes): torn or not a pack");
+            void* map = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+            AGCNN_CHECK(map != MAP_FAILED, path, ": cannot map pack: ", std::strerror(errno));
+            data_ = static_cast<const unsigned char*>(map);
+            parse_index();
+        } catch (...) {
+            close();
+            throw;
+        }
+    }
+    ~PackReader() override { close(); }
+    PackReader(const PackReader&) = delete;
+    PackReader& operator=(const PackReader&) = delete;
+
+    const std::string& path() const { return path_; }
+    int max_side() const { return max_side_; }
+    const std::vector<PackEntry>& entries() const { return entries_; }
+    const PackEntry* find(const std::string& name) const {
+        const auto it = by_name_.find(name);
+        return it == by_name_.end() ? nullptr : &entries_[it->second];
+    }
+
+    // True when every record is in the pack with an unchanged source.
+    bool is_current_for(const std::vector<ImageRecord>& records) const {
+        for (const ImageRecord& r : records) {
+            const PackEntry* e = find(r.name);
+            if (e == nullptr || !(e->stamp == stamp_of(r.path))) return false;
+        }
+        return true;
+    }
+
+    std::shared_ptr<const GrayImage> load(const ImageRecord& record) const override { return image(record.name); }
+
+    std::shared_ptr<const GrayImage> image(const std::string& name) const {
+        const PackEntry* e = find(name);
+        AGCNN_CHECK(e != nullptr, path_, ": image '", name, "' is not in the pack (rebuild it with agcnn pack)");
+        AGCNN_CHECK(e->error.empty(), path_, ": image '", name, "' could not be decoded when packed: ", e->error);
+        auto out = std::make_shared<GrayImage>();
+        out->width = e->width;
+        out->height = e->height;
+        out->pixels.assign(data_ + e->offset, data_ + e->offset + std::uint64_t(e->width) * e->height);
+        AGCNN_CHECK(checksum64(out->pixels.data(), out->pixels.size()) == e->checksum, path_, ": image '", name,
+                    "' fails its checksum: the pack is corrupt (delete it, or run agcnn pack again)");
+        return out;
+    }
+
+private:
+    void close() {
+        if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), size_);
+        if (fd_ >= 0) ::close(fd_);
+        data_ = nullptr;
+        fd_ = -1;
+    }
+
+    void parse_index() {
+        const std::string corrupt = path_ + ": corrupt or torn pack (delete it, or run agcnn pack again): ";
+        AGCNN_CHECK(std::memcmp(data_, kPackMagic, 8) == 0, path_, ": not an agcnn pack (bad magic)");
+        AGCNN_CHECK(std::memcmp(data_ + size_ - 8, kPackEnd, 8) == 0, corrupt, "no end marker");
+        std::uint64_t index_length = 0, index_checksum = 0;
+        std::memcpy(&index_length, data_ + size_ - 24, 8);
+        std::memcpy(&index_checksum, data_ + size_ - 16, 8);
+        AGCNN_CHECK(index_length <= size_ - 32, corrupt, "index length ", index_length, " exceeds the file");
+        const std::uint64_t index_start = size_ - 24 - index_length;
+        const char* index_text = reinterpret_cast<const char*>(data_ + index_start);
+        AGCNN_CHECK(checksum64(index_text, index_length) == index_checksum, corrupt, "index checksum mismatch");
+        nlohmann::json index;
+        try {
+            index = nlohmann::json::parse(index_text, index_text + index_length);
+            AGCNN_CHECK(index.at("version").get<int>() == 1, corrupt, "unknown pack version");
+            max_side_ = index.at("max_side").get<int>();
+            for (const auto& item : index.at("images")) {
+                PackEntry e;
+                e.name = item.at("name").get<std::string>();
+                e.offset = item.at("offset").get<std::uint64_t>();
+                e.width = item.at("width").get<int>();
+                e.height = item.at("height").get<int>();
+                e.checksum = item.at("checksum").get<std::uint64_t>();
+                e.stamp = {item.at("source_size").get<std::uint64_t>(), item.at("source_mtime_ns").get<std::int64_t>()};
+                e.error = item.value("error", "");
+                const std::uint64_t bytes = std::uint64_t(e.width) * std::uint64_t(e.height);
+                AGCNN_CHECK(e.width >= 0 && e.height >= 0 && e.width <= kMaxImageSide && e.height <= kMaxImageSide &&
+                                e.offset >= 8 && e.offset <= index_start && bytes <= index_start - e.offset,
+                            corrupt, "image '", e.name, "' lies outside the pixel block");
+                AGCNN_CHECK(by_name_.emplace(e.name, entries_.size()).second, corrupt, "image '", e.name,
+                            "' twice");
+                entries_.push_back(std::move(e));
+            }
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(corrupt + "bad index: " + e.what());
+        }
+    }
+
+    std::string path_;
+    int fd_ = -1;
+    std::size_t size_ = 0;
+    const unsigned char* data_ = nullptr;
+    int max_side_ = 0;
+    std::vector<PackEntry> entries_;
+    std::unordered_map<std::string, std::size_t> by_name_;
+};
+
+// Decodes every record's PNG (in parallel, in chunks) and writes the pack at `path` atomically.
+// A PNG that cannot be decoded is an error naming it, or with skip_bad is kept in the index with
+// its error. `progress(done, total)` is called after each chunk.
+inline void build_pack(const std::vector<ImageRecord>& records, const std::string& path, int max_side,
+                       bool skip_bad, const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+    AGCNN_CHECK(max_side >= 16 && max_side <= kMaxImageSide, "pack: image side ", max_side, " outside 16..",
+                kMaxImageSide);
+    const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    AGCNN_CHECK(fd >= 0, path, ": cannot create ", temp, ": ", std::strerror(errno));
+    try {
+        io::detail::write_all(fd, kPackMagic, 8, path);
+        std::uint64_t offset = 8;
+        nlohmann::json images = nlohmann::json::array();
+        constexpr std::size_t kChunk = 64;
+        for (std::size_t begin = 0; begin < records.size(); begin += kChunk) {
+            const std::size_t end = std::min(records.size(), begin + kChunk);
+            std::vector<GrayImage> decoded(end - begin);
+            std::vector<std::string> errors(end - begin);
+            std::vector<SourceStamp> stamps(end - begin);
+#pragma omp parallel for schedule(dynamic)
+            for (std::size_t i = begin; i < end; ++i) {
+                try {
+                    stamps[i - begin] = stamp_of(records[i].path);
+                    decoded[i - begin] = fit_within(read_png(records[i].path), max_side);
+                } catch (const Error& e) {
+                    errors[i - begin] = e.what();
+                }
+            }
+            for (std::size_t i = begin; i < end; ++i) {
+                const GrayImage& image = decoded[i - begin];
+                const std::string& error = errors[i - begin];
+                AGCNN_CHECK(skip_bad || error.empty(), error);
+                nlohmann::json item = {{"name", records[i].name},
+                                       {"offset", offset},
+                                       {"width", image.width},
+                                       {"height", image.height},
+                                       {"checksum", checksum64(image.pixels.data(), image.pixels.size())},
+                                       {"source_size", stamps[i - begin].size},
+                                       {"source_mtime_ns", stamps[i - begin].mtime_ns}};
+                if (!error.empty()) item["error"] = error;
+                images.push_back(std::move(item));
+                io::detail::write_all(fd, image.pixels.data(), image.pixels.size(), path);
+                offset += image.pixels.size();
+            }
+            if (progress) progress(end, records.size());
+        }
+        const std::string index = nlohmann::json{{"version", 1}, {"max_side", max_side}, {"images", images}}.dump();
+        const std::uint64_t trailer[2] = {index.size(), checksum64(index.data(), index.size())};
+        io::detail::write_all(fd, index.data(), index.size(), path);
+        io::detail::write_all(fd, trailer, sizeof trailer, path);
+        io::detail::write_all(fd, kPackEnd, 8, path);
+        AGCNN_CHECK(::fsync(fd) == 0, path, ": fsync failed: ", std::strerror(errno));
+    } catch (...) {
+        ::close(fd);
+        ::unlink(temp.c_str());
+        throw;
+    }
+    ::close(fd);
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        ::unlink(temp.c_str());
+        throw Error(path + ": cannot rename the temporary pack into place: " + why);
+    }
+}
+
+// Where a data set's pack goes unless told otherwise: beside its images.
+inline std::string default_pack_path(const std::string& folder, int max_side) {
+    return (std::filesystem::path(folder) / ("agcnn-pack-" + std::to_string(max_side) + ".bin")).string();
+}
+
+// Opens the pack at `path` if it is sound, built at `max_side` and current for `records`;
+// otherwise (re)builds it first. Returns the reader and whether it was (re)built.
+inline std::pair<std::shared_ptr<PackReader>, bool> ensure_pack(
+    const std::vector<ImageRecord>& records, const std::string& path, int max_side, bool skip_bad,
+    const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+    if (std::filesystem::exists(path)) {
+        try {
+            auto reader = std::make_shared<PackReader>(path);
+            if (reader->max_side() == max_side && reader->is_current_for(records)) return {reader, false};
+        } catch (const Error&) {
+            // a torn or corrupt pack is rebuilt below
+        }
+    }
+    build_pack(records, path, max_side, skip_bad, progress);
+    return {std::make_shared<PackReader>(path), true};
+}
+
+}  // namespace agcnn::data

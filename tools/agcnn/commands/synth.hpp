@@ -1,0 +1,38 @@
+// agcnn synth — write a synthetic chest X-ray data set in the official ChestX-ray14 layout.
+//
+//   agcnn synth --out DIR --images N --size S --seed K [--test-fraction F] [--threads T]
+//
+// See docs/synthetic-data.md for the generative model.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "agcnn/data/synth_dataset.hpp"
+#include "commands/common.hpp"
+
+namespace agcnn::cli {
+
+inline void add_synth_command(CLI::App& app) {
+    auto config = std::make_shared<data::synth::SynthConfig>();
+    auto out = std::make_shared<std::string>();
+    auto threads = std::make_shared<int>(0);
+    CLI::App* command = app.add_subcommand("synth", "write a synthetic chest X-ray data set (official layout)");
+    command->add_option("--out", *out, "output folder")->required();
+    command->add_option("--images", config->images, "number of images")->check(CLI::PositiveNumber);
+    command->add_option("--size", config->size, "image side in pixels (64..4096)")->check(CLI::Range(64, 4096));
+    command->add_option("--seed", config->seed, "seed; the same seed gives the same files");
+    command->add_option("--test-fraction", config->test_fraction, "share of patients in test_list.txt");
+    add_threads_option(command, *threads);
+    command->callback([config, out, threads] {
+        apply_threads(*threads);
+        data::synth::write_dataset(*out, *config, [](int done, int total) {
+            std::fprintf(stderr, "\rsynth: %d/%d images", done, total);
+            if (done == total) std::fputc('\n', stderr);
+        });
+        std::printf("wrote %d synthetic images (%dx%d, seed %llu) to %s\n", config->images, config->size,
+                    config->size, static_cast<unsigned long long>(config->seed), out->c_str());
+    });
+}
+
+}  // namespace agcnn::cli
