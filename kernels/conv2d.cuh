@@ -1,0 +1,239 @@
+// kernels/conv2d.cuh — 2-D convolution on cuDNN (ops/conv2d.hpp): x NHWC, w OHWI (cuDNN's NHWC
+// filter layout, KRSC), y NHWC, cross-correlation, no bias, as the CPU op.
+//
+// Plans: descriptors and algorithms are kept per full shape (batch and channels included),
+// device and precision, and each direction's algorithm is searched once, on first use, with
+// cudnnFind*AlgorithmEx on the real buffers: the fastest one that is deterministic (backward
+// reductions must not depend on scheduling) and, in fp32 mode, uses no tensor-op math. The
+// search gets kSearchWorkspaceBytes of the device's shared workspace; the chosen algorithm's
+// workspace comes from the same grow-only buffer.
+//
+// Precision (kernels/math/types.hpp): fp32 runs CUDNN_FMA_MATH (true FP32, matches the CPU);
+// tf32 allows TF32 tensor ops; bf16 rounds x, w, dy to bfloat16 (FP32 accumulation) and widens
+// the results back to FP32.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "kernels/convert.cuh"
+#include "kernels/launchers.hpp"
+#include "kernels/runtime.cuh"
+
+namespace agcnn::cuda {
+
+namespace {
+
+constexpr std::size_t kSearchWorkspaceBytes = std::size_t(256) << 20;
+
+struct ConvAlgorithm {
+    int algo;  // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+    cudnnMathType_t math;
+    std::size_t workspace;
+};
+
+// Descriptors of one convolution shape, device and precision.
+class ConvPlan {
+public:
+    ConvPlan(const ConvGeometry& g, Precision precision) : precision(precision) {
+        const cudnnDataType_t type =
+            precision == Precision::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+        AGCNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+        AGCNN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+        AGCNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+        AGCNN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+        AGCNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, type, dim(g.n), dim(g.c),
+                                                     dim(g.h), dim(g.w)));
+        AGCNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, type, dim(g.n), dim(g.o),
+                                                     dim(g.oh), dim(g.ow)));
+        AGCNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, type, CUDNN_TENSOR_NHWC, dim(g.o), dim(g.c),
+                                                     dim(g.kh), dim(g.kw)));
+        AGCNN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, dim(g.pad), dim(g.pad),
+                                                          dim(g.stride), dim(g.stride), 1, 1,
+                                                          CUDNN_CROSS_CORRELATION,
+                                                          CUDNN_DATA_FLOAT));
+    }
+    ~ConvPlan() {  // destructors must not throw: statuses are ignored
+        cudnnDestroyTensorDescriptor(x);
+        cudnnDestroyTensorDescriptor(y);
+        cudnnDestroyFilterDescriptor(w);
+        cudnnDestroyConvolutionDescriptor(conv);
+    }
+    ConvPlan(const ConvPlan&) = delete;
+    ConvPlan& operator=(const ConvPlan&) = delete;
+
+    // The math type the search may use.
+    cudnnMathType_t allowed_math() const {
+        return precision == Precision::fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+    }
+
+    Precision precision;
+    cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+    cudnnFilterDescriptor_t w = nullptr;
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    std::optional<ConvAlgorithm> forward, backward_data, backward_filter;
+
+private:
+    static int dim(std::int64_t v) {
+        AGCNN_CHECK(v >= 0 && v <= 0x7fffffff, "conv2d: dimension ", v, " too large for cuDNN");
+        return static_cast<int>(v);
+    }
+};
+
+std::mutex plans_mutex;
+
+// The plan of (g, device, precision), created on first use. Plans live as long as the process.
+ConvPlan& conv_plan(const ConvGeometry& g, int device, Precision precision) {
+    using Key = std::array<std::int64_t, 11>;
+    static auto* plans = new std::map<Key, std::unique_ptr<ConvPlan>>();
+    const Key key{g.n, g.h, g.w, g.c, g.o, g.kh, g.kw, g.stride, g.pad, device,
+                  static_cast<std::int64_t>(precision)};
+    std::unique_ptr<ConvPlan>& plan = (*plans)[key];
+    if (!plan) plan = std::make_unique<ConvPlan>(g, precision);
+    return *plan;
+}
+
+// The first (fastest) usable result of a cudnnFind*AlgorithmEx search.
+template <class Perf>
+ConvAlgorithm choose(const std::vector<Perf>& results, int returned, const ConvPlan& plan,
+                     const char* direction) {
+    for (int i = 0; i < returned; ++i) {
+        const Perf& r = results[static_cast<std::size_t>(i)];
+        const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH ||
+                               r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+        if (r.status == CUDNN_STATUS_SUCCESS && r.determinism == CUDNN_DETERMINISTIC &&
+            !(plan.precision == Precision::fp32 && tensor_op))
+            return {static_cast<int>(r.algo), r.mathType, r.memory};
+    }
+    throw Error(agcnn::detail::concat("cuDNN found no deterministic ", direction,
+                                      " convolution algorithm in ", precision_name(plan.precision),
+                                      " for this shape"));
+}
+
+// Runs `search(perf_results, &returned, workspace, bytes)` once for a direction of the plan.
+template <class Perf, class Search>
+ConvAlgorithm find_algorithm(ConvPlan& plan, int device, int max_count, const char* direction,
+                             Search search) {
+    AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.allowed_math()));
+    std::vector<Perf> results(static_cast<std::size_t>(max_count));
+    int returned = 0;
+    search(results.data(), &returned, workspace(device, kSearchWorkspaceBytes),
+           kSearchWorkspaceBytes);
+    return choose(results, returned, plan, direction);
+}
+
+// The operands of one call, rounded to bfloat16 in bf16 mode (FP32 pointers otherwise).
+struct ConvOperand {
+    ConvOperand(const float* data, std::int64_t n, int device, Precision precision) : fp32(data) {
+        if (precision == Precision::bf16 && n > 0) bf16.emplace(data, n, device);
+    }
+    void* get() const {
+        return bf16 ? static_cast<void*>(bf16->data()) : const_cast<float*>(fp32);
+    }
+    // After cuDNN wrote into get(): the FP32 result in `out`.
+    void widen_into(float* out) const {
+        if (bf16) bf16->widen_into(out);
+    }
+    const float* fp32;
+    std::optional<Bf16Buffer> bf16;
+};
+
+const float kOne = 1.0f, kZero = 0.0f;
+
+}  // namespace
+
+// ---- kernel launchers -----------------------------------------------------------------------
+
+void conv2d_forward(float* y, const float* x, const float* w, const ConvGeometry& g) {
+    AGCNN_CHECK(y && x && w && g.n > 0 && g.oh > 0 && g.ow > 0, "conv2d_forward: bad arguments");
+    const int device = device_of(x);
+    DeviceScope scope(device);
+    const Precision precision = cuda::precision();
+    ConvOperand xo(x, g.n * g.h * g.w * g.c, device, precision);
+    ConvOperand wo(w, g.o * g.k(), device, precision);
+    ConvOperand yo(precision == Precision::bf16 ? nullptr : y, g.n * g.oh * g.ow * g.o, device, precision);
+    const cudnnHandle_t handle = cudnn(device);
+    std::lock_guard<std::mutex> lock(plans_mutex);
+    ConvPlan& plan = conv_plan(g, device, precision);
+    if (!plan.forward) {
+        int count = 0;
+        AGCNN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count));
+        plan.forward = find_algorithm<cudnnConvolutionFwdAlgoPerf_t>(
+            plan, device, count, "forward", [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
+                AGCNN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+                    handle, plan.x, xo.get(), plan.w, wo.get(), plan.conv, plan.y, yo.get(), count,
+                    returned, perf, ws, bytes));
+            });
+    }
+    const ConvAlgorithm& a = *plan.forward;
+    AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+    AGCNN_CUDNN_CHECK(cudnnConvolutionForward(
+        handle, &kOne, plan.x, xo.get(), plan.w, wo.get(), plan.conv,
+        static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), workspace(device, a.workspace),
+        a.workspace, &kZero, plan.y, yo.get()));
+    yo.widen_into(y);
+}
+
+void conv2d_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                     const ConvGeometry& g) {
+    AGCNN_CHECK(dy && x && w && g.n > 0, "conv2d_backward: bad arguments");
+    if (!dx && !dw) return;
+    const int device = device_of(dy);
+    DeviceScope scope(device);
+    const Precision precision = cuda::precision();
+    const std::int64_t x_count = g.n * g.h * g.w * g.c, w_count = g.o * g.k();
+    ConvOperand dyo(dy, g.n * g.oh * g.ow * g.o, device, precision);
+    const cudnnHandle_t handle = cudnn(device);
+    std::lock_guard<std::mutex> lock(plans_mutex);
+    ConvPlan& plan = conv_plan(g, device, precision);
+    if (dx) {
+        ConvOperand wo(w, w_count, device, precision);
+        ConvOperand dxo(precision == Precision::bf16 ? nullptr : dx, x_count, device, precision);
+        if (!plan.backward_data) {
+            int count = 0;
+            AGCNN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count));
+            plan.backward_data = find_algorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
+                plan, device, count, "backward-data",
+                [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
+                    AGCNN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+                        handle, plan.w, wo.get(), plan.y, dyo.get(), plan.conv, plan.x,
+                        dxo.get(), count, returned, perf, ws, bytes));
+                });
+        }
+        const ConvAlgorithm& a = *plan.backward_data;
+        AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+        AGCNN_CUDNN_CHECK(cudnnConvolutionBackwardData(
+            handle, &kOne, plan.w, wo.get(), plan.y, dyo.get(), plan.conv,
+            static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), workspace(device, a.workspace),
+            a.workspace, &kZero, plan.x, dxo.get()));
+        dxo.widen_into(dx);
+    }
+    if (dw) {
+        ConvOperand xo(x, x_count, device, precision);
+        ConvOperand dwo(precision == Precision::bf16 ? nullptr : dw, w_count, device, precision);
+        if (!plan.backward_filter) {
+            int count = 0;
+            AGCNN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count));
+            plan.backward_filter = find_algorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
+                plan, device, count, "backward-filter",
+                [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
+                    AGCNN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                        handle, plan.x, xo.get(), plan.y, dyo.get(), plan.conv, plan.w,
+                        dwo.get(), count, returned, perf, ws, bytes));
+                });
+        }
+        const ConvAlgorithm& a = *plan.backward_filter;
+        AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+        AGCNN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+            handle, &kOne, plan.x, xo.get(), plan.y, dyo.get(), plan.conv,
+            static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), workspace(device, a.workspace),
+            a.workspace, &kZero, plan.w, dwo.get()));
+        dwo.widen_into(dw);
+    }
+}
+
+}  // namespace agcnn::cuda

@@ -1,0 +1,117 @@
+// kernels/launchers.hpp — the CUDA backend as the engine sees it: plain C++ declarations (no CUDA
+// headers), defined in kernels/*.cu and linked from the static library agcnn_cuda.
+//
+// ops/dispatch.hpp includes this file when AGCNN_WITH_CUDA is defined, and the op headers call
+// these functions for tensors on a CUDA device. Every pointer is device memory of the device the
+// tensors live on (found from the pointer), shapes are those of the matching CPU kernel in
+// namespace agcnn::cpu, and every function follows its CPU kernel's contract:
+//   - activation gradients are assigned (=); parameter gradients (dw, dgamma, ...) are assigned
+//     too, and autograd/backward.hpp accumulates them (+=) out of place;
+//   - work is queued on the device's one stream, in order; results are visible to every later
+//     launch and to host copies (CudaHooks::copy synchronises);
+//   - every CUDA, cuBLAS and cuDNN error becomes an agcnn::Error naming file and line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "agcnn/ops/geometry.hpp"
+#include "kernels/math/types.hpp"
+
+namespace agcnn::cuda {
+
+// ---- runtime (runtime.cu) -----------------------------------------------------------------
+
+// Registers the allocator, copies and gradient accumulation in agcnn::cuda_hooks(). Idempotent
+// and cheap: it touches no device (a CUDA context is created on first use).
+void init();
+
+// Devices present; 0 when there is no driver or no device (never throws).
+int device_count();
+std::string device_name(int device);
+// Waits until all work queued on the device is done.
+void synchronize(int device);
+
+// Conv and linear arithmetic for all devices (see kernels/math/types.hpp); fp32 by default.
+void set_precision(Precision precision);
+Precision precision();
+Precision parse_precision(const std::string& text);  // "fp32", "tf32" or "bf16"
+const char* precision_name(Precision precision);
+
+// ---- elementwise (elementwise.cuh) ---------------------------------------------------------
+void relu_forward(float* y, const float* x, std::int64_t n);
+void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void sigmoid_forward(float* y, const float* x, std::int64_t n);
+void sigmoid_backward(float* dx, const float* dy, const float* y, std::int64_t n);
+void add_forward(float* y, const float* a, const float* b, std::int64_t n);
+// y [rows, ca + cb] from a [rows, ca], b [rows, cb]; either of da, db may be null.
+void concat_forward(float* y, const float* a, const float* b, std::int64_t rows, std::int64_t ca,
+                    std::int64_t cb);
+void concat_backward(float* da, float* db, const float* dy, std::int64_t rows, std::int64_t ca,
+                     std::int64_t cb);
+
+// ---- pooling (pool.cuh) --------------------------------------------------------------------
+// The returned buffer holds the int32 argmax on the device; backward needs it back.
+std::shared_ptr<void> max_pool2d_forward(float* y, const float* x, const PoolGeometry& g);
+void max_pool2d_backward(float* dx, const float* dy, const void* argmax, const PoolGeometry& g);
+std::shared_ptr<void> global_max_pool_forward(float* y, const float* x, std::int64_t n,
+                                              std::int64_t hw, std::int64_t c);
+void global_max_pool_backward(float* dx, const float* dy, const void* argmax, std::int64_t n,
+                              std::int64_t hw, std::int64_t c);
+void global_avg_pool_forward(float* y, const float* x, std::int64_t n, std::int64_t hw,
+                             std::int64_t c);
+void global_avg_pool_backward(float* dx, const float* dy, std::int64_t n, std::int64_t hw,
+                              std::int64_t c);
+
+// ---- batch norm (batch_norm.cuh) -----------------------------------------------------------
+void batch_norm_forward(float* y, float* mean_used, float* invstd_used, const float* x,
+                        const float* gamma, const float* beta, float* running_mean,
+                        float* running_var, std::int64_t rows, std::int64_t c, bool training,
+                        double momentum, double eps);
+// dx may be null; dgamma, dbeta are always written.
+void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                         const float* gamma, const float* mean_used, const float* invstd_used,
+                         std::int64_t rows, std::int64_t c, bool training);
+
+// ---- convolution, cuDNN (conv2d.cu) --------------------------------------------------------
+void conv2d_forward(float* y, const float* x, const float* w, const ConvGeometry& g);
+// Either of dx, dw may be null (not wanted).
+void conv2d_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                     const ConvGeometry& g);
+
+// ---- linear, cuBLAS (linear.cu) ------------------------------------------------------------
+// b may be null; any of dx, dw, db may be null.
+void linear_forward(float* y, const float* x, const float* w, const float* b, std::int64_t n,
+                    std::int64_t in, std::int64_t out);
+void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, std::int64_t n, std::int64_t in, std::int64_t out);
+
+// ---- optimizers (optim.cuh) ----------------------------------------------------------------
+void adam_update(float* p, float* m, float* v, const float* g, std::int64_t n, double lr,
+                 double beta1, double beta2, double eps, double weight_decay, std::int64_t step);
+void sgd_update(float* p, float* buf, const float* g, std::int64_t n, double lr, double momentum,
+                double dampening, double weight_decay, bool nesterov, bool first_step);
+
+// ---- AG-CNN (attention.cuh, image.cuh) -----------------------------------------------------
+// heat [n, hw] = statistic over c of |features[n, hw, c]| (model::channel_statistic).
+void attention_heatmap(float* heat, const float* features, std::int64_t n, std::int64_t hw,
+                       std::int64_t c, HeatmapStatistic statistic);
+// y [n, oh, ow, c] = boxes_host[i] of x [n, h, w, c] resized bilinearly (half-pixel centres,
+// clamped inside the box). boxes_host: n boxes in host memory, 0 <= x0 < x1 <= w, same for y.
+void crop_resize(float* y, const float* x, const CropBox* boxes_host, std::int64_t n,
+                 std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t oh,
+                 std::int64_t ow);
+// y [n, h, w, c] float = normalised x [n, h, w, c] uint8 (device); flip_host: n flags in host
+// memory (flip image i horizontally when nonzero) or null. c <= kMaxImageChannels.
+void normalize_images(float* y, const std::uint8_t* x, const std::uint8_t* flip_host,
+                      std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
+                      const ImageNormalization& norm);
+
+namespace detail {
+// Every program that includes this header registers the hooks before main(); this reference
+// also makes the linker keep runtime.cu's object from the static library.
+inline const bool hooks_registered = (init(), true);
+}  // namespace detail
+
+}  // namespace agcnn::cuda
