@@ -1,0 +1,370 @@
+// Tests of the data pipeline (agcnn/data): readers, splits, PNG decoding, transforms and the
+// local crop's geometry, the pack, the loader, and the synthetic generator.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "agcnn/data/loader.hpp"
+#include "agcnn/data/local_crop.hpp"
+#include "agcnn/data/pack.hpp"
+#include "agcnn/data/summary.hpp"
+#include "agcnn/data/synth_dataset.hpp"
+
+namespace fs = std::filesystem;
+using namespace agcnn;
+using namespace agcnn::data;
+
+namespace {
+
+// A fresh folder under the system temp dir, removed at the end of the test.
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string& tag) {
+        path = fs::temp_directory_path() / ("agcnn-test-data-" + tag + "-" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// The message of the Error thrown by f, or "" when none.
+template <class F>
+std::string error_of(F f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// A synthetic data set shared by several tests (written once).
+const std::string& synthetic_dir() {
+    static TempDir dir("synth");
+    static bool written = false;
+    if (!written) {
+        synth::write_dataset(dir.path.string(), {60, 128, 7, 0.25});
+        written = true;
+    }
+    static const std::string path = dir.path.string();
+    return path;
+}
+
+bool disjoint_patients(const Dataset& d) {
+    return error_of([&] { check_patient_disjoint(d.records, d.split); }).empty();
+}
+
+// A 16-bit grayscale PNG written by hand (stb_image_write has no 16-bit output).
+std::string png16(int width, int height, const std::vector<std::uint16_t>& values) {
+    auto crc = [](const std::string& bytes) {
+        std::uint32_t c = 0xFFFFFFFFu;
+        for (unsigned char b : bytes) {
+            c ^= b;
+            for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        }
+        return c ^ 0xFFFFFFFFu;
+    };
+    auto be32 = [](std::uint32_t v) {
+        return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    };
+    auto chunk = [&](const std::string& type, const std::string& data) {
+        return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc(type + data));
+    };
+    std::string raw;
+    for (int y = 0; y < height; ++y) {
+        raw += '\0';
+        for (int x = 0; x < width; ++x) {
+            const std::uint16_t v = values[static_cast<std::size_t>(y * width + x)];
+            raw += char(v >> 8);
+            raw += char(v & 0xFF);
+        }
+    }
+    int zlen = 0;
+    unsigned char* z = stbi_zlib_compress(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size()), &zlen, 8);
+    const std::string compressed(reinterpret_cast<char*>(z), static_cast<std::size_t>(zlen));
+    STBIW_FREE(z);
+    const std::string header = be32(static_cast<std::uint32_t>(width)) + be32(static_cast<std::uint32_t>(height)) +
+                               std::string{16, 0, 0, 0, 0};
+    return "\x89PNG\r\n\x1a\n" + chunk("IHDR", header) + chunk("IDAT", compressed) + chunk("IEND", "");
+}
+
+}  // namespace
+
+TEST_CASE("shared real sample: CheXNet lists, patient-wise, every PNG decodes") {
+    const fs::path sample = fs::path(AGCNN_SHARED_DIR) / "data" / "nih-sample";
+    if (!fs::exists(sample / "images-64-train_list.txt")) {
+        MESSAGE("skipped: the shared sample " << sample << " is not on this machine");
+        return;
+    }
+    DataSpec spec;
+    spec.images_dir = (sample / "images-64").string();
+    spec.train_list = (sample / "images-64-train_list.txt").string();
+    spec.val_list = (sample / "images-64-val_list.txt").string();
+    spec.test_list = (sample / "images-64-test_list.txt").string();
+    const Dataset d = open_dataset(spec);
+    CHECK(d.split.train.size() == 725);
+    CHECK(d.split.val.size() == 94);
+    CHECK(d.split.test.size() == 181);
+    CHECK(d.problems.empty());
+    CHECK(disjoint_patients(d));
+    const std::vector<SplitSummary> s = summarize(d);
+    CHECK(s[0].positives[kNoFindingIndex] == 380);  // all-zero rows
+    CHECK(s[0].positives[static_cast<std::size_t>(label_index("Effusion"))] == 99);
+    // The sample is RGB (some RGBA): every image decodes to one gray channel.
+    int decoded = 0;
+    for (const ImageRecord& r : d.records) {
+        const GrayImage g = read_png(r.path);
+        CHECK(g.pixels.size() == static_cast<std::size_t>(g.width) * g.height);
+        decoded += g.width == 64 || g.width == 128;
+    }
+    CHECK(decoded == 1000);
+}
+
+TEST_CASE("PNG: gray, RGBA and 16-bit become one gray channel; bad files name themselves") {
+    TempDir dir("png");
+    const std::uint8_t rgba[] = {255, 0, 0, 10, 0, 255, 0, 255, 0, 0, 255, 128, 200, 200, 200, 0};
+    const GrayImage g = decode_png(encode_png(rgba, 2, 2, 4), "rgba.png");
+    REQUIRE(g.width == 2);
+    // stb's luma: (77 r + 150 g + 29 b) >> 8; alpha is dropped.
+    CHECK(g.pixels == std::vector<std::uint8_t>{76, 149, 28, 200});
+    const GrayImage g16 = decode_png(png16(2, 1, {0x1234, 0xFF00}), "sixteen.png");
+    CHECK(g16.pixels == std::vector<std::uint8_t>{0x12, 0xFF});
+    const std::string good = encode_png(rgba, 2, 2, 4);
+    write_text(dir.file("truncated.png"), good.substr(0, good.size() / 2));
+    write_text(dir.file("text.png"), "not a png at all");
+    CHECK(error_of([&] { read_png(dir.file("truncated.png")); }).find("truncated.png") != std::string::npos);
+    CHECK(error_of([&] { read_png(dir.file("text.png")); }).find("text.png: not a readable PNG") != std::string::npos);
+    CHECK(error_of([&] { read_png(dir.file("missing.png")); }).find("missing.png: cannot open") != std::string::npos);
+}
+
+TEST_CASE("malformed CSV and list files: errors name file and line; --skip-bad counts") {
+    TempDir dir("bad");
+    const std::string header = "Image Index,Finding Labels,Follow-up #,Patient ID\n";
+    write_text(dir.file("entry.csv"), header + "00000001_000.png,Effusion|Mass,0,1\n00000002_000.png,Flu,0,2\n");
+    ProblemLog strict(false);
+    CHECK(error_of([&] { read_data_entry(dir.file("entry.csv"), strict); }) ==
+          dir.file("entry.csv") + ":3: unknown finding label 'Flu'");
+    write_text(dir.file("short.csv"), header + "00000001_000.png,Effusion\n");
+    CHECK(error_of([&] { read_data_entry(dir.file("short.csv"), strict); }).find(":2: expected at least 4 fields") !=
+          std::string::npos);
+    write_text(dir.file("dup.csv"), header + "00000001_000.png,Mass,0,1\n\"00000001_000.png\",Mass,0,1\n");
+    CHECK(error_of([&] { read_data_entry(dir.file("dup.csv"), strict); }).find(":3: duplicate image") != std::string::npos);
+    write_text(dir.file("noheader.csv"), "name,labels\n");
+    CHECK(error_of([&] { read_data_entry(dir.file("noheader.csv"), strict); }).find(":1: header has no column 'Image Index'") !=
+          std::string::npos);
+    write_text(dir.file("list.txt"), "00000001_000.png 0 1 0 0 0 0 0 0 0 0 0 0 0 0\n00000002_000.png 0 2 0 0 0 0 0 0 0 0 0 0 0 0\n"
+                                     "00000003_000.png 0 1\n");
+    CHECK(error_of([&] { read_chexnet_list(dir.file("list.txt"), strict); }) ==
+          dir.file("list.txt") + ":2: label 2 (Cardiomegaly) is '2', expected 0 or 1");
+    ProblemLog lenient(true);
+    const std::vector<ImageRecord> kept = read_chexnet_list(dir.file("list.txt"), lenient);
+    CHECK(kept.size() == 1);
+    CHECK(kept[0].labels[1] == 1.0f);
+    CHECK(kept[0].labels[kNoFindingIndex] == 0.0f);
+    CHECK(lenient.problems().size() == 2);
+    write_text(dir.file("bbox.csv"), "Image Index,Finding Label,Bbox [x,y,w,h],,,\n00000001_000.png,Infiltrate,1,2,3,4\n"
+                                     "00000001_000.png,Mass,1,2,x,4\n");
+    CHECK(error_of([&] { read_bbox_list(dir.file("bbox.csv"), strict); }).find(":3: box '1,2,x,4'") != std::string::npos);
+    ProblemLog boxes_log(true);
+    const std::vector<BoundingBox> boxes = read_bbox_list(dir.file("bbox.csv"), boxes_log);
+    REQUIRE(boxes.size() == 1);
+    CHECK(boxes[0].label == label_index("Infiltration"));
+}
+
+TEST_CASE("synthetic set: official layout, deterministic, patient-wise splits, missing images reported") {
+    const std::string dir = synthetic_dir();
+    DataSpec spec;
+    spec.data_dir = dir;
+    const Dataset official = open_dataset(spec);
+    CHECK(official.records.size() == 60);
+    CHECK(official.split.train.size() + official.split.val.size() + official.split.test.size() == 60);
+    CHECK(!official.split.val.empty());
+    CHECK(!official.boxes.empty());
+    CHECK(disjoint_patients(official));
+    spec.split = "random";
+    const Dataset random = open_dataset(spec);
+    CHECK(disjoint_patients(random));
+    CHECK(random.split.train.size() > random.split.test.size());
+    // Patients have follow-ups; a patient's images stay together.
+    std::set<std::string> patients;
+    for (const ImageRecord& r : official.records) patients.insert(r.patient);
+    CHECK(patients.size() < 50);
+    // The same seed gives the same bytes; another seed does not.
+    TempDir again("synth-again");
+    synth::write_dataset(again.path.string(), {60, 128, 7, 0.25});
+    CHECK(io::read_file(again.file("Data_Entry_2017.csv")) == io::read_file(dir + "/Data_Entry_2017.csv"));
+    CHECK(io::read_file(again.file("images/00000002_000.png")) == io::read_file(dir + "/images/00000002_000.png"));
+    synth::write_dataset(again.path.string(), {60, 128, 8, 0.25});
+    CHECK(io::read_file(again.file("images/00000002_000.png")) != io::read_file(dir + "/images/00000002_000.png"));
+    // A deleted image is an error naming the CSV line, or with skip_bad one problem.
+    fs::remove(again.file("images/00000002_000.png"));
+    DataSpec broken;
+    broken.data_dir = again.path.string();
+    CHECK(error_of([&] { open_dataset(broken); }).find("Data_Entry_2017.csv:") != std::string::npos);
+    broken.skip_bad = true;
+    const Dataset skipped = open_dataset(broken);
+    CHECK(skipped.records.size() == 59);
+    REQUIRE(skipped.problems.size() == 1);
+    CHECK(skipped.problems[0].name == "00000002_000.png");
+}
+
+TEST_CASE("a split with a patient in two parts is refused") {
+    std::vector<ImageRecord> records(3);
+    records[0].patient = "1", records[1].patient = "2", records[2].patient = "1";
+    records[0].name = "a.png", records[1].name = "b.png", records[2].name = "c.png";
+    CHECK(error_of([&] { check_patient_disjoint(records, Split{{0, 1}, {}, {2}}); }).find("patient 1 is in train") !=
+          std::string::npos);
+    const Split official = split_official(records, {0, 1, 2}, {}, 3, 0.5);
+    CHECK(error_of([&] { check_patient_disjoint(records, official); }).empty());
+}
+
+TEST_CASE("resampling: area average when shrinking, exact when the grid matches") {
+    GrayImage checker{4, 4, {}};
+    for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 4; ++x) checker.pixels.push_back((x + y) % 2 ? 255 : 0);
+    std::vector<std::uint8_t> out(4);
+    resample(checker, {0, 0, 4, 4, false}, 2, 2, out.data());
+    CHECK(out == std::vector<std::uint8_t>{128, 128, 128, 128});  // 127.5 rounded
+    std::vector<std::uint8_t> same(16);
+    resample(checker, {0, 0, 4, 4, false}, 4, 4, same.data());
+    CHECK(same == checker.pixels);
+    resample(checker, {0, 0, 4, 4, true}, 4, 4, same.data());
+    CHECK(same[0] == checker.pixels[3]);  // mirrored
+}
+
+TEST_CASE("crop geometry round trip: an attention box maps back to the right source pixels, with flip") {
+    // A 512x512 source, dark, with one bright square at x 300..339, y 100..139.
+    GrayImage source{512, 512, std::vector<std::uint8_t>(512 * 512, 20)};
+    for (int y = 100; y < 140; ++y)
+        for (int x = 300; x < 340; ++x) source.pixels[static_cast<std::size_t>(y) * 512 + x] = 240;
+    TransformConfig t = train_transform(224);
+    t.contrast = 0;
+    t.contrast_jitter = 0;
+    int flipped = 0;
+    for (std::uint64_t seed = 0; seed < 6; ++seed) {
+        Rng rng(seed);
+        const CropGeometry g = sample_geometry(t, 512, 512, rng);
+        std::vector<float> input(224 * 224 * 3);
+        render_input(source, g, t, nullptr, input.data());
+        // The square's box in the input, found like the attention box would be.
+        PixelBox box{224, 224, 0, 0};
+        for (int v = 0; v < 224; ++v)
+            for (int u = 0; u < 224; ++u)
+                if (input[static_cast<std::size_t>(v * 224 + u) * 3] > 1.0f) {
+                    box.x0 = std::min(box.x0, u), box.y0 = std::min(box.y0, v);
+                    box.x1 = std::max(box.x1, u + 1), box.y1 = std::max(box.y1, v + 1);
+                }
+        REQUIRE(box.x1 > box.x0);
+        const CropGeometry local = map_box_to_source(g, box, 64);
+        const double tolerance = g.width / 224 + 1;  // one input pixel in source pixels
+        CHECK(std::abs(local.x0 - 300) <= tolerance);
+        CHECK(std::abs(local.x0 + local.width - 340) <= tolerance);
+        CHECK(std::abs(local.y0 - 100) <= tolerance);
+        CHECK(std::abs(local.y0 + local.height - 140) <= tolerance);
+        std::vector<float> crop(64 * 64 * 3);
+        crop_local(source, g, box, 64, t, crop.data());
+        CHECK(crop[(32 * 64 + 32) * 3] > 1.0f);  // the centre of the crop is the bright square
+        flipped += g.hflip;
+    }
+    CHECK(flipped > 0);  // both orientations were exercised
+    CHECK(flipped < 6);
+}
+
+TEST_CASE("contrast enhancement and jitter change the values, never the geometry") {
+    GrayImage source{64, 64, {}};
+    for (int i = 0; i < 64 * 64; ++i) source.pixels.push_back(static_cast<std::uint8_t>(100 + (i % 64) / 4));
+    TransformConfig t = eval_transform(32);
+    Rng rng(0);
+    const CropGeometry g = sample_geometry(t, 64, 64, rng);
+    std::vector<float> plain(32 * 32 * 3), enhanced(32 * 32 * 3);
+    t.contrast = 0;
+    render_input(source, g, t, nullptr, plain.data());
+    t.contrast = 1;
+    render_input(source, g, t, nullptr, enhanced.data());
+    const auto range = [](const std::vector<float>& v) {
+        const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+        return *hi - *lo;
+    };
+    CHECK(range(enhanced) > 3 * range(plain));  // a narrow grey range is stretched
+    CHECK(plain[0] == doctest::Approx((100 / 255.0 - 0.485) / 0.229).epsilon(0.02));
+}
+
+TEST_CASE("pack: round trip, stale source rebuilds, corruption and truncation are detected") {
+    TempDir dir("pack");
+    synth::write_dataset(dir.path.string(), {12, 96, 3, 0.25});
+    DataSpec spec;
+    spec.data_dir = dir.path.string();
+    const Dataset d = open_dataset(spec);
+    const std::string path = dir.file("cache.bin");
+    auto [reader, built] = ensure_pack(d.records, path, 64, false);
+    CHECK(built);
+    CHECK(reader->image(d.records[0].name)->pixels == fit_within(read_png(d.records[0].path), 64).pixels);
+    CHECK_FALSE(ensure_pack(d.records, path, 64, false).second);  // up to date: not rebuilt
+    reader.reset();
+    // A changed source makes the pack stale.
+    write_png(d.records[1].path, GrayImage{96, 96, std::vector<std::uint8_t>(96 * 96, 7)});
+    auto [rebuilt, again] = ensure_pack(d.records, path, 64, false);
+    CHECK(again);
+    CHECK(rebuilt->image(d.records[1].name)->pixels[0] == 7);
+    rebuilt.reset();
+    // One flipped pixel byte: that image fails its checksum.
+    std::string bytes = io::read_file(path);
+    bytes[8 + 100] = static_cast<char>(bytes[8 + 100] ^ 0x40);
+    write_text(path, bytes);
+    const PackReader corrupt(path);
+    CHECK(error_of([&] { corrupt.image(d.records[0].name); }).find("fails its checksum") != std::string::npos);
+    // A torn file (cut short) is refused when opened, and ensure_pack rebuilds it.
+    write_text(path, bytes.substr(0, bytes.size() - 100));
+    CHECK(error_of([&] { PackReader torn(path); }).find("corrupt or torn pack") != std::string::npos);
+    CHECK(ensure_pack(d.records, path, 64, false).second);
+}
+
+TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume mid-epoch") {
+    DataSpec spec;
+    spec.data_dir = synthetic_dir();
+    const Dataset d = open_dataset(spec);
+    auto source = std::make_shared<PngSource>(96);
+    LoaderConfig config;
+    config.batch_size = 8;
+    config.seed = 11;
+    config.transform = train_transform(32);
+    config.workers = 1;
+    Loader one(select(d.records, d.split.train), source, config);
+    config.workers = 3;
+    config.prefetch = 2;
+    Loader three(select(d.records, d.split.train), source, config);
+    auto epoch_batches = [](Loader& loader, int epoch, std::int64_t first = 0) {
+        std::vector<Batch> out;
+        loader.start_epoch(epoch, first);
+        while (auto b = loader.next()) out.push_back(std::move(*b));
+        return out;
+    };
+    const auto a = epoch_batches(one, 2), b = epoch_batches(three, 2), c = epoch_batches(three, 3);
+    REQUIRE(a.size() == static_cast<std::size_t>(one.batches_per_epoch()));
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK(a[i].names == b[i].names);
+        CHECK(a[i].images.to_vector() == b[i].images.to_vector());
+        CHECK(a[i].labels.shape() == Shape{static_cast<std::int64_t>(a[i].names.size()), kLabelCount});
+        CHECK(a[i].geometry.size() == a[i].names.size());
+    }
+    CHECK(a[0].names != c[0].names);  // another epoch, another order
+    const auto resumed = epoch_batches(one, 2, 2);
+    REQUIRE(resumed.size() == a.size() - 2);
+    CHECK(resumed[0].images.to_vector() == a[2].images.to_vector());
+    // An image that cannot be read is an error from next(), naming it.
+    std::vector<ImageRecord> bad = select(d.records, d.split.train);
+    bad[0].path = "/nonexistent/x.png";
+    config.shuffle = false;
+    Loader broken(bad, source, config);
+    broken.start_epoch(0);
+    CHECK(error_of([&] { broken.next(); }).find("/nonexistent/x.png") != std::string::npos);
+}
