@@ -7,10 +7,10 @@
 // Every element of c is summed by one thread in a fixed order (k in blocks of kDepth, each
 // block in order), so the result does not depend on the thread count.
 //
-// Method (the BLIS loop nest, with A left in place): for each block of kDepth rows of B and
-// kWidth columns, the block is packed into panels of NR columns (zero-padded), then the
-// (MR-row tile, panel) pairs are split among the threads; each pair is one call of a
-// register-blocked kernel (gemm_kernels.hpp). AVX-512 or AVX2+FMA is chosen at run time; a CPU
+// Method (the BLIS loop nest, with A left in place): c is split among the threads (see
+// sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
+// packs the block into panels of NR columns (zero-padded) and runs a register-blocked kernel
+// (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
 // with neither gets Eigen's product, which is also the reference the tests compare against.
 #pragma once
 
@@ -21,6 +21,7 @@
 
 #include <Eigen/Core>
 
+#include "agcnn/core/threads.hpp"
 #include "agcnn/ops/cpu/gemm_kernels.hpp"
 
 namespace agcnn::cpu {
@@ -124,7 +125,39 @@ inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const St
         C.noalias() = A * B;
 }
 
-// sgemm with a given kernel set (the tests run every set the CPU has).
+// c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
+inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
+                        std::int64_t j1, std::int64_t k, const StridedMatrix& a,
+                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
+    thread_local std::vector<float> packed;
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+        const std::int64_t kc = std::min(kDepth, k - p0);
+        const bool add = accumulate || p0 > 0;
+        for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
+            const std::int64_t nc = std::min(kWidth, j1 - jb);
+            const std::int64_t panels = (nc + set.nr - 1) / set.nr;
+            packed.resize(static_cast<std::size_t>(panels * kc * set.nr));
+            for (std::int64_t panel = 0; panel < panels; ++panel)
+                pack_panel(packed.data() + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
+                           std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
+            for (std::int64_t i = i0; i < i1; i += set.mr) {
+                const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
+                for (std::int64_t panel = 0; panel < panels; ++panel) {
+                    const std::int64_t col = jb + panel * set.nr;
+                    set.by_rows[rows](kc, a.data + i * a.row_stride + p0 * a.col_stride,
+                                      a.row_stride, a.col_stride,
+                                      packed.data() + panel * kc * set.nr, c + i * ldc + col, ldc,
+                                      std::min<std::int64_t>(set.nr, j1 - col), add);
+                }
+            }
+        }
+    }
+}
+
+// sgemm with a given kernel set (the tests run every set the CPU has). Each thread computes
+// its own slice of c, whole MR-row tiles (when m >= n) or whole NR-column panels, running the
+// full loop nest with its own packing: no synchronisation inside, so a busy machine that
+// delays one thread does not stall the other at every block.
 inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std::int64_t k,
                        const StridedMatrix& a, const StridedMatrix& b, float* c, std::int64_t ldc,
                        bool accumulate) {
@@ -133,35 +166,24 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
         if (k > 0 || !accumulate) eigen_sgemm(m, n, k, a, b, c, ldc, accumulate);
         return;
     }
-    const std::int64_t row_tiles = (m + set.mr - 1) / set.mr;
-    thread_local std::vector<float> packed;
-    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
-        const std::int64_t kc = std::min(kDepth, k - p0);
-        const bool add = accumulate || p0 > 0;
-        for (std::int64_t j0 = 0; j0 < n; j0 += kWidth) {
-            const std::int64_t nc = std::min(kWidth, n - j0);
-            const std::int64_t panels = (nc + set.nr - 1) / set.nr;
-            packed.resize(static_cast<std::size_t>(panels * kc * set.nr));
-            float* const buffer = packed.data();
-            const std::int64_t pairs = row_tiles * panels;
-#pragma omp parallel if (pairs > 1 && m * nc * kc > 32768)
-            {
-#pragma omp for schedule(static)
-                for (std::int64_t panel = 0; panel < panels; ++panel)
-                    pack_panel(buffer + panel * kc * set.nr, b, p0, kc, j0 + panel * set.nr,
-                               std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
-#pragma omp for schedule(static)
-                for (std::int64_t t = 0; t < pairs; ++t) {
-                    const std::int64_t tile = t / panels, panel = t % panels;
-                    const std::int64_t i0 = tile * set.mr;
-                    const std::int64_t rows = std::min<std::int64_t>(set.mr, m - i0);
-                    const std::int64_t col = j0 + panel * set.nr;
-                    set.by_rows[rows](kc, a.data + i0 * a.row_stride + p0 * a.col_stride,
-                                      a.row_stride, a.col_stride, buffer + panel * kc * set.nr,
-                                      c + i0 * ldc + col, ldc,
-                                      std::min<std::int64_t>(set.nr, n - col), add);
-                }
-            }
+    const bool split_rows = m >= n;
+    const std::int64_t unit = split_rows ? set.mr : set.nr, extent = split_rows ? m : n;
+    const std::int64_t units = (extent + unit - 1) / unit;
+    const int threads = m * n * k > 262144 ? int(std::min<std::int64_t>(num_threads(), units)) : 1;
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), count = omp_get_num_threads();
+#else
+        const int t = 0, count = 1;
+#endif
+        const std::int64_t begin = std::min(extent, units * t / count * unit);
+        const std::int64_t end = std::min(extent, units * (t + 1) / count * unit);
+        if (begin < end) {
+            if (split_rows)
+                sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate);
+            else
+                sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate);
         }
     }
 }
