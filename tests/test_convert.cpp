@@ -34,8 +34,10 @@ std::string error_of(F&& parse) {
 }
 
 io::pickle::Result unpickle(const std::string& bytes) {
-    const io::pickle::PersistentLoad refuse = [](const io::pickle::Arena&, const io::pickle::Value&)
-        -> io::pickle::StorageRef { throw Error("no storages here"); };
+    const io::pickle::PersistentLoad refuse =
+        [](const io::pickle::Arena&, const io::pickle::Value&) -> io::pickle::StorageRef {
+        throw Error("no storages here");
+    };
     return io::pickle::unpickle(bytes, refuse, "test.pkl");
 }
 
@@ -69,7 +71,8 @@ TEST_CASE("every fixture reads as PyTorch read it, value for value (exact)") {
         CAPTURE(name);
         const std::string path = fixture(name);
         const std::string content = io::read_file(path);
-        CHECK(io::format_name(io::detect_format(content, path)) == want["format"].get<std::string>());
+        CHECK(io::format_name(io::detect_format(content, path)) ==
+              want["format"].get<std::string>());
         const io::TensorFile file = io::parse_weights(content, path);
         const auto& tensors = want["tensors"];
         REQUIRE(file.tensors.size() == tensors.size());
@@ -90,7 +93,8 @@ TEST_CASE("every fixture reads as PyTorch read it, value for value (exact)") {
 
 TEST_CASE("sha256 matches FIPS 180-4 test vectors") {
     CHECK(io::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    CHECK(io::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(io::sha256_hex("abc") ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK(io::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
           "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
     CHECK(io::sha256_hex(std::string(1000000, 'a')) ==
@@ -99,7 +103,8 @@ TEST_CASE("sha256 matches FIPS 180-4 test vectors") {
 
 TEST_CASE("convert: ResNet-50 check, fc and num_batches_tracked policies, prefix") {
     const io::TensorFile& source = resnet50_source();
-    const io::TensorFile out = io::convert_weights(source, source_provenance, {"resnet50", "global.", false});
+    const io::TensorFile out =
+        io::convert_weights(source, source_provenance, {"resnet50", "global.", false});
     // torchvision's ResNet-50: 161 parameters and 106 running statistics, less fc.weight and
     // fc.bias; the 53 counters dropped.
     REQUIRE(out.tensors.size() == 265);
@@ -116,7 +121,8 @@ TEST_CASE("convert: ResNet-50 check, fc and num_batches_tracked policies, prefix
         CHECK(t.dtype == "F32");
         CHECK(t.bytes == source.find(t.name.substr(7))->bytes);  // F32 in, same bytes out
     }
-    const io::TensorFile kept = io::convert_weights(source, source_provenance, {"resnet50", "", true});
+    const io::TensorFile kept =
+        io::convert_weights(source, source_provenance, {"resnet50", "", true});
     REQUIRE(kept.tensors.size() == 267);
     CHECK(kept.tensors.back().name == "fc.bias");
 
@@ -125,7 +131,8 @@ TEST_CASE("convert: ResNet-50 check, fc and num_batches_tracked policies, prefix
     io::load_state(model, kept, "", "converted.safetensors");
     io::TensorFile reloaded;
     io::append_state(reloaded, model, "");
-    CHECK(reloaded.find("layer4.2.conv3.weight")->bytes == source.find("layer4.2.conv3.weight")->bytes);
+    CHECK(reloaded.find("layer4.2.conv3.weight")->bytes ==
+          source.find("layer4.2.conv3.weight")->bytes);
 }
 
 TEST_CASE("convert: half, bfloat16 and double become float32") {
@@ -145,7 +152,8 @@ TEST_CASE("convert: half, bfloat16 and double become float32") {
 
 TEST_CASE("convert: missing, unexpected, wrong-shaped and integer tensors are all reported") {
     io::TensorFile source = resnet50_source();
-    std::erase_if(source.tensors, [](const io::TensorRecord& t) { return t.name == "layer1.0.conv1.weight"; });
+    std::erase_if(source.tensors,
+                  [](const io::TensorRecord& t) { return t.name == "layer1.0.conv1.weight"; });
     for (auto& t : source.tensors)
         if (t.name == "layer2.0.bn1.bias") t.shape = {2, 64};
     source.add_i64("layer3.0.bn2.weight.extra", 1);
@@ -160,14 +168,17 @@ TEST_CASE("convert: missing, unexpected, wrong-shaped and integer tensors are al
     io::TensorFile integer = resnet50_source();
     for (auto& t : integer.tensors)
         if (t.name == "bn1.running_var") t.dtype = "I32";
-    CHECK(error_of([&] { io::convert_weights(integer, source_provenance, {}); })
-              .find("not floating point (1): bn1.running_var (I32)") != std::string::npos);
+    CHECK(error_of([&] {
+              io::convert_weights(integer, source_provenance, {});
+          }).find("not floating point (1): bn1.running_var (I32)") != std::string::npos);
 
     // With --keep-fc the classifier is checked like the rest.
     io::TensorFile no_fc = resnet50_source();
-    std::erase_if(no_fc.tensors, [](const io::TensorRecord& t) { return t.name.rfind("fc.", 0) == 0; });
-    CHECK(error_of([&] { io::convert_weights(no_fc, source_provenance, {"resnet50", "", true}); })
-              .find("missing (2): fc.weight, fc.bias") != std::string::npos);
+    std::erase_if(no_fc.tensors,
+                  [](const io::TensorRecord& t) { return t.name.rfind("fc.", 0) == 0; });
+    CHECK(error_of([&] {
+              io::convert_weights(no_fc, source_provenance, {"resnet50", "", true});
+          }).find("missing (2): fc.weight, fc.bias") != std::string::npos);
     CHECK(io::convert_weights(no_fc, source_provenance, {}).tensors.size() == 265);
 }
 
@@ -197,42 +208,65 @@ TEST_CASE("hostile: forbidden globals are refused by name, in both formats") {
     std::string legacy = io::read_file(legacy_path);
     replace_once(legacy, "ctorch._utils\n_rebuild_tensor_v2\n", "cos\nsystem\n");
     CHECK(error_of([&] { io::parse_weights(legacy, legacy_path); }) ==
-          legacy_path + ": refused pickle global 'os.system': only the globals of a PyTorch "
-                        "state_dict are allowed");
+          legacy_path +
+              ": refused pickle global 'os.system': only the globals of a PyTorch "
+              "state_dict are allowed");
 
     // Same length, so the zip's sizes stay right.
     const std::string zip_path = fixture("zip.pth");
     std::string zip = io::read_file(zip_path);
     replace_once(zip, "collections\nOrderedDict", "subprocess\ncheck_output");
-    CHECK(error_of([&] { io::parse_weights(zip, zip_path); })
-              .find("refused pickle global 'subprocess.check_output'") != std::string::npos);
+    CHECK(error_of([&] {
+              io::parse_weights(zip, zip_path);
+          }).find("refused pickle global 'subprocess.check_output'") != std::string::npos);
 
-    CHECK(error_of([] { unpickle("\x80\x02" "cbuiltins\neval\n."); })
-              .find("'builtins.eval'") != std::string::npos);
+    CHECK(error_of([] {
+              unpickle(
+                  "\x80\x02"
+                  "cbuiltins\neval\n.");
+          }).find("'builtins.eval'") != std::string::npos);
 }
 
 TEST_CASE("hostile pickles: opcodes, lengths, stack, memo, cycles") {
     // INST, OBJ, STACK_GLOBAL, EXT1, DUP: outside the allowed subset.
     for (const char* op : {"i", "o", "\x93", "\x82", "2"})
-        CHECK(error_of([&] { unpickle(std::string("\x80\x02") + op + "."); })
-                  .find("refused opcode") != std::string::npos);
-    CHECK(error_of([] { unpickle(std::string("X\xf0\xff\xff\xff" "abc.", 9)); })
-              .find("test.pkl: bad pickle: truncated (BINUNICODE needs 4294967280 bytes") == 0);
+        CHECK(error_of([&] {
+                  unpickle(std::string("\x80\x02") + op + ".");
+              }).find("refused opcode") != std::string::npos);
+    CHECK(error_of([] {
+              unpickle(
+                  std::string("X\xf0\xff\xff\xff"
+                              "abc.",
+                              9));
+          }).find("test.pkl: bad pickle: truncated (BINUNICODE needs 4294967280 bytes") == 0);
     CHECK(error_of([] { unpickle("a."); }).find("stack underflow") != std::string::npos);
-    CHECK(error_of([] { unpickle("(K\x01" "a."); }).find("stack underflow") != std::string::npos);
+    CHECK(error_of([] {
+              unpickle(
+                  "(K\x01"
+                  "a.");
+          }).find("stack underflow") != std::string::npos);
     CHECK(error_of([] { unpickle("h\x05."); }).find("memo slot 5 read before written") !=
           std::string::npos);
     CHECK(error_of([] { unpickle("(."); }).find("STOP inside an open MARK") != std::string::npos);
     CHECK(error_of([] { unpickle("K\x01"); }).find("truncated") != std::string::npos);
-    CHECK(error_of([] { unpickle(")K\x01" "a."); }).find("APPEND on a tuple") != std::string::npos);
+    CHECK(error_of([] {
+              unpickle(
+                  ")K\x01"
+                  "a.");
+          }).find("APPEND on a tuple") != std::string::npos);
     CHECK(error_of([] { unpickle(std::string("}]K\x01s.")); }).find("dict key of type list") !=
           std::string::npos);
-    CHECK(error_of([] { unpickle("ccollections\nOrderedDict\nK\x01\x85R."); })
-              .find("OrderedDict with arguments") != std::string::npos);
-    CHECK(error_of([] { unpickle("K\x01Q."); }).find("persistent id is a int") != std::string::npos);
+    CHECK(error_of([] {
+              unpickle("ccollections\nOrderedDict\nK\x01\x85R.");
+          }).find("OrderedDict with arguments") != std::string::npos);
+    CHECK(error_of([] { unpickle("K\x01Q."); }).find("persistent id is a int") !=
+          std::string::npos);
 
     // A list appended to itself: a cycle, harmless in the arena.
-    const io::pickle::Result cycle = unpickle(std::string("]q\x00h\x00" "a.", 7));
+    const io::pickle::Result cycle =
+        unpickle(std::string("]q\x00h\x00"
+                             "a.",
+                             7));
     REQUIRE(cycle.arena.is(cycle.root, io::pickle::ObjectKind::list));
     CHECK(cycle.arena.at(cycle.root).items.at(0).integer == cycle.root.integer);
     CHECK(cycle.end == 7);
@@ -247,17 +281,24 @@ TEST_CASE("hostile: views outside their storage, bad roots, unknown formats") {
     const io::pickle::StorageRef storage{"F32", "0", 12};
     const std::string bytes(48, '\0');
     const auto read = [&](std::int64_t offset, Shape size, Shape stride) {
-        return io::torch_detail::materialise({0, offset, size, stride}, storage, bytes, "w", "f.pth");
+        return io::torch_detail::materialise({0, offset, size, stride}, storage, bytes, "w",
+                                             "f.pth");
     };
     CHECK(read(0, {3, 4}, {4, 1}).size() == 48);
     CHECK(read(11, {1, 1}, {999999999999, -5}).size() == 4);  // size-1 strides never step
-    CHECK(error_of([&] { read(1, {3, 4}, {4, 1}); }) ==
-          "f.pth: tensor 'w' reads past the end of its storage (12 elements)");
-    CHECK(error_of([&] { read(-1, {2}, {1}); }).find("negative storage offset") != std::string::npos);
-    CHECK(error_of([&] { read(0, {2, 2}, {1, -1}); }).find("negative size or stride") != std::string::npos);
-    CHECK(error_of([&] { read(0, {1 << 21}, {0}); }).find("more elements than its storage") != std::string::npos);
-    CHECK(error_of([&] { read(0, {1 << 30, 1 << 30, 1 << 30}, {0, 0, 0}); })
-              .find("more elements than its storage") != std::string::npos);
+    CHECK(error_of([&] {
+              read(1, {3, 4}, {4, 1});
+          }) == "f.pth: tensor 'w' reads past the end of its storage (12 elements)");
+    CHECK(error_of([&] { read(-1, {2}, {1}); }).find("negative storage offset") !=
+          std::string::npos);
+    CHECK(error_of([&] {
+              read(0, {2, 2}, {1, -1});
+          }).find("negative size or stride") != std::string::npos);
+    CHECK(error_of([&] { read(0, {1 << 21}, {0}); }).find("more elements than its storage") !=
+          std::string::npos);
+    CHECK(error_of([&] {
+              read(0, {1 << 30, 1 << 30, 1 << 30}, {0, 0, 0});
+          }).find("more elements than its storage") != std::string::npos);
     CHECK(read(0, {1 << 10, 4}, {0, 1}).size() == 4096 * 4);  // a broadcast view, within 2^20
     CHECK(error_of([&] {
               io::torch_detail::materialise({0, 0, {2}, {1}}, {"F32", "0", 4611686018427387904}, "",
@@ -268,6 +309,7 @@ TEST_CASE("hostile: views outside their storage, bad roots, unknown formats") {
           "notes.txt: not a supported weights file (expected a PyTorch .pth, zip or legacy "
           "format, or a safetensors file)");
     std::string overlong("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10);
-    CHECK(error_of([&] { io::parse_weights(overlong, "x.safetensors"); })
-              .find("x.safetensors: not a supported weights file") == 0);
+    CHECK(error_of([&] {
+              io::parse_weights(overlong, "x.safetensors");
+          }).find("x.safetensors: not a supported weights file") == 0);
 }

@@ -32,12 +32,12 @@ void inspect(const std::string& path) {
         double sum = 0;
         for (float v : t.to_float32(path)) sum += v;
         std::printf("%s\t%s\t%s\tsum=%.9g\tsha256=%.16s\n", t.name.c_str(), t.dtype.c_str(),
-                    agcnn::shape_str(t.shape).c_str(), sum,
-                    agcnn::io::sha256_hex(t.bytes).c_str());
+                    agcnn::shape_str(t.shape).c_str(), sum, agcnn::io::sha256_hex(t.bytes).c_str());
     }
 }
 
-void convert(const std::string& in, const std::string& out, const agcnn::io::ConvertOptions& options) {
+void convert(const std::string& in, const std::string& out,
+             const agcnn::io::ConvertOptions& options) {
     const std::string content = agcnn::io::read_file(in);
     const agcnn::io::Provenance from{in, agcnn::io::sha256_hex(content),
                                      agcnn::io::detect_format(content, in)};

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto load = [&](const pickle::Arena& arena, const pickle::Value& pid) {
             pickle::StorageRef s = torch_detail::storage_from_pid(arena, pid, 5, path);
             if (s.numel <= 4096)
-                storages[s.key] = std::string(static_cast<std::size_t>(s.numel) * dtype_size(s.dtype), '\x3c');
+                storages[s.key] =
+                    std::string(static_cast<std::size_t>(s.numel) * dtype_size(s.dtype), '\x3c');
             return s;
         };
         const pickle::Result result = pickle::unpickle(

@@ -55,13 +55,15 @@ inline bool is_float_dtype(const std::string& dtype) {
 }
 
 // "missing (2): a, b; unexpected (1): c" with at most `shown` names per list.
-inline std::string name_lists(const std::vector<std::pair<std::string, std::vector<std::string>>>& lists,
-                              std::size_t shown = 8) {
+inline std::string name_lists(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& lists,
+    std::size_t shown = 8) {
     std::string out;
     for (const auto& [what, names] : lists) {
         if (names.empty()) continue;
         out += (out.empty() ? "" : "; ") + what + " (" + std::to_string(names.size()) + "): ";
-        for (std::size_t i = 0; i < names.size() && i < shown; ++i) out += (i ? ", " : "") + names[i];
+        for (std::size_t i = 0; i < names.size() && i < shown; ++i)
+            out += (i ? ", " : "") + names[i];
         if (names.size() > shown) out += ", ...";
     }
     return out;

@@ -60,8 +60,8 @@ struct StorageRef {
 
 struct Object {
     ObjectKind kind = ObjectKind::string;
-    std::string text;                             // string, global "module.name", big integer bytes
-    std::vector<Value> items;                     // tuple, list; dict as key, value, key, value...
+    std::string text;          // string, global "module.name", big integer bytes
+    std::vector<Value> items;  // tuple, list; dict as key, value, key, value...
     StorageRef storage;
     TensorView tensor;
 };
@@ -69,7 +69,9 @@ struct Object {
 struct Arena {
     std::vector<Object> objects;
 
-    const Object& at(const Value& v) const { return objects.at(static_cast<std::size_t>(v.integer)); }
+    const Object& at(const Value& v) const {
+        return objects.at(static_cast<std::size_t>(v.integer));
+    }
     bool is(const Value& v, ObjectKind kind) const {
         return v.kind == Kind::object && at(v).kind == kind;
     }
@@ -87,7 +89,8 @@ struct Arena {
             case Kind::object: break;
         }
         const Object& o = at(v);
-        static const char* names[] = {"str", "int", "tuple", "list", "dict", "", "storage", "tensor"};
+        static const char* names[] = {"str",  "int", "tuple",   "list",
+                                      "dict", "",    "storage", "tensor"};
         return o.kind == ObjectKind::global ? o.text : names[static_cast<int>(o.kind)];
     }
 };
@@ -103,10 +106,11 @@ struct Result {
 
 // The storage types a state_dict may hold, as torch names them, with their safetensors dtype.
 inline const char* storage_dtype(std::string_view global) {
-    static const std::pair<const char*, const char*> types[] = {
-        {"torch.FloatStorage", "F32"},   {"torch.HalfStorage", "F16"},
-        {"torch.BFloat16Storage", "BF16"}, {"torch.DoubleStorage", "F64"},
-        {"torch.LongStorage", "I64"}};
+    static const std::pair<const char*, const char*> types[] = {{"torch.FloatStorage", "F32"},
+                                                                {"torch.HalfStorage", "F16"},
+                                                                {"torch.BFloat16Storage", "BF16"},
+                                                                {"torch.DoubleStorage", "F64"},
+                                                                {"torch.LongStorage", "I64"}};
     for (const auto& [name, dtype] : types)
         if (global == name) return dtype;
     return nullptr;
@@ -194,7 +198,9 @@ private:
         o.text = std::move(text);
         return arena_.add(std::move(o));
     }
-    Value make_string(std::string_view text) { return make(ObjectKind::string, {}, std::string(text)); }
+    Value make_string(std::string_view text) {
+        return make(ObjectKind::string, {}, std::string(text));
+    }
 
     void step(unsigned char op, std::size_t at) {
         switch (op) {
@@ -211,17 +217,21 @@ private:
             case 'b': {  // BUILD: state on an OrderedDict (its _metadata) or a parameter; ignored
                 pop(at);
                 const Value& inst = top(at);
-                AGCNN_CHECK(arena_.is(inst, ObjectKind::dict) || arena_.is(inst, ObjectKind::tensor),
-                            fail(at), "BUILD on a ", arena_.describe(inst));
+                AGCNN_CHECK(
+                    arena_.is(inst, ObjectKind::dict) || arena_.is(inst, ObjectKind::tensor),
+                    fail(at), "BUILD on a ", arena_.describe(inst));
                 break;
             }
             case 'Q': persistent(at); break;
             case '(': marks_.push_back(stack_.size()); break;
             case 't': push(make(ObjectKind::tuple, pop_mark(at))); break;
-            case 0x85: case 0x86: case 0x87: {
+            case 0x85:
+            case 0x86:
+            case 0x87: {
                 const std::size_t n = op - 0x84u;
                 AGCNN_CHECK(stack_.size() >= floor() + n, fail(at), "stack underflow");
-                std::vector<Value> items(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+                std::vector<Value> items(stack_.end() - static_cast<std::ptrdiff_t>(n),
+                                         stack_.end());
                 stack_.resize(stack_.size() - n);
                 push(make(ObjectKind::tuple, std::move(items)));
                 break;
@@ -266,8 +276,13 @@ private:
                 push({Kind::real, 0, real});
                 break;
             }
-            case 'X': push(make_string(take(take_le<std::uint32_t>("BINUNICODE"), "BINUNICODE"))); break;
-            case 'U': push(make_string(take(take_le<std::uint8_t>("SHORT_BINSTRING"), "SHORT_BINSTRING"))); break;
+            case 'X':
+                push(make_string(take(take_le<std::uint32_t>("BINUNICODE"), "BINUNICODE")));
+                break;
+            case 'U':
+                push(
+                    make_string(take(take_le<std::uint8_t>("SHORT_BINSTRING"), "SHORT_BINSTRING")));
+                break;
             case 'q': memo_[take_le<std::uint8_t>("BINPUT")] = top(at); break;
             case 'r': memo_[take_le<std::uint32_t>("LONG_BINPUT")] = top(at); break;
             case 'h': push(memo(take_le<std::uint8_t>("BINGET"), at)); break;
@@ -292,7 +307,8 @@ private:
     Value long1(std::string_view bytes) {
         if (bytes.size() > 8) return make(ObjectKind::big_integer, {}, std::string(bytes));
         std::uint64_t bits = 0;
-        for (std::size_t i = bytes.size(); i-- > 0;) bits = bits << 8 | static_cast<unsigned char>(bytes[i]);
+        for (std::size_t i = bytes.size(); i-- > 0;)
+            bits = bits << 8 | static_cast<unsigned char>(bytes[i]);
         if (!bytes.empty() && bytes.size() < 8 && (static_cast<unsigned char>(bytes.back()) & 0x80))
             bits |= ~std::uint64_t(0) << (8 * bytes.size());  // sign-extend
         return {Kind::integer, static_cast<std::int64_t>(bits), 0};
@@ -328,15 +344,16 @@ private:
         return v.integer;
     }
     std::vector<std::int64_t> int_tuple(const Value& v, const char* what, std::size_t at) const {
-        AGCNN_CHECK(arena_.is(v, ObjectKind::tuple), fail(at), what, " is a ",
-                    arena_.describe(v), ", not a tuple");
+        AGCNN_CHECK(arena_.is(v, ObjectKind::tuple), fail(at), what, " is a ", arena_.describe(v),
+                    ", not a tuple");
         std::vector<std::int64_t> out;
         for (const Value& item : arena_.at(v).items) out.push_back(integer(item, what, at));
         return out;
     }
 
     // REDUCE on an allowed global: OrderedDict() -> dict; _rebuild_tensor(_v2)(storage, offset,
-    // size, stride, ...) -> tensor view; _rebuild_parameter(tensor, requires_grad, hooks) -> tensor.
+    // size, stride, ...) -> tensor view; _rebuild_parameter(tensor, requires_grad, hooks) ->
+    // tensor.
     void reduce(std::size_t at) {
         const Value args_value = pop(at);
         const Value function = pop(at);

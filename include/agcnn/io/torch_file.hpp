@@ -58,17 +58,17 @@ using pickle::ObjectKind;
 using pickle::Value;
 
 // The storage named by a persistent id ('storage', <type>, key, location, numel[, view]).
-inline pickle::StorageRef storage_from_pid(const Arena& arena, const Value& pid,
-                                           std::size_t fields, const std::string& path) {
+inline pickle::StorageRef storage_from_pid(const Arena& arena, const Value& pid, std::size_t fields,
+                                           const std::string& path) {
     const auto& items = arena.at(pid).items;
     AGCNN_CHECK(items.size() == fields, path, ": bad pickle: storage id has ", items.size(),
                 " fields, expected ", fields);
-    AGCNN_CHECK(arena.is(items[1], ObjectKind::global), path,
-                ": bad pickle: storage type is a ", arena.describe(items[1]));
+    AGCNN_CHECK(arena.is(items[1], ObjectKind::global), path, ": bad pickle: storage type is a ",
+                arena.describe(items[1]));
     const char* dtype = pickle::storage_dtype(arena.at(items[1]).text);
     AGCNN_CHECK(dtype, path, ": unsupported storage type ", arena.at(items[1]).text);
-    AGCNN_CHECK(arena.is(items[2], ObjectKind::string), path,
-                ": bad pickle: storage key is a ", arena.describe(items[2]));
+    AGCNN_CHECK(arena.is(items[2], ObjectKind::string), path, ": bad pickle: storage key is a ",
+                arena.describe(items[2]));
     AGCNN_CHECK(items[4].kind == pickle::Kind::integer && items[4].integer >= 0, path,
                 ": bad pickle: storage size is not a non-negative int");
     if (fields == 6)
@@ -84,8 +84,7 @@ inline std::string materialise(const pickle::TensorView& view, const pickle::Sto
     const std::size_t element = dtype_size(storage.dtype);
     AGCNN_CHECK(static_cast<std::uint64_t>(storage.numel) <= bytes.size() / element &&
                     bytes.size() == static_cast<std::uint64_t>(storage.numel) * element,
-                path,
-                ": storage '", storage.key, "' has ", bytes.size(), " bytes, expected ",
+                path, ": storage '", storage.key, "' has ", bytes.size(), " bytes, expected ",
                 storage.numel, " x ", element);
     // A dimension of size 1 never steps, whatever its stride says.
     std::vector<std::int64_t> stride = view.stride;
@@ -162,11 +161,11 @@ TensorFile state_dict_records(const pickle::Result& result, const StorageBytes& 
     TensorFile file;
     const auto& items = arena.at(dict).items;
     for (std::size_t i = 0; i < items.size(); i += 2) {
-        AGCNN_CHECK(arena.is(items[i], ObjectKind::string), path,
-                    ": state_dict key is a ", arena.describe(items[i]), ", not a str");
+        AGCNN_CHECK(arena.is(items[i], ObjectKind::string), path, ": state_dict key is a ",
+                    arena.describe(items[i]), ", not a str");
         const std::string& name = arena.at(items[i]).text;
-        AGCNN_CHECK(arena.is(items[i + 1], ObjectKind::tensor), path, ": state_dict entry '",
-                    name, "' is a ", arena.describe(items[i + 1]), ", not a tensor");
+        AGCNN_CHECK(arena.is(items[i + 1], ObjectKind::tensor), path, ": state_dict entry '", name,
+                    "' is a ", arena.describe(items[i + 1]), ", not a tensor");
         const pickle::TensorView& view = arena.at(items[i + 1]).tensor;
         const pickle::StorageRef& storage = arena.objects.at(view.storage).storage;
         TensorRecord record{name, storage.dtype, Shape(view.size.begin(), view.size.end()),
@@ -228,9 +227,9 @@ inline TensorFile parse_torch_legacy(std::string_view content, const std::string
                     magic.arena.at(magic.root).text == legacy_magic.substr(2),
                 path, ": not a PyTorch legacy file (bad magic number)");
     const pickle::Result protocol = next(refuse);
-    AGCNN_CHECK(protocol.root.kind == pickle::Kind::integer &&
-                    protocol.root.integer == legacy_protocol,
-                path, ": unsupported legacy protocol version (expected 1001)");
+    AGCNN_CHECK(
+        protocol.root.kind == pickle::Kind::integer && protocol.root.integer == legacy_protocol,
+        path, ": unsupported legacy protocol version (expected 1001)");
     next(refuse);  // sys_info: sizes of C types, not needed (storages are little-endian)
     std::map<std::string, pickle::StorageRef> storages;
     const auto load = [&](const pickle::Arena& arena, const Value& pid) {
@@ -249,7 +248,8 @@ inline TensorFile parse_torch_legacy(std::string_view content, const std::string
         const std::string& name = keys.arena.at(key).text;
         const auto it = storages.find(name);
         AGCNN_CHECK(it != storages.end(), path, ": bad legacy file: unknown storage '", name, "'");
-        AGCNN_CHECK(content.size() - pos >= 8, path, ": truncated: storage '", name, "' is missing");
+        AGCNN_CHECK(content.size() - pos >= 8, path, ": truncated: storage '", name,
+                    "' is missing");
         std::int64_t numel;
         std::memcpy(&numel, content.data() + pos, 8);
         pos += 8;
@@ -282,8 +282,9 @@ inline WeightFormat detect_format(std::string_view content, const std::string& p
         std::memcpy(&header, content.data(), 8);
         if (header <= content.size() - 8 && content[8] == '{') return WeightFormat::safetensors;
     }
-    throw Error(path + ": not a supported weights file (expected a PyTorch .pth, zip or legacy "
-                       "format, or a safetensors file)");
+    throw Error(path +
+                ": not a supported weights file (expected a PyTorch .pth, zip or legacy "
+                "format, or a safetensors file)");
 }
 
 // Strips DataParallel's `module.` prefix; a name that repeats keeps its last tensor.

@@ -71,10 +71,12 @@ struct Directory {
 inline Directory find_directory(const Cursor& in, const std::string& path) {
     constexpr std::uint64_t fixed = 22, max_comment = 0xFFFF;
     AGCNN_CHECK(in.size() >= fixed, path, ": not a zip archive (", in.size(), " bytes)");
-    const std::uint64_t lowest = in.size() - fixed > max_comment ? in.size() - fixed - max_comment : 0;
+    const std::uint64_t lowest =
+        in.size() - fixed > max_comment ? in.size() - fixed - max_comment : 0;
     std::uint64_t end = in.size() - fixed;
     while (in.read<std::uint32_t>(end, "end record") != end_signature) {
-        AGCNN_CHECK(end > lowest, path, ": not a zip archive (no end of central directory)");
+        AGCNN_CHECK(end > lowest, path,
+                    ": truncated or not a zip archive (no end of central directory record)");
         --end;
     }
     Directory dir;
@@ -84,7 +86,8 @@ inline Directory find_directory(const Cursor& in, const std::string& path) {
     dir.entries = in.read<std::uint16_t>(end + 10, "end record");
     dir.size = in.read<std::uint32_t>(end + 12, "end record");
     dir.offset = in.read<std::uint32_t>(end + 16, "end record");
-    const bool needs64 = dir.entries == 0xFFFF || dir.size == 0xFFFFFFFF || dir.offset == 0xFFFFFFFF;
+    const bool needs64 =
+        dir.entries == 0xFFFF || dir.size == 0xFFFFFFFF || dir.offset == 0xFFFFFFFF;
     if (end >= 20 && in.read<std::uint32_t>(end - 20, "zip64 locator") == end64_locator_signature) {
         const auto record = in.read<std::uint64_t>(end - 20 + 8, "zip64 locator");
         AGCNN_CHECK(in.read<std::uint32_t>(record, "zip64 end record") == end64_signature, path,
@@ -129,9 +132,9 @@ inline void apply_zip64_extra(std::string_view extra, std::uint64_t& uncompresse
         }
         pos += length;
     }
-    AGCNN_CHECK(uncompressed != 0xFFFFFFFF && compressed != 0xFFFFFFFF &&
-                    local_offset != 0xFFFFFFFF,
-                path, ": corrupt zip: entry '", name, "' needs a zip64 extra field it lacks");
+    AGCNN_CHECK(
+        uncompressed != 0xFFFFFFFF && compressed != 0xFFFFFFFF && local_offset != 0xFFFFFFFF, path,
+        ": corrupt zip: entry '", name, "' needs a zip64 extra field it lacks");
 }
 
 }  // namespace zip_detail
@@ -147,9 +150,11 @@ inline std::vector<ZipEntry> parse_zip(std::string_view content, const std::stri
     const std::uint64_t dir_end = dir.offset + dir.size;
     for (std::uint64_t i = 0; i < dir.entries; ++i) {
         in.need(pos, 46, "central directory entry");
-        AGCNN_CHECK(pos + 46 <= dir_end, path, ": corrupt zip: central directory overruns its size");
-        AGCNN_CHECK(in.read<std::uint32_t>(pos, "central directory entry") == central_header_signature,
-                    path, ": corrupt zip: bad central directory entry ", i);
+        AGCNN_CHECK(pos + 46 <= dir_end, path,
+                    ": corrupt zip: central directory overruns its size");
+        AGCNN_CHECK(
+            in.read<std::uint32_t>(pos, "central directory entry") == central_header_signature,
+            path, ": corrupt zip: bad central directory entry ", i);
         const auto flags = in.read<std::uint16_t>(pos + 8, "central directory entry");
         const auto method = in.read<std::uint16_t>(pos + 10, "central directory entry");
         std::uint64_t compressed = in.read<std::uint32_t>(pos + 20, "central directory entry");
