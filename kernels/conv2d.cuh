@@ -114,16 +114,24 @@ ConvAlgorithm choose(const std::vector<Perf>& results, int returned, const ConvP
                                       " for this shape"));
 }
 
-// Runs `search(perf_results, &returned, workspace, bytes)` once for a direction of the plan.
-template <class Perf, class Search>
-ConvAlgorithm find_algorithm(ConvPlan& plan, int device, int max_count, const char* direction,
-                             Search search) {
-    AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.allowed_math()));
-    std::vector<Perf> results(static_cast<std::size_t>(max_count));
-    int returned = 0;
-    search(results.data(), &returned, workspace(device, kSearchWorkspaceBytes),
-           kSearchWorkspaceBytes);
-    return choose(results, returned, plan, direction);
+// The algorithm of one direction of the plan, searched on first use: `max_count(handle, &n)`
+// gives the number of candidates, `search(perf_results, &returned, workspace, bytes)` runs
+// cudnnFind*AlgorithmEx.
+template <class Perf, class MaxCount, class Search>
+const ConvAlgorithm& algorithm(std::optional<ConvAlgorithm>& slot, ConvPlan& plan, int device,
+                               const char* direction, MaxCount max_count, Search search) {
+    if (!slot) {
+        int count = 0;
+        AGCNN_CUDNN_CHECK(max_count(cudnn(device), &count));
+        AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.allowed_math()));
+        std::vector<Perf> results(static_cast<std::size_t>(count));
+        int returned = 0;
+        AGCNN_CUDNN_CHECK(search(results.data(), count, &returned,
+                                 workspace(device, kSearchWorkspaceBytes), kSearchWorkspaceBytes));
+        slot = choose(results, returned, plan, direction);
+    }
+    AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, slot->math));
+    return *slot;
 }
 
 // The operands of one call, rounded to bfloat16 in bf16 mode (FP32 pointers otherwise).
@@ -155,22 +163,18 @@ void conv2d_forward(float* y, const float* x, const float* w, const ConvGeometry
     const Precision precision = cuda::precision();
     ConvOperand xo(x, g.n * g.h * g.w * g.c, device, precision);
     ConvOperand wo(w, g.o * g.k(), device, precision);
-    ConvOperand yo(precision == Precision::bf16 ? nullptr : y, g.n * g.oh * g.ow * g.o, device, precision);
+    ConvOperand yo(precision == Precision::bf16 ? nullptr : y, g.n * g.oh * g.ow * g.o, device,
+                   precision);
     const cudnnHandle_t handle = cudnn(device);
     std::lock_guard<std::mutex> lock(plans_mutex);
     ConvPlan& plan = conv_plan(g, device, precision);
-    if (!plan.forward) {
-        int count = 0;
-        AGCNN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count));
-        plan.forward = find_algorithm<cudnnConvolutionFwdAlgoPerf_t>(
-            plan, device, count, "forward", [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
-                AGCNN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-                    handle, plan.x, xo.get(), plan.w, wo.get(), plan.conv, plan.y, yo.get(), count,
-                    returned, perf, ws, bytes));
-            });
-    }
-    const ConvAlgorithm& a = *plan.forward;
-    AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+    const ConvAlgorithm& a = algorithm<cudnnConvolutionFwdAlgoPerf_t>(
+        plan.forward, plan, device, "forward", cudnnGetConvolutionForwardAlgorithmMaxCount,
+        [&](auto* perf, int count, int* returned, void* ws, std::size_t bytes) {
+            return cudnnFindConvolutionForwardAlgorithmEx(handle, plan.x, xo.get(), plan.w,
+                                                          wo.get(), plan.conv, plan.y, yo.get(),
+                                                          count, returned, perf, ws, bytes);
+        });
     AGCNN_CUDNN_CHECK(cudnnConvolutionForward(
         handle, &kOne, plan.x, xo.get(), plan.w, wo.get(), plan.conv,
         static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), workspace(device, a.workspace),
@@ -193,19 +197,14 @@ void conv2d_backward(float* dx, float* dw, const float* dy, const float* x, cons
     if (dx) {
         ConvOperand wo(w, w_count, device, precision);
         ConvOperand dxo(precision == Precision::bf16 ? nullptr : dx, x_count, device, precision);
-        if (!plan.backward_data) {
-            int count = 0;
-            AGCNN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count));
-            plan.backward_data = find_algorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
-                plan, device, count, "backward-data",
-                [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
-                    AGCNN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                        handle, plan.w, wo.get(), plan.y, dyo.get(), plan.conv, plan.x,
-                        dxo.get(), count, returned, perf, ws, bytes));
-                });
-        }
-        const ConvAlgorithm& a = *plan.backward_data;
-        AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+        const ConvAlgorithm& a = algorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
+            plan.backward_data, plan, device, "backward-data",
+            cudnnGetConvolutionBackwardDataAlgorithmMaxCount,
+            [&](auto* perf, int count, int* returned, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionBackwardDataAlgorithmEx(
+                    handle, plan.w, wo.get(), plan.y, dyo.get(), plan.conv, plan.x, dxo.get(),
+                    count, returned, perf, ws, bytes);
+            });
         AGCNN_CUDNN_CHECK(cudnnConvolutionBackwardData(
             handle, &kOne, plan.w, wo.get(), plan.y, dyo.get(), plan.conv,
             static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), workspace(device, a.workspace),
@@ -215,19 +214,14 @@ void conv2d_backward(float* dx, float* dw, const float* dy, const float* x, cons
     if (dw) {
         ConvOperand xo(x, x_count, device, precision);
         ConvOperand dwo(precision == Precision::bf16 ? nullptr : dw, w_count, device, precision);
-        if (!plan.backward_filter) {
-            int count = 0;
-            AGCNN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count));
-            plan.backward_filter = find_algorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
-                plan, device, count, "backward-filter",
-                [&](auto* perf, int* returned, void* ws, std::size_t bytes) {
-                    AGCNN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                        handle, plan.x, xo.get(), plan.y, dyo.get(), plan.conv, plan.w,
-                        dwo.get(), count, returned, perf, ws, bytes));
-                });
-        }
-        const ConvAlgorithm& a = *plan.backward_filter;
-        AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+        const ConvAlgorithm& a = algorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
+            plan.backward_filter, plan, device, "backward-filter",
+            cudnnGetConvolutionBackwardFilterAlgorithmMaxCount,
+            [&](auto* perf, int count, int* returned, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                    handle, plan.x, xo.get(), plan.y, dyo.get(), plan.conv, plan.w, dwo.get(),
+                    count, returned, perf, ws, bytes);
+            });
         AGCNN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
             handle, &kOne, plan.x, xo.get(), plan.y, dyo.get(), plan.conv,
             static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), workspace(device, a.workspace),

@@ -15,7 +15,16 @@
 #include <cstdint>
 #include <vector>
 
-#include "agcnn/agcnn.hpp"
+#include "agcnn/core/rng.hpp"
+#include "agcnn/ops/batch_norm.hpp"
+#include "agcnn/ops/concat.hpp"
+#include "agcnn/ops/global_pool.hpp"
+#include "agcnn/ops/linear.hpp"
+#include "agcnn/ops/max_pool2d.hpp"
+#include "agcnn/ops/relu.hpp"
+#include "agcnn/ops/sigmoid.hpp"
+#include "agcnn/optim/adam.hpp"
+#include "agcnn/optim/sgd.hpp"
 #include "agcnn/model/attention.hpp"
 #include "kernels/math/attention_math.hpp"
 #include "kernels/math/batch_norm_math.hpp"
