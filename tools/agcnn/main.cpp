@@ -8,7 +8,11 @@
 
 #include "commands/bench.hpp"
 #include "commands/data.hpp"
+#include "commands/demo.hpp"
+#include "commands/eval.hpp"
 #include "commands/forward_grad.hpp"
+#include "commands/predict.hpp"
+#include "commands/train.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};
@@ -17,6 +21,10 @@ int main(int argc, char** argv) {
     agcnn::cli::add_bench_command(app);
     agcnn::cli::add_data_commands(app);
     agcnn::cli::add_forward_grad_commands(app);
+    agcnn::cli::add_train_command(app);
+    agcnn::cli::add_eval_command(app);
+    agcnn::cli::add_predict_command(app);
+    agcnn::cli::add_demo_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

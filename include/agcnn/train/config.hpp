@@ -38,8 +38,9 @@ struct StageConfig {
 
 struct TrainConfig {
     // Data (read by the data layer's loader).
-    std::string data_dir;
-    std::string split = "lists";        // how train/val/test are formed (see data layer)
+    std::string data_dir;               // official layout, or the images folder with lists
+    std::string split = "official";     // official | random (official layout) | lists
+    std::string train_list, val_list, test_list;  // CheXNet-style lists (split = lists)
     int input_size = 224;               // network input S
     int resize = 256;                   // resize before the (random or centre) S crop
     bool augment = true;                // random crop + horizontal flip in training
@@ -94,7 +95,7 @@ inline void from_json(const nlohmann::json& j, StageConfig& s) {
 }
 
 #define AGCNN_TRAIN_CONFIG_FIELDS(X)                                                           \
-    X(data_dir) X(split) X(input_size) X(resize) X(augment) X(contrast) X(base_width)          \
+    X(data_dir) X(split) X(train_list) X(val_list) X(test_list) X(input_size) X(resize) X(augment) X(contrast) X(base_width)          \
     X(weights) X(tau) X(heatmap) X(optimizer) X(lr) X(momentum) X(weight_decay) X(lr_step)     \
     X(lr_gamma) X(global) X(local) X(fusion) X(fusion_cache) X(seed) X(threads) X(device)      \
     X(loader_workers)

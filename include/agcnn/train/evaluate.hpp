@@ -73,16 +73,18 @@ struct Evaluation {
     bool has_localization = false;
 };
 
-// Runs `branches` over a whole split in eval mode. `on_batch` (optional) sees every batch's
-// outputs (prediction pictures, progress).
+// Runs the three branches over a whole split in eval mode. `on_batch` (optional) sees every
+// batch's outputs (prediction pictures); `local_attention` also computes the local branch's
+// heatmaps for it.
 inline Evaluation evaluate(model::AgCnn& net, DataSource& data, Split split, int batch_size,
                            const model::AttentionOptions& options, Device device,
                            const std::function<void(const data::Batch&, const BranchOutputs&)>&
-                               on_batch = {}) {
+                               on_batch = {},
+                           bool local_attention = false) {
     Evaluation result;
     auto reader = data.epoch(split, 0, batch_size, 0);
     while (auto batch = reader->next()) {
-        const BranchOutputs out = infer(net, *batch, data, options, device);
+        const BranchOutputs out = infer(net, *batch, data, options, device, local_attention);
         result.scores[Branch::global].append(out.global_logits, batch->labels);
         result.scores[Branch::local].append(out.local_logits, batch->labels);
         result.scores[Branch::fusion].append(out.fusion_logits, batch->labels);

@@ -1,0 +1,101 @@
+// agcnn/train/data_adapter.hpp — the DataSource of a real data set: agcnn/data's reader,
+// split, prefetching loader and local crop behind the small interface training uses.
+//
+// Transforms (paper section 4.1): train = resize, random crop, horizontal flip when `augment`,
+// else the evaluation transform; val and test = resize, centre crop, file order. ImageNet
+// mean/std; optional contrast enhancement. Images come straight from the PNGs at full
+// resolution (PngSource without down-scaling), so the attention crop is cut from the best
+// pixels at hand and BBox_List_2017.csv's coordinates are the sources' own pixels.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "agcnn/data/dataset.hpp"
+#include "agcnn/data/loader.hpp"
+#include "agcnn/data/local_crop.hpp"
+#include "agcnn/train/config.hpp"
+#include "agcnn/train/data_source.hpp"
+
+namespace agcnn::train {
+
+inline data::DataSpec data_spec(const TrainConfig& c) {
+    data::DataSpec spec;
+    spec.seed = c.seed;
+    if (c.split == "lists") {
+        AGCNN_CHECK(!c.train_list.empty() && !c.val_list.empty() && !c.test_list.empty(),
+                    "split 'lists' needs --train-list, --val-list and --test-list");
+        spec.images_dir = c.data_dir;
+        spec.train_list = c.train_list, spec.val_list = c.val_list, spec.test_list = c.test_list;
+    } else {
+        spec.data_dir = c.data_dir;
+        spec.split = c.split;
+    }
+    return spec;
+}
+
+class DatasetSource final : public DataSource {
+public:
+    explicit DatasetSource(const TrainConfig& config)
+        : config_(config), dataset_(data::open_dataset(data_spec(config))),
+          images_(std::make_shared<data::PngSource>(0)) {
+        eval_ = data::eval_transform(config.input_size);
+        eval_.resize = config.resize;
+        eval_.contrast = config.contrast;
+        train_ = eval_;
+        if (config.augment) {
+            train_.crop = data::CropMode::resize_random_crop;
+            train_.hflip = true;
+        }
+    }
+
+    const data::Dataset& dataset() const { return dataset_; }
+
+    std::int64_t images(Split s) const override { return std::int64_t(indices(s).size()); }
+
+    std::unique_ptr<BatchReader> epoch(Split s, int epoch, int batch_size, std::int64_t skip) override {
+        auto& loader = loaders_[{s, batch_size}];
+        if (!loader) {
+            data::LoaderConfig lc;
+            lc.batch_size = batch_size;
+            lc.shuffle = s == Split::train;
+            lc.seed = config_.seed;
+            lc.workers = std::max(1, config_.loader_workers);
+            lc.transform = s == Split::train ? train_ : eval_;
+            loader = std::make_unique<data::Loader>(data::select(dataset_.records, indices(s)), images_, lc);
+        }
+        loader->start_epoch(epoch, skip);
+        return std::make_unique<Reader>(loader.get());
+    }
+
+    Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) override {
+        std::vector<data::PixelBox> pixel;
+        for (const auto& b : boxes) pixel.push_back({b.x0, b.y0, b.x1, b.y1});
+        return data::crop_local_batch(batch, pixel, config_.input_size, eval_);
+    }
+
+    std::vector<AnnotatedBox> annotated_boxes() const override {
+        std::vector<AnnotatedBox> out;
+        for (const auto& b : dataset_.boxes)
+            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]), b.x, b.y, b.w, b.h});
+        return out;
+    }
+
+private:
+    struct Reader final : BatchReader {
+        explicit Reader(data::Loader* l) : loader(l) {}
+        std::optional<data::Batch> next() override { return loader->next(); }
+        data::Loader* loader;
+    };
+    const std::vector<int>& indices(Split s) const {
+        return s == Split::train ? dataset_.split.train : s == Split::val ? dataset_.split.val : dataset_.split.test;
+    }
+
+    TrainConfig config_;
+    data::Dataset dataset_;
+    std::shared_ptr<const data::ImageSource> images_;
+    data::TransformConfig train_, eval_;
+    std::map<std::pair<Split, int>, std::unique_ptr<data::Loader>> loaders_;
+};
+
+}  // namespace agcnn::train

@@ -1,0 +1,168 @@
+// agcnn/train/predict.hpp — `agcnn predict`: a trained run on image files of any size.
+//
+// Each PNG (files, or every .png in the folders given, sorted by name) goes through the run's
+// evaluation transform (resize, centre crop, normalise) at full resolution, the three
+// branches, and the attention. Written to OUT (atomically, each file):
+//   predictions.csv   image,branch,<15 label probabilities>
+//   predictions.json  {image: {"global": {label: p}, "local": ..., "fusion": ...,
+//                              "box": [x, y, w, h] in the image's pixels}}
+//   <image stem>-attention.png  the input with the global heatmap and the attention box
+// With `steps`, also each step of the attention as its own picture (docs/how-agcnn-works.md):
+//   <stem>-1-input.png, -2-heatmap.png, -3-mask.png (mask at tau; the largest region in
+//   orange), -4-box.png, -5-crop.png (the local branch's input), -6-local-heatmap.png.
+#pragma once
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "agcnn/data/local_crop.hpp"
+#include "agcnn/train/eval_run.hpp"
+
+namespace agcnn::train {
+
+// Image files as a DataSource: everything is the test split, labels unknown (zero).
+class ImageFilesSource final : public DataSource {
+public:
+    ImageFilesSource(std::vector<std::string> paths, const TrainConfig& config) : paths_(std::move(paths)) {
+        transform_ = data::eval_transform(config.input_size);
+        transform_.resize = config.resize;
+        transform_.contrast = config.contrast;
+    }
+    std::int64_t images(Split s) const override { return s == Split::test ? std::int64_t(paths_.size()) : 0; }
+    std::unique_ptr<BatchReader> epoch(Split s, int, int batch_size, std::int64_t skip) override {
+        AGCNN_CHECK(s == Split::test, "predict: image files form the test split only");
+        return std::make_unique<Reader>(this, batch_size, skip);
+    }
+    Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) override {
+        std::vector<data::PixelBox> pixel;
+        for (const auto& b : boxes) pixel.push_back({b.x0, b.y0, b.x1, b.y1});
+        return data::crop_local_batch(batch, pixel, transform_.input_size, transform_);
+    }
+    std::vector<AnnotatedBox> annotated_boxes() const override { return {}; }
+
+private:
+    struct Reader final : BatchReader {
+        Reader(ImageFilesSource* s, int bs, std::int64_t skip) : source(s), batch_size(bs), next_index(skip * bs) {}
+        std::optional<data::Batch> next() override {
+            const auto& paths = source->paths_;
+            if (next_index >= std::int64_t(paths.size())) return std::nullopt;
+            const std::int64_t n = std::min<std::int64_t>(batch_size, std::int64_t(paths.size()) - next_index);
+            const int s = source->transform_.input_size;
+            data::Batch b;
+            b.images = Tensor::empty({n, s, s, 3});
+            b.labels = Tensor::zeros({n, data::kLabelCount});
+            Rng unused(0);  // the evaluation transform draws nothing
+            for (std::int64_t i = 0; i < n; ++i) {
+                const std::string& path = paths[std::size_t(next_index + i)];
+                auto image = std::make_shared<const data::GrayImage>(data::read_png(path));
+                const auto g = data::sample_geometry(source->transform_, image->width, image->height, unused);
+                data::render_input(*image, g, source->transform_, nullptr, b.images.data() + i * s * s * 3);
+                b.names.push_back(path);
+                b.geometry.push_back(g);
+                b.sources.push_back(std::move(image));
+            }
+            next_index += n;
+            return b;
+        }
+        ImageFilesSource* source;
+        int batch_size;
+        std::int64_t next_index;
+    };
+    std::vector<std::string> paths_;
+    data::TransformConfig transform_;
+};
+
+// Files as given; folders expanded to their .png files, sorted.
+inline std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+    std::vector<std::string> out;
+    for (const std::string& input : inputs) {
+        AGCNN_CHECK(std::filesystem::exists(input), input, ": no such file or folder");
+        if (!std::filesystem::is_directory(input)) {
+            out.push_back(input);
+            continue;
+        }
+        std::vector<std::string> found;
+        for (const auto& e : std::filesystem::directory_iterator(input))
+            if (e.is_regular_file() && data::detail::is_png_name(e.path().filename().string())) found.push_back(e.path().string());
+        AGCNN_CHECK(!found.empty(), input, ": no .png files in this folder");
+        std::sort(found.begin(), found.end());
+        out.insert(out.end(), found.begin(), found.end());
+    }
+    return out;
+}
+
+struct PredictOptions {
+    std::string run_dir, out_dir, weights, device;
+    std::vector<std::string> inputs;
+    int batch_size = 16;
+    bool steps = false;
+};
+
+inline void write_steps(const std::string& prefix, const data::Batch& batch, const BranchOutputs& out,
+                        std::size_t i) {
+    const model::Attention& a = out.attention[i];
+    const int f = legible_factor(a.size);
+    auto save = [&](const std::string& name, const RgbImage& image) {
+        io::write_file_atomic(prefix + name, png_bytes(enlarge(image, f)));
+    };
+    save("-1-input.png", input_picture(batch.images, std::int64_t(i)));
+    save("-2-heatmap.png", overlay_heatmap(input_picture(batch.images, std::int64_t(i)), a.heatmap, 0.6f));
+    save("-3-mask.png", mask_picture(a.mask, a.region, a.size));
+    RgbImage boxed = input_picture(batch.images, std::int64_t(i));
+    draw_box(boxed, a.box);
+    save("-4-box.png", boxed);
+    save("-5-crop.png", input_picture(out.local_input, std::int64_t(i)));
+    save("-6-local-heatmap.png",
+         overlay_heatmap(input_picture(out.local_input, std::int64_t(i)), out.local_attention[i].heatmap, 0.6f));
+}
+
+// Returns the number of images predicted.
+inline std::size_t predict(const PredictOptions& options) {
+    TrainConfig config;
+    read_run_config(options.run_dir, config);
+    const Device device = parse_device(options.device.empty() ? config.device : options.device);
+    ImageFilesSource files(expand_inputs(options.inputs), config);
+    model::AgCnn net({config.base_width, config.seed});
+    net.load(options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights);
+    net.to(device);
+    std::filesystem::create_directories(options.out_dir);
+    std::string csv = "image,branch";
+    for (auto name : data::kLabelNames) csv += "," + std::string(name);
+    csv += "\n";
+    nlohmann::json json = nlohmann::json::object();
+    std::size_t count = 0;
+    evaluate(net, files, Split::test, options.batch_size, config.attention(), device,
+             [&](const data::Batch& batch, const BranchOutputs& out) {
+                 for (std::size_t i = 0; i < batch.names.size(); ++i, ++count) {
+                     const std::string& path = batch.names[i];
+                     nlohmann::json entry;
+                     for (auto [branch, logits] : {std::pair{"global", &out.global_logits},
+                                                   {"local", &out.local_logits}, {"fusion", &out.fusion_logits}}) {
+                         const std::vector<float> l = logits->to_vector();
+                         csv += path + "," + branch;
+                         for (int k = 0; k < data::kLabelCount; ++k) {
+                             const double p = 1.0 / (1.0 + std::exp(-double(l[i * data::kLabelCount + k])));
+                             char text[24];
+                             std::snprintf(text, sizeof text, ",%.6f", p);
+                             csv += text;
+                             entry[branch][std::string(data::kLabelNames[k])] = p;
+                         }
+                         csv += "\n";
+                     }
+                     const metrics::Rect box = box_in_source(out.attention[i].box, batch.geometry[i]);
+                     entry["box"] = {box.x, box.y, box.w, box.h};
+                     json[path] = entry;
+                     const std::string stem = std::filesystem::path(path).stem().string();
+                     io::write_file_atomic(options.out_dir + "/" + stem + "-attention.png",
+                                           png_bytes(attention_picture(batch.images, i, out.attention[i])));
+                     if (options.steps) write_steps(options.out_dir + "/" + stem, batch, out, i);
+                 }
+             },
+             options.steps);
+    io::write_file_atomic(options.out_dir + "/predictions.csv", csv);
+    io::write_file_atomic(options.out_dir + "/predictions.json", json.dump(2) + "\n");
+    return count;
+}
+
+}  // namespace agcnn::train

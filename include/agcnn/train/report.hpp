@@ -1,0 +1,226 @@
+// agcnn/train/report.hpp — RUN/report.html: one self-contained page (no scripts, no external
+// files) with the configuration, the learning curves, the AUROC table, per-class ROC curves as
+// inline SVG, the localization hit rates, and sample heatmaps with their attention boxes as
+// base64 PNGs.
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agcnn/train/evaluate.hpp"
+
+namespace agcnn::train {
+
+inline std::string base64(const std::string& bytes) {
+    static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const unsigned v = (std::uint8_t(bytes[i]) << 16) | (std::uint8_t(bytes[i + 1]) << 8) | std::uint8_t(bytes[i + 2]);
+        for (int k = 18; k >= 0; k -= 6) out += table[(v >> k) & 63];
+    }
+    if (i < bytes.size()) {
+        const bool two = i + 1 < bytes.size();
+        const unsigned v = (std::uint8_t(bytes[i]) << 16) | (two ? std::uint8_t(bytes[i + 1]) << 8 : 0);
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += two ? table[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+inline std::string html_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+    return out;
+}
+
+struct ReportSample {
+    std::string name, png, caption;  // png: bytes
+};
+
+struct ReportInputs {
+    std::string run_dir, split;
+    nlohmann::json config;                  // RUN/config.json
+    std::vector<nlohmann::json> metrics;    // RUN/metrics.jsonl lines
+    const Evaluation* evaluation = nullptr;
+    std::vector<ReportSample> samples;
+};
+
+namespace detail {
+
+inline const char* kBranchColours[] = {"#1f77b4", "#2ca02c", "#d62728"};
+
+// A line chart: one series per (label, colour, points); axes from the data.
+struct Series {
+    std::string label, colour;
+    std::vector<std::pair<double, double>> points;
+};
+
+inline std::string line_chart(const std::string& title, const std::vector<Series>& series, double y_min,
+                              double y_max, const std::string& x_label, int width = 360, int height = 220) {
+    double x_max = 1;
+    for (const auto& s : series)
+        for (auto [x, y] : s.points) x_max = std::max(x_max, x);
+    const double left = 44, right = 10, top = 24, bottom = 34;
+    auto px = [&](double x) { return left + (width - left - right) * x / x_max; };
+    auto py = [&](double y) {
+        return top + (height - top - bottom) * (1 - (std::clamp(y, y_min, y_max) - y_min) / (y_max - y_min));
+    };
+    std::ostringstream svg;
+    svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
+        << "' class='chart'><text x='" << width / 2 << "' y='15' text-anchor='middle' font-weight='bold'>"
+        << html_escape(title) << "</text>";
+    svg << "<rect x='" << left << "' y='" << top << "' width='" << width - left - right << "' height='"
+        << height - top - bottom << "' fill='none' stroke='#999'/>";
+    for (int k = 0; k <= 4; ++k) {
+        const double y = y_min + (y_max - y_min) * k / 4;
+        char label[32];
+        std::snprintf(label, sizeof label, "%.2f", y);
+        svg << "<text x='" << left - 4 << "' y='" << py(y) + 4 << "' text-anchor='end' font-size='10'>" << label
+            << "</text><line x1='" << left << "' x2='" << width - right << "' y1='" << py(y) << "' y2='" << py(y)
+            << "' stroke='#eee'/>";
+    }
+    svg << "<text x='" << width / 2 << "' y='" << height - 4 << "' text-anchor='middle' font-size='11'>"
+        << html_escape(x_label) << " (0 to " << x_max << ")</text>";
+    int legend = 0;
+    for (const auto& s : series) {
+        if (s.points.empty()) continue;
+        svg << "<polyline fill='none' stroke-width='2' stroke='" << s.colour << "' points='";
+        for (auto [x, y] : s.points) svg << px(x) << "," << py(y) << " ";
+        svg << "'/>";
+        if (s.points.size() == 1)
+            svg << "<circle r='3' fill='" << s.colour << "' cx='" << px(s.points[0].first) << "' cy='"
+                << py(s.points[0].second) << "'/>";
+        svg << "<text x='" << left + 6 << "' y='" << top + 14 + 13 * legend++ << "' font-size='11' fill='"
+            << s.colour << "'>" << html_escape(s.label) << "</text>";
+    }
+    svg << "</svg>";
+    return svg.str();
+}
+
+inline std::string number(const nlohmann::json& v) {
+    if (!v.is_number()) return "&ndash;";
+    char text[16];
+    std::snprintf(text, sizeof text, "%.3f", v.get<double>());
+    return text;
+}
+
+}  // namespace detail
+
+inline std::string report_html(const ReportInputs& in) {
+    std::ostringstream html;
+    html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>AG-CNN report</title><style>"
+            "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
+            "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+            "text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}"
+            ".grid{display:flex;flex-wrap:wrap;gap:8px}.sample{width:240px;font-size:12px}"
+            ".sample img{width:224px;image-rendering:pixelated}pre{background:#f7f7f7;padding:8px;"
+            "font-size:11px;max-height:300px;overflow:auto}</style></head><body>";
+    html << "<h1>AG-CNN run report</h1><p>Run: <code>" << html_escape(in.run_dir) << "</code>, agcnn "
+         << html_escape(in.config.value("version", "?")) << ". Evaluated on the <b>" << html_escape(in.split)
+         << "</b> split. Global and local: ResNet-50 with global max pooling; fusion: FC over both "
+            "pooled vectors (Guan et al. 2018).</p>";
+
+    // Learning curves.
+    html << "<h2>Learning curves</h2><div class='grid'>";
+    std::vector<detail::Series> loss, auroc;
+    double max_loss = 0.1;
+    for (Stage s : kStages) {
+        detail::Series l{stage_name(s), detail::kBranchColours[int(s)], {}}, a = l;
+        for (const auto& line : in.metrics) {
+            if (line.value("stage", "") != stage_name(s)) continue;
+            const double e = line.value("epoch", 0);
+            if (line["train_loss"].is_number()) {
+                l.points.emplace_back(e, line["train_loss"].get<double>());
+                max_loss = std::max(max_loss, line["train_loss"].get<double>());
+            }
+            if (line["mean_auroc"].is_number()) a.points.emplace_back(e, line["mean_auroc"].get<double>());
+        }
+        loss.push_back(l), auroc.push_back(a);
+    }
+    html << detail::line_chart("training loss (BCE) per stage", loss, 0, max_loss * 1.05, "epoch")
+         << detail::line_chart("validation mean AUROC (14 diseases)", auroc, 0.4, 1.0, "epoch") << "</div>";
+
+    const Evaluation& e = *in.evaluation;
+    html << "<h2>AUROC on " << html_escape(in.split) << " (" << e.names.size() << " images)</h2><table><tr><th>label</th>";
+    for (Branch b : kBranches) html << "<th>" << branch_name(b) << "</th>";
+    html << "</tr>";
+    std::map<Branch, nlohmann::json> per;
+    for (Branch b : kBranches) per[b] = auroc_json(e.scores.at(b));
+    for (int k = 0; k < data::kLabelCount; ++k) {
+        const std::string label(data::kLabelNames[k]);
+        html << "<tr><td>" << label << "</td>";
+        for (Branch b : kBranches) html << "<td>" << detail::number(per[b]["auroc"][label]) << "</td>";
+        html << "</tr>";
+        if (k + 1 == data::kDiseaseCount) {
+            html << "<tr><th>mean (14 diseases)</th>";
+            for (Branch b : kBranches) html << "<th>" << detail::number(per[b]["mean_auroc"]) << "</th>";
+            html << "</tr>";
+        }
+    }
+    html << "</table>";
+
+    html << "<h2>ROC curves</h2><div class='grid'>";
+    for (int k = 0; k < data::kLabelCount; ++k) {
+        std::vector<detail::Series> curves;
+        for (Branch b : kBranches) {
+            const Scores& s = e.scores.at(b);
+            detail::Series c{branch_name(b), detail::kBranchColours[int(b)], {}};
+            for (auto p : metrics::roc_curve(s.column(s.probabilities, k), s.column(s.labels, k)))
+                c.points.emplace_back(p.fpr, p.tpr);
+            if (c.points.size() < 2) c.points.clear();
+            curves.push_back(c);
+        }
+        html << detail::line_chart(std::string(data::kLabelNames[k]), curves, 0, 1, "false positive rate", 270, 230);
+    }
+    html << "</div>";
+
+    if (e.has_localization) {
+        const nlohmann::json loc = localization_json(e.localization);
+        html << "<h2>Localization (attention box vs BBox_List_2017.csv)</h2><p>Share of annotated boxes whose "
+                "IoU or IoBB with the global branch's attention box exceeds T (Wang et al. 2017).</p><table><tr>"
+                "<th>disease</th><th>boxes</th>";
+        for (double t : metrics::kLocalizationThresholds) html << "<th>IoU&gt;" << t << "</th>";
+        for (double t : metrics::kLocalizationThresholds) html << "<th>IoBB&gt;" << t << "</th>";
+        html << "</tr>";
+        auto row = [&](const std::string& name, const nlohmann::json& g) {
+            html << "<tr><td>" << html_escape(name) << "</td><td>" << g["boxes"] << "</td>";
+            for (const char* kind : {"iou", "iobb"})
+                for (auto& [key, value] : g[kind].items()) html << "<td>" << detail::number(value) << "</td>";
+            html << "</tr>";
+        };
+        for (auto& [name, g] : loc["per_disease"].items()) row(name, g);
+        row("all", loc["overall"]);
+        html << "</table>";
+    }
+
+    html << "<h2>Sample heatmaps</h2><p>Global branch's heatmap over the input; green: the attention box "
+            "(largest region above tau) that the local branch sees.</p><div class='grid'>";
+    for (const auto& s : in.samples)
+        html << "<div class='sample'><img alt='" << html_escape(s.name) << "' src='data:image/png;base64,"
+             << base64(s.png) << "'><br><b>" << html_escape(s.name) << "</b><br>" << html_escape(s.caption) << "</div>";
+    html << "</div><h2>Configuration</h2><pre>" << html_escape(in.config.dump(2)) << "</pre></body></html>\n";
+    return html.str();
+}
+
+// Lines of RUN/metrics.jsonl (none when it is absent).
+inline std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(run_dir + "/metrics.jsonl");
+    std::string text;
+    while (std::getline(in, text)) {
+        auto line = nlohmann::json::parse(text, nullptr, false);
+        if (!line.is_discarded()) lines.push_back(std::move(line));
+    }
+    return lines;
+}
+
+}  // namespace agcnn::train

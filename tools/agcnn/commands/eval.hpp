@@ -1,0 +1,42 @@
+// agcnn eval — per-class AUROC of the three branches on a split, localization hit rates when
+// BBox_List_2017.csv exists; writes RUN/results.json and RUN/report.html.
+#pragma once
+
+#include <memory>
+
+#include "agcnn/train/eval_run.hpp"
+#include "commands/common.hpp"
+
+namespace agcnn::cli {
+
+inline void print_localization(const nlohmann::json& results) {
+    if (!results.contains("localization")) return;
+    const auto& all = results["localization"]["overall"];
+    std::printf("localization (%d boxes): IoU>0.1 %.3f  IoU>0.3 %.3f  IoU>0.5 %.3f  IoBB>0.1 %.3f  IoBB>0.5 %.3f\n",
+                all["boxes"].get<int>(), all["iou"]["0.1"].get<double>(), all["iou"]["0.3"].get<double>(),
+                all["iou"]["0.5"].get<double>(), all["iobb"]["0.1"].get<double>(), all["iobb"]["0.5"].get<double>());
+}
+
+inline void add_eval_command(CLI::App& app) {
+    auto options = std::make_shared<train::EvalOptions>();
+    auto split = std::make_shared<std::string>("test");
+    auto threads = std::make_shared<int>(0);
+    CLI::App* cmd = app.add_subcommand("eval", "AUROC of the global, local and fusion branches on a split");
+    cmd->add_option("--run", options->run_dir, "run folder (agcnn train --out)")->required();
+    cmd->add_option("--split", *split, "train | val | test")->check(CLI::IsMember({"train", "val", "test"}))
+        ->capture_default_str();
+    cmd->add_option("--weights", options->weights, "weights (default RUN/fusion-best.safetensors)");
+    cmd->add_option("--device", options->device, "cpu | cuda | cuda:N (default: the run's)");
+    cmd->add_option("--batch", options->batch_size, "batch size")->capture_default_str();
+    add_threads_option(cmd, *threads);
+    cmd->callback([options, split, threads] {
+        apply_threads(*threads);
+        options->split = train::parse_split(*split);
+        const train::EvalOutcome outcome = train::evaluate_run(*options);
+        std::printf("%s", train::auroc_table(outcome.evaluation).c_str());
+        print_localization(outcome.results);
+        std::printf("wrote %s/results.json and %s/report.html\n", options->run_dir.c_str(), options->run_dir.c_str());
+    });
+}
+
+}  // namespace agcnn::cli

@@ -1,0 +1,102 @@
+// agcnn train — the three AG-CNN stages (include/agcnn/train/run.hpp), every hyper-parameter a
+// flag, written to RUN/config.json. Re-running the same command, or `--resume`, continues an
+// interrupted run; Ctrl-C checkpoints and exits with code 130.
+#pragma once
+
+#include <memory>
+
+#include "agcnn/train/data_adapter.hpp"
+#include "agcnn/train/run.hpp"
+#include "commands/common.hpp"
+
+namespace agcnn::cli {
+
+struct TrainArgs {
+    train::TrainConfig config;
+    std::string out, stage = "all";
+    bool resume = false, quiet = false;
+};
+
+inline void add_stage_options(CLI::App* c, const std::string& name, train::StageConfig& s) {
+    c->add_option("--" + name + "-epochs", s.epochs, "epochs of stage " + name)->capture_default_str();
+    c->add_option("--" + name + "-batch", s.batch_size, "batch size of stage " + name)->capture_default_str();
+}
+
+// Runs the stages; turns Ctrl-C into exit code 130 after the checkpoint is written.
+inline void run_train_stages(const train::TrainConfig& config, const std::string& out,
+                             const std::vector<train::Stage>& stages, bool quiet) {
+    train::SigintGuard sigint;
+    train::DatasetSource data(config);
+    train::RunOptions options;
+    options.stages = stages;
+    options.quiet = quiet;
+    options.version = AGCNN_VERSION;
+    try {
+        train::run_training(config, out, data, options);
+    } catch (const train::Interrupted& i) {
+        std::fprintf(stderr, "\nagcnn: interrupted; checkpoint written to %s. Run the same command (or "
+                             "--resume) to continue.\n", i.checkpoint.c_str());
+        std::exit(130);
+    }
+}
+
+inline void run_train(TrainArgs& args) {
+    if (args.resume) {
+        const std::string out = args.out;
+        train::read_run_config(out, args.config);
+    }
+    AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
+    apply_threads(args.config.threads);
+    std::vector<train::Stage> stages;
+    if (args.stage == "all")
+        stages.assign(std::begin(train::kStages), std::end(train::kStages));
+    else
+        stages.push_back(train::parse_stage(args.stage));
+    run_train_stages(args.config, args.out, stages, args.quiet);
+    std::printf("training finished: %s (best weights: %s/fusion-best.safetensors)\n", args.out.c_str(),
+                args.out.c_str());
+}
+
+inline void add_train_command(CLI::App& app) {
+    auto args = std::make_shared<TrainArgs>();
+    train::TrainConfig& c = args->config;
+    CLI::App* cmd = app.add_subcommand("train", "train AG-CNN's three stages (global, local, fusion)");
+    cmd->add_option("--data", c.data_dir, "data folder (official layout) or images folder (--split lists)");
+    cmd->add_option("--out", args->out, "run folder")->required();
+    cmd->add_option("--stage", args->stage, "stage to run")->check(CLI::IsMember({"all", "global", "local", "fusion"}))
+        ->capture_default_str();
+    cmd->add_flag("--resume", args->resume, "continue the run in --out with its own config.json");
+    cmd->add_option("--weights", c.weights, "ImageNet ResNet-50 .safetensors (agcnn-convert); none = from scratch");
+    cmd->add_option("--split", c.split, "official | random | lists")->check(CLI::IsMember({"official", "random", "lists"}))
+        ->capture_default_str();
+    cmd->add_option("--train-list", c.train_list, "CheXNet-style list (split lists)");
+    cmd->add_option("--val-list", c.val_list, "CheXNet-style list (split lists)");
+    cmd->add_option("--test-list", c.test_list, "CheXNet-style list (split lists)");
+    cmd->add_option("--input-size", c.input_size, "network input size")->capture_default_str();
+    cmd->add_option("--resize", c.resize, "resize before the crop")->capture_default_str();
+    cmd->add_option("--augment", c.augment, "random crop + horizontal flip (true/false)")->capture_default_str();
+    cmd->add_option("--contrast", c.contrast, "histogram equalisation strength 0..1")->capture_default_str();
+    cmd->add_option("--base-width", c.base_width, "ResNet-50 base width (64 = the real one)")->capture_default_str();
+    cmd->add_option("--tau", c.tau, "attention threshold")->capture_default_str();
+    cmd->add_option("--heatmap", c.heatmap, "max | l1 | l2 over channels")->check(CLI::IsMember({"max", "l1", "l2"}))
+        ->capture_default_str();
+    cmd->add_option("--optimizer", c.optimizer, "sgd | adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
+    cmd->add_option("--lr", c.lr, "learning rate")->capture_default_str();
+    cmd->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
+    cmd->add_option("--weight-decay", c.weight_decay, "L2 weight decay")->capture_default_str();
+    cmd->add_option("--lr-step", c.lr_step, "epochs between lr decays (0 = constant)")->capture_default_str();
+    cmd->add_option("--lr-gamma", c.lr_gamma, "lr decay factor")->capture_default_str();
+    add_stage_options(cmd, "global", c.global);
+    add_stage_options(cmd, "local", c.local);
+    add_stage_options(cmd, "fusion", c.fusion);
+    cmd->add_option("--fusion-cache", c.fusion_cache, "stage III on features computed once (augment off)")
+        ->capture_default_str();
+    cmd->add_option("--seed", c.seed, "seed of weights, split and data order")->capture_default_str();
+    cmd->add_option("--device", c.device, "cpu | cuda | cuda:N")->capture_default_str();
+    cmd->add_option("--workers", c.loader_workers, "loader threads")->capture_default_str();
+    add_threads_option(cmd, c.threads);
+    cmd->add_flag("--quiet", args->quiet, "no progress bar");
+    cmd->callback([args] { run_train(*args); });
+}
+
+}  // namespace agcnn::cli
