@@ -7,8 +7,9 @@
 // elements near zero in long sums do not dominate. Tolerances, per precision mode:
 //   fp32 1e-5 (own kernels, cuDNN FMA math, cuBLAS without TF32: only summation order differs),
 //   tf32 1e-3, bf16 1e-2 (conv and linear only; the other ops are always FP32).
-// ResNet-50 in fp32: logits 1e-4, each parameter gradient's relative L2 error 1e-3 (53 layers of
-// batch norm in training mode amplify the summation-order differences of cuDNN's algorithms).
+// ResNet-50 in fp32, judged as in the engine-core issue (relative error ||a - b|| / ||b|| of the
+// logits and of all parameter gradients together): the narrow reference network against PyTorch
+// float64, and full-size ResNet-50 against the CPU (tolerances beside each test).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -20,6 +21,7 @@
 
 #include "agcnn/agcnn.hpp"
 #include "agcnn/model/attention.hpp"
+#include "gradcheck.hpp"
 
 using agcnn::Device;
 using agcnn::Tensor;
@@ -202,38 +204,123 @@ TEST_CASE("attention heatmap, crop-resize and image normalisation") {
     check_close(crop, Tensor::from_vector({1, 16, 16, 3}, reference), 1e-5, "crop_resize");
 }
 
-TEST_CASE("ResNet-50 (AG-CNN global branch): forward and every parameter gradient in fp32") {
-    agcnn::nn::ResNetConfig config;
-    config.classes = 15;
-    config.pool = agcnn::nn::GlobalPool::max;
-    config.seed = 7;
-    agcnn::nn::ResNet50 net_cpu(config), net_gpu(config);
-    net_gpu.to(kGpu);
-    const Tensor x = random_tensor({2, 224, 224, 3}, 25, -2, 2);
-    Tensor targets = Tensor::zeros({2, 15});
-    targets.at(3) = targets.at(15 + 14) = 1.0f;
-    const Tensor logits_cpu = net_cpu.forward(x);
-    const Tensor logits_gpu = net_gpu.forward(x.to(kGpu));
-    check_close(logits_gpu, logits_cpu, 1e-4, "logits");
-    agcnn::backward(agcnn::ops::bce_with_logits(logits_cpu, targets));
-    agcnn::backward(agcnn::ops::bce_with_logits(logits_gpu, targets.to(kGpu)));
-    const auto params_cpu = net_cpu.named_parameters(), params_gpu = net_gpu.named_parameters();
-    REQUIRE(params_cpu.size() == params_gpu.size());
-    double worst = 0;
-    std::string worst_name;
-    for (std::size_t i = 0; i < params_cpu.size(); ++i) {
-        const auto a = params_gpu[i].second->grad().to_vector();
-        const auto b = params_cpu[i].second->grad().to_vector();
-        double diff = 0, norm = 1e-30;
-        for (std::size_t j = 0; j < a.size(); ++j) {
-            diff += (double(a[j]) - b[j]) * (double(a[j]) - b[j]);
-            norm += double(b[j]) * b[j];
-        }
-        const double relative = std::sqrt(diff / norm);
-        if (relative > worst) worst = relative, worst_name = params_cpu[i].first;
+namespace {
+
+using agcnn::test::relative_error;
+using agcnn::test::to_double;
+using agcnn::test::Vec;
+
+// Every parameter gradient of a network, concatenated (the engine-core issue's metric is the
+// relative error of all of them together).
+Vec all_gradients(agcnn::nn::Module& net) {
+    Vec out;
+    for (auto& [name, p] : net.named_parameters()) {
+        const Vec g = to_double(p->grad());
+        out.insert(out.end(), g.begin(), g.end());
     }
-    MESSAGE("worst parameter gradient: " << worst_name << ", relative L2 error " << worst);
-    CHECK(worst <= 1e-3);
+    return out;
+}
+
+void check_relative(const std::string& what, const Vec& ours, const Vec& reference,
+                    double tolerance) {
+    const double error = relative_error(ours, reference);
+    MESSAGE(what << ": relative error " << error << " (tolerance " << tolerance << ")");
+    CHECK(error <= tolerance);
+}
+
+// [N, C, H, W] values -> NHWC tensor.
+Tensor nhwc_from_nchw(const Vec& v, const agcnn::Shape& s) {
+    Tensor out = Tensor::empty({s[0], s[2], s[3], s[1]});
+    for (std::int64_t n = 0; n < s[0]; ++n)
+        for (std::int64_t c = 0; c < s[1]; ++c)
+            for (std::int64_t y = 0; y < s[2]; ++y)
+                for (std::int64_t x = 0; x < s[3]; ++x)
+                    out.at(((n * s[2] + y) * s[3] + x) * s[1] + c) =
+                        static_cast<float>(v[((n * s[1] + c) * s[2] + y) * s[3] + x]);
+    return out;
+}
+
+}  // namespace
+
+// The engine-core issue's criterion, on the GPU: tests/reference/resnet_narrow.safetensors
+// (PyTorch float64 values for a ResNet-50 topology at base width 4) and, as in
+// tests/test_reference.cpp, tolerances of 3x what PyTorch float32 reaches against float64
+// (stored in the file), never tighter than 1e-5.
+TEST_CASE("narrow ResNet-50 on the GPU against PyTorch float64: logits and all gradients") {
+    const std::string path = std::string(AGCNN_TEST_DATA_DIR) + "/reference/resnet_narrow.safetensors";
+    const agcnn::io::TensorFile file = agcnn::io::read_safetensors(path);
+    auto values = [&](const std::string& name) {
+        const agcnn::io::TensorRecord* r = file.find(name);
+        REQUIRE_MESSAGE(r != nullptr, path << " has no tensor " << name);
+        return to_double(r->to_float32(path));
+    };
+    auto bound = [&](const std::string& key) {
+        return std::max(1e-5, 3 * std::stod(file.metadata.at(key)));
+    };
+    const agcnn::io::TensorRecord* input = file.find("input");
+    REQUIRE(input != nullptr);
+    const Tensor x = nhwc_from_nchw(values("input"), input->shape).to(kGpu);
+    const Tensor labels = Tensor::from_vector({3, 15}, agcnn::test::to_float(values("labels")));
+    agcnn::nn::ResNet50 net({.classes = 15, .pool = agcnn::nn::GlobalPool::max, .base_width = 4});
+    agcnn::io::load_state(net, file, "model.", path);
+    net.to(kGpu);
+    {
+        net.eval();
+        agcnn::NoGradGuard no_grad;
+        check_relative("narrow logits, eval mode", to_double(net.forward(x)),
+                       values("logits_eval"), bound("torch_f32_rel_err.logits_eval"));
+    }
+    net.train();
+    const Tensor logits = net.forward(x);
+    check_relative("narrow logits, train mode", to_double(logits), values("logits_train"),
+                   bound("torch_f32_rel_err.logits_train"));
+    agcnn::backward(agcnn::ops::bce_with_logits(logits, labels.to(kGpu)));
+    Vec expected;
+    for (const auto& e : net.state()) {
+        if (!e.is_parameter) continue;
+        const Vec g = values("grad." + e.name);  // OIHW on disk: compare in that layout
+        expected.insert(expected.end(), g.begin(), g.end());
+    }
+    Vec ours;
+    for (const auto& e : net.state()) {
+        if (!e.is_parameter) continue;
+        const Tensor g = e.tensor->grad().to(Device::cpu());
+        const Vec v = e.layout == agcnn::nn::DiskLayout::conv_oihw
+                          ? to_double(agcnn::io::ohwi_to_oihw(g))
+                          : to_double(g);
+        ours.insert(ours.end(), v.begin(), v.end());
+    }
+    check_relative("narrow, all parameter gradients together", ours, expected,
+                   bound("torch_f32_rel_err.gradients_worst"));
+}
+
+// Full-size ResNet-50 (AG-CNN's global branch: 15 outputs), batch 2 at 224x224, GPU against the
+// CPU. Each side may be 3x PyTorch float32's error away from float64 (the engine-core issue
+// measured PyTorch float32 at about 7e-7 for eval logits, 2e-4 for eval-mode gradients with
+// average pooling, 2e-2 for train-mode gradients with max pooling), so GPU and CPU may differ by
+// twice that: eval/avg logits 1e-5, gradients 1.2e-3; train/max gradients 1.2e-1.
+TEST_CASE("full ResNet-50, GPU against CPU: logits and all parameter gradients") {
+    struct Mode { bool train; agcnn::nn::GlobalPool pool; double logits_tol, grad_tol; };
+    for (const Mode mode : {Mode{false, agcnn::nn::GlobalPool::avg, 1e-5, 1.2e-3},
+                            Mode{true, agcnn::nn::GlobalPool::max, 1e-3, 1.2e-1}}) {
+        CAPTURE(mode.train);
+        const agcnn::nn::ResNetConfig config{.classes = 15, .pool = mode.pool, .seed = 7};
+        agcnn::nn::ResNet50 net_cpu(config), net_gpu(config);
+        net_gpu.to(kGpu);
+        net_cpu.train(mode.train);
+        net_gpu.train(mode.train);
+        const Tensor x = random_tensor({2, 224, 224, 3}, 25, -2, 2);
+        Tensor targets = Tensor::zeros({2, 15});
+        targets.at(3) = targets.at(15 + 14) = 1.0f;
+        const Tensor logits_cpu = net_cpu.forward(x);
+        const Tensor logits_gpu = net_gpu.forward(x.to(kGpu));
+        check_relative("full logits", to_double(logits_gpu), to_double(logits_cpu),
+                       mode.logits_tol);
+        agcnn::backward(agcnn::ops::bce_with_logits(logits_cpu, targets));
+        agcnn::backward(agcnn::ops::bce_with_logits(logits_gpu, targets.to(kGpu)));
+        check_relative("full, all parameter gradients together", all_gradients(net_gpu),
+                       all_gradients(net_cpu), mode.grad_tol);
+    }
 }
 
 int main(int argc, char** argv) {
