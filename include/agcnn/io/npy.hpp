@@ -21,6 +21,7 @@ namespace agcnn::io {
 struct NpyArray {
     Shape shape;
     std::vector<float> values;
+    std::string descr;  // NumPy's dtype string as stored, e.g. '<f4'
 };
 
 inline NpyArray parse_npy(std::string_view content, const std::string& path) {
@@ -53,6 +54,7 @@ inline NpyArray parse_npy(std::string_view content, const std::string& path) {
     AGCNN_CHECK(std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")), path,
                 ": .npy header has no shape");
     NpyArray array;
+    array.descr = descr;
     const std::string dims = m[1];
     const std::regex number(R"(\d+)");
     std::sregex_iterator it(dims.begin(), dims.end(), number), end;
@@ -100,6 +102,14 @@ inline NpyArray parse_npy(std::string_view content, const std::string& path) {
 }
 
 inline NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+// Reads a .npy file that must hold float32 ('<f4'); any other dtype is an error naming it.
+inline NpyArray read_npy_float32(const std::string& path) {
+    NpyArray array = read_npy(path);
+    AGCNN_CHECK(array.descr == "<f4", path, ": expected float32 ('<f4') data, got '", array.descr,
+                "'");
+    return array;
+}
 
 inline void write_npy(const std::string& path, const Shape& shape, const float* values) {
     std::string dims;

@@ -22,6 +22,7 @@ struct NetworkArgs {
     std::string pool = "avg";
     std::string weights, input, output, mode;
     std::string prefix;
+    std::int64_t base_width = 64;
     int threads = 0;
 };
 
@@ -36,6 +37,9 @@ inline void add_network_options(CLI::App* command, NetworkArgs& args) {
         ->required();
     command->add_option("--prefix", args.prefix,
                         "name prefix of the network's tensors in the file (e.g. global.)");
+    command->add_option("--base-width", args.base_width,
+                        "channel width of the stem (64 in ResNet-50; smaller for narrow test copies)")
+        ->check(CLI::PositiveNumber);
     command->add_option("--input", args.input, "input images, float32 .npy [N, 3, H, W]")
         ->required();
     add_threads_option(command, args.threads);
@@ -43,7 +47,7 @@ inline void add_network_options(CLI::App* command, NetworkArgs& args) {
 
 inline std::unique_ptr<nn::ResNet50> load_network(const NetworkArgs& args) {
     auto net = std::make_unique<nn::ResNet50>(
-        nn::ResNetConfig{args.classes, nn::parse_global_pool(args.pool), 64, 0});
+        nn::ResNetConfig{args.classes, nn::parse_global_pool(args.pool), args.base_width, 0});
     io::load_module(args.weights, *net, args.prefix);
     if (args.mode == "train")
         net->train();
@@ -53,12 +57,11 @@ inline std::unique_ptr<nn::ResNet50> load_network(const NetworkArgs& args) {
 }
 
 inline Tensor load_images(const std::string& path) {
-    const io::NpyArray x = io::read_npy(path);
+    const io::NpyArray x = io::read_npy_float32(path);
     AGCNN_CHECK(x.shape.size() == 4 && x.shape[1] == 3, path,
                 ": expected float32 images [N, 3, H, W], got shape ", shape_str(x.shape));
-    AGCNN_CHECK(x.shape[0] > 0 && x.shape[2] >= 32 && x.shape[3] >= 32, path,
-                ": images must be at least 32x32 and the batch non-empty, got ",
-                shape_str(x.shape));
+    AGCNN_CHECK(x.shape[0] > 0 && x.shape[2] > 0 && x.shape[3] > 0, path,
+                ": empty batch or image in shape ", shape_str(x.shape));
     return nchw_to_nhwc(x.values, x.shape);
 }
 
@@ -74,7 +77,7 @@ inline void run_forward(const NetworkArgs& args) {
 inline void run_grad(const NetworkArgs& args, const std::string& labels_path) {
     apply_threads(args.threads);
     const Tensor x = load_images(args.input);
-    const io::NpyArray labels = io::read_npy(labels_path);
+    const io::NpyArray labels = io::read_npy_float32(labels_path);
     AGCNN_CHECK(labels.shape == Shape({x.dim(0), args.classes}), labels_path,
                 ": expected labels of shape ", shape_str({x.dim(0), args.classes}), ", got ",
                 shape_str(labels.shape));
