@@ -26,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto it = storages.find(s.key);
             return it == storages.end() ? std::string_view() : std::string_view(it->second);
         };
-        torch_detail::state_dict_records(result, bytes, size % 2 == 1, path);
+        torch_detail::state_dict_records(result, bytes, size % 2 == 1,
+                                         torch_detail::materialise_budget(size), path);
     } catch (const agcnn::Error&) {
     }
     return 0;

@@ -17,7 +17,8 @@
 // {'state_dict': ...} or {'model': ...} is unwrapped (repeatedly), and the `module.` prefix that
 // DataParallel adds is stripped; a repeated name keeps its last tensor, as a Python dict does.
 // Tensors saved as views (storage offset, strides) are materialised, bounds-checked against
-// their storage; a view may hold more elements than its storage (stride 0) only up to 2^20.
+// their storage. Views may overlap or repeat elements (stride 0, one tensor under many names),
+// so all the tensors of a file together may take at most 4 x its size + 64 MiB.
 #pragma once
 
 #include <algorithm>
@@ -50,8 +51,10 @@ namespace torch_detail {
 // pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2) after its PROTO opcode: LONG1, 10 bytes.
 constexpr std::string_view legacy_magic("\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 12);
 constexpr std::int64_t legacy_protocol = 1001;
-// A view may repeat its storage's elements (stride 0) up to this many elements in all.
-constexpr std::int64_t max_broadcast_numel = std::int64_t(1) << 20;
+// The bytes all materialised tensors of a file may take, against memory blow-up by views.
+inline std::uint64_t materialise_budget(std::size_t file_size) {
+    return 4 * static_cast<std::uint64_t>(file_size) + (std::uint64_t(1) << 26);
+}
 
 using pickle::Arena;
 using pickle::ObjectKind;
@@ -77,10 +80,11 @@ inline pickle::StorageRef storage_from_pid(const Arena& arena, const Value& pid,
     return {dtype, arena.at(items[2]).text, items[4].integer};
 }
 
-// Copies the view's elements in row-major order; `storage` holds the storage's bytes.
+// Copies the view's elements in row-major order; `storage` holds the storage's bytes. The
+// result's size is taken from `budget`.
 inline std::string materialise(const pickle::TensorView& view, const pickle::StorageRef& storage,
-                               std::string_view bytes, const std::string& name,
-                               const std::string& path) {
+                               std::string_view bytes, std::uint64_t& budget,
+                               const std::string& name, const std::string& path) {
     const std::size_t element = dtype_size(storage.dtype);
     AGCNN_CHECK(static_cast<std::uint64_t>(storage.numel) <= bytes.size() / element &&
                     bytes.size() == static_cast<std::uint64_t>(storage.numel) * element,
@@ -93,12 +97,13 @@ inline std::string materialise(const pickle::TensorView& view, const pickle::Sto
     AGCNN_CHECK(view.offset >= 0, path, ": tensor '", name, "' has a negative storage offset");
     std::int64_t numel = 1;
     unsigned __int128 last = static_cast<std::uint64_t>(view.offset);  // highest index read
-    const std::int64_t limit = std::max(storage.numel, max_broadcast_numel);
+    const std::uint64_t limit = budget / element;
     for (std::size_t d = 0; d < view.size.size(); ++d) {
         AGCNN_CHECK(view.size[d] >= 0 && stride[d] >= 0, path, ": tensor '", name,
                     "' has a negative size or stride");
-        AGCNN_CHECK(view.size[d] == 0 || numel <= limit / view.size[d], path, ": tensor '", name,
-                    "' has more elements than its storage can back");
+        AGCNN_CHECK(view.size[d] == 0 || static_cast<std::uint64_t>(numel) <= limit / view.size[d],
+                    path, ": tensor '", name, "' would take the file's tensors past ",
+                    "4 x its size + 64 MiB (overlapping or repeated views)");
         numel *= view.size[d];
         if (view.size[d] > 0)
             last += static_cast<unsigned __int128>(view.size[d] - 1) *
@@ -107,6 +112,7 @@ inline std::string materialise(const pickle::TensorView& view, const pickle::Sto
     if (numel == 0) return {};
     AGCNN_CHECK(last < static_cast<std::uint64_t>(storage.numel), path, ": tensor '", name,
                 "' reads past the end of its storage (", storage.numel, " elements)");
+    budget -= static_cast<std::uint64_t>(numel) * element;
     std::string out(static_cast<std::size_t>(numel) * element, '\0');
     const std::size_t rank = view.size.size();
     std::vector<std::int64_t> index(rank, 0);
@@ -142,7 +148,7 @@ inline const Value* dict_get(const Arena& arena, const Value& dict, std::string_
 // here; normalise_names() lets the last one win.
 template <class StorageBytes>
 TensorFile state_dict_records(const pickle::Result& result, const StorageBytes& storage_bytes,
-                              bool big_endian, const std::string& path) {
+                              bool big_endian, std::uint64_t budget, const std::string& path) {
     const Arena& arena = result.arena;
     Value dict = result.root;
     AGCNN_CHECK(arena.is(dict, ObjectKind::dict), path, ": the pickle holds a ",
@@ -169,7 +175,7 @@ TensorFile state_dict_records(const pickle::Result& result, const StorageBytes& 
         const pickle::TensorView& view = arena.at(items[i + 1]).tensor;
         const pickle::StorageRef& storage = arena.objects.at(view.storage).storage;
         TensorRecord record{name, storage.dtype, Shape(view.size.begin(), view.size.end()),
-                            materialise(view, storage, storage_bytes(storage), name, path)};
+                            materialise(view, storage, storage_bytes(storage), budget, name, path)};
         if (big_endian) swap_elements(record.bytes, dtype_size(record.dtype));
         file.tensors.push_back(std::move(record));
     }
@@ -207,7 +213,8 @@ inline TensorFile parse_torch_zip(std::string_view content, const std::string& p
                     "' is missing from the archive (", top, "data/", storage.key, ")");
         return it->second;
     };
-    return torch_detail::state_dict_records(result, storage_bytes, big_endian, path);
+    return torch_detail::state_dict_records(result, storage_bytes, big_endian,
+                                            torch_detail::materialise_budget(content.size()), path);
 }
 
 // torch.save's legacy format: several pickles, then the storages' bytes.
@@ -267,7 +274,8 @@ inline TensorFile parse_torch_legacy(std::string_view content, const std::string
         AGCNN_CHECK(it != data.end(), path, ": storage '", storage.key, "' has no data");
         return it->second;
     };
-    return state_dict_records(state, storage_bytes, false, path);
+    return state_dict_records(state, storage_bytes, false, materialise_budget(content.size()),
+                              path);
 }
 
 // Detects the format from the first bytes.
