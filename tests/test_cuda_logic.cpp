@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "agcnn/core/rng.hpp"
@@ -54,7 +55,7 @@ void check_close(const std::vector<float>& actual, const std::vector<float>& exp
     for (std::size_t i = 0; i < actual.size(); ++i) {
         const double scale = std::max(1.0, std::fabs(double(expected[i])));
         if (std::fabs(double(actual[i]) - double(expected[i])) > tolerance * scale) {
-            FAIL_CHECK(what << "[" << i << "]: " << actual[i] << " vs CPU " << expected[i]
+            FAIL_CHECK(std::string(what) << "[" << i << "]: " << actual[i] << " vs CPU " << expected[i]
                             << " (tolerance " << tolerance << ")");
             return;
         }
