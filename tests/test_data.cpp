@@ -214,6 +214,16 @@ TEST_CASE("synthetic set: official layout, deterministic, patient-wise splits, m
     CHECK(skipped.records.size() == 59);
     REQUIRE(skipped.problems.size() == 1);
     CHECK(skipped.problems[0].name == "00000002_000.png");
+    // A row with an unknown label: one problem, not a second one for the list naming the image.
+    std::string entries = io::read_file(again.file("Data_Entry_2017.csv"));
+    const auto row = entries.find("00000003_000.png,") + 17;
+    entries.replace(row, entries.find(',', row) - row, "Flu");
+    write_text(again.file("Data_Entry_2017.csv"), entries);
+    const Dataset flu = open_dataset(broken);
+    CHECK(flu.records.size() == 58);
+    REQUIRE(flu.problems.size() == 2);
+    CHECK(flu.problems[0].message == "unknown finding label 'Flu'");
+    CHECK(flu.problems[0].name == "00000003_000.png");
 }
 
 TEST_CASE("a split with a patient in two parts is refused") {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agcnn/data/list_readers.hpp"
@@ -103,18 +104,20 @@ inline std::unordered_map<std::string, int> index_names(const std::vector<ImageR
     return index;
 }
 
-// Record indices of `names`; names never in the CSV are problems, names dropped earlier are not.
+// Record indices of `names`; names never in the CSV are problems, names dropped earlier (their
+// problem already logged) are not.
 inline std::vector<int> lookup(const std::vector<std::string>& names,
                                const std::unordered_map<std::string, int>& index,
-                               const std::unordered_map<std::string, int>& listed_in_csv,
                                const std::string& list_path, const std::string& csv_path,
                                ProblemLog& log) {
+    std::unordered_set<std::string> dropped;
+    for (const Problem& p : log.problems()) dropped.insert(p.name);
     std::vector<int> out;
     for (const std::string& name : names) {
         const auto it = index.find(name);
         if (it != index.end())
             out.push_back(it->second);
-        else if (!listed_in_csv.count(name))
+        else if (!dropped.count(name))
             log.report(list_path, name, "image '" + name + "' is not in " + csv_path);
     }
     std::sort(out.begin(), out.end());
@@ -129,7 +132,6 @@ inline Dataset open_official(const DataSpec& spec, ProblemLog& log) {
                              : root / "Data_Entry_2017.csv";
     Dataset data;
     data.records = read_data_entry(csv.string(), log);
-    const auto in_csv = index_names(data.records);
     const std::vector<fs::path> folders = official_image_folders(root);
     attach_images(data.records, index_pngs(folders, log), "images/ or images_NNN/images/ of " + root.string(),
                   spec.check_png_headers, log);
@@ -145,10 +147,9 @@ inline Dataset open_official(const DataSpec& spec, ProblemLog& log) {
     const fs::path train_val = root / "train_val_list.txt", test = root / "test_list.txt";
     AGCNN_CHECK(fs::exists(train_val) && fs::exists(test), root.string(),
                 ": the official split needs train_val_list.txt and test_list.txt (or use the random split)");
-    std::vector<int> tv = lookup(read_name_list(train_val.string(), log), index, in_csv,
-                                 train_val.string(), csv.string(), log);
-    std::vector<int> te = lookup(read_name_list(test.string(), log), index, in_csv, test.string(),
+    std::vector<int> tv = lookup(read_name_list(train_val.string(), log), index, train_val.string(),
                                  csv.string(), log);
+    std::vector<int> te = lookup(read_name_list(test.string(), log), index, test.string(), csv.string(), log);
     std::vector<char> listed(data.records.size(), 0);
     for (int i : tv) listed[static_cast<std::size_t>(i)] = 1;
     for (int i : te) {

@@ -68,11 +68,11 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
     std::unordered_set<std::string> seen;
     for (std::size_t i = 1; i < lines.size(); ++i) {
         const std::string at = where(path, lines[i].number);
+        ImageRecord record;
         try {
             const std::vector<std::string> fields = split_csv(lines[i], path);
             AGCNN_CHECK(fields.size() >= needed, at, ": expected at least ", needed,
                         " fields, got ", fields.size());
-            ImageRecord record;
             record.name = fields[static_cast<std::size_t>(name_col)];
             AGCNN_CHECK(detail::is_png_name(record.name), at, ": 'Image Index' is '", record.name,
                         "', expected a .png file name");
@@ -85,7 +85,7 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
             AGCNN_CHECK(seen.insert(record.name).second, at, ": duplicate image '", record.name, "'");
             records.push_back(std::move(record));
         } catch (const Error& e) {
-            log.report(at, "", std::string(e.what()).substr(at.size() + 2));
+            log.report(at, record.name, std::string(e.what()).substr(at.size() + 2));
         }
     }
     return records;

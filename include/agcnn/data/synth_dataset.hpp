@@ -40,7 +40,7 @@ struct SynthFinding {
 struct SynthPlan {
     std::string name;
     int patient = 0, follow_up = 0, age = 0;
-    std::string sex;
+    char sex = 'F';
     bool test = false;
     Anatomy anatomy;
     std::vector<int> labels;  // diseases, ascending
@@ -67,7 +67,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
         const Anatomy anatomy = Anatomy::random(rng);
         const int visits = 1 + static_cast<int>(rng.below(4));
         const int age = 20 + static_cast<int>(rng.below(60));
-        const char* sex = rng.below(2) ? "M" : "F";
+        const char sex = rng.below(2) ? 'M' : 'F';
         const bool test = rng.uniform() < config.test_fraction;
         const int chronic_label = rng.uniform() < 0.3 ? label_index(chronic[rng.below(7)]) : -1;
         for (int visit = 0; visit < visits && static_cast<int>(plans.size()) < config.images; ++visit) {
@@ -114,7 +114,10 @@ inline GrayImage render(const SynthPlan& plan, int size, std::vector<SynthFindin
 inline std::string finding_labels_text(const std::vector<int>& labels) {
     if (labels.empty()) return std::string(kLabelNames[kNoFindingIndex]);
     std::string text;
-    for (int label : labels) text += (text.empty() ? "" : "|") + std::string(kLabelNames[static_cast<std::size_t>(label)]);
+    for (int label : labels) {
+        if (!text.empty()) text += '|';
+        text += kLabelNames[static_cast<std::size_t>(label)];
+    }
     return text;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "agcnn/data/loader.hpp"
+#include "commands/bench.hpp"
 #include "commands/pack.hpp"
 
 namespace agcnn::cli {
@@ -22,9 +23,6 @@ struct BenchDataArgs {
 
 inline void run_bench_data(BenchDataArgs& args) {
     apply_threads(args.pack.threads);
-    const auto seconds_since = [](std::chrono::steady_clock::time_point start) {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    };
     const data::Dataset data = data::open_dataset(args.pack.spec);
     AGCNN_CHECK(!data.records.empty(), "bench-data: the data set has no images");
     // 1. Decode + resize, one image per OpenMP thread at a time.
