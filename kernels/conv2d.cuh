@@ -4,9 +4,9 @@
 // Plans: descriptors and algorithms are kept per full shape (batch and channels included),
 // device and precision, and each direction's algorithm is searched once, on first use, with
 // cudnnFind*AlgorithmEx on the real buffers: the fastest one that is deterministic (backward
-// reductions must not depend on scheduling) and, in fp32 mode, uses no tensor-op math. The
-// search gets kSearchWorkspaceBytes of the device's shared workspace; the chosen algorithm's
-// workspace comes from the same grow-only buffer.
+// reductions must not depend on scheduling; see choose()) and, in fp32 mode, uses no tensor-op
+// math. The search gets kSearchWorkspaceBytes of the device's shared workspace; the chosen
+// algorithm's workspace comes from the same grow-only buffer.
 //
 // Precision (kernels/math/types.hpp): fp32 runs CUDNN_FMA_MATH (true FP32, matches the CPU);
 // tf32 allows TF32 tensor ops; bf16 rounds x, w, dy to bfloat16 (FP32 accumulation) and widens
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -97,21 +98,29 @@ ConvPlan& conv_plan(const ConvGeometry& g, int device, Precision precision) {
     return *plan;
 }
 
-// The first (fastest) usable result of a cudnnFind*AlgorithmEx search.
+// The first (fastest) usable result of a cudnnFind*AlgorithmEx search: successful, deterministic
+// and, in fp32 mode, without tensor-op math. Should cuDNN offer no deterministic algorithm for a
+// shape, the fastest other one is used and a warning says so once per plan and direction
+// (training still runs, but that shape's gradients may then vary in the last bits).
 template <class Perf>
 ConvAlgorithm choose(const std::vector<Perf>& results, int returned, const ConvPlan& plan,
                      const char* direction) {
+    const Perf* fallback = nullptr;
     for (int i = 0; i < returned; ++i) {
         const Perf& r = results[static_cast<std::size_t>(i)];
         const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH ||
                                r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-        if (r.status == CUDNN_STATUS_SUCCESS && r.determinism == CUDNN_DETERMINISTIC &&
-            !(plan.precision == Precision::fp32 && tensor_op))
+        if (r.status != CUDNN_STATUS_SUCCESS || (plan.precision == Precision::fp32 && tensor_op))
+            continue;
+        if (r.determinism == CUDNN_DETERMINISTIC)
             return {static_cast<int>(r.algo), r.mathType, r.memory};
+        if (!fallback) fallback = &r;
     }
-    throw Error(agcnn::detail::concat("cuDNN found no deterministic ", direction,
-                                      " convolution algorithm in ", precision_name(plan.precision),
-                                      " for this shape"));
+    AGCNN_CHECK(fallback != nullptr, "cuDNN found no usable ", direction,
+                " convolution algorithm in ", precision_name(plan.precision), " for this shape");
+    std::fprintf(stderr, "agcnn: warning: cuDNN has no deterministic %s convolution algorithm for "
+                         "one shape; using a non-deterministic one\n", direction);
+    return {static_cast<int>(fallback->algo), fallback->mathType, fallback->memory};
 }
 
 // The algorithm of one direction of the plan, searched on first use: `max_count(handle, &n)`

@@ -6,19 +6,8 @@
 // is then only "which element am I" plus one call into these headers.
 #pragma once
 
-#include <cstdint>
-
 #if defined(__CUDACC__)
 #define AGCNN_HD __host__ __device__ __forceinline__
 #else
 #define AGCNN_HD inline
 #endif
-
-namespace agcnn::cuda::math {
-
-// Number of blocks of `block` threads that cover `count` items.
-AGCNN_HD std::int64_t blocks_for(std::int64_t count, std::int64_t block) {
-    return (count + block - 1) / block;
-}
-
-}  // namespace agcnn::cuda::math
