@@ -208,8 +208,9 @@ private:
             case 'c': {
                 const std::string module(take_line("GLOBAL module"));
                 const std::string name = module + "." + std::string(take_line("GLOBAL name"));
-                AGCNN_CHECK(allowed_global(name), path_, ": refused pickle global '", name,
-                            "': only the globals of a PyTorch state_dict are allowed");
+                AGCNN_CHECK(allowed_global(name), path_, ": refused pickle global '",
+                            name.substr(0, 120), "': only the globals of a PyTorch state_dict ",
+                            "are allowed");
                 push(make(ObjectKind::global, {}, name));
                 break;
             }
