@@ -6,6 +6,10 @@
 //     achieved GFLOP/s (4.09 GMACs per image forward at 224, scaled by (S/224)^2; a training
 //     step counts as three forwards), the peak resident memory of the process, and the time
 //     per op (profiler.hpp; backward closures as "<op>.backward"). The last line is JSON.
+//     Also the process's CPU time (user + system, all threads) per step: on a shared machine
+//     wall time depends on the other processes' load, CPU time much less so;
+//     "cpu_bound_images_per_s" = batch * threads / CPU seconds is the rate the step would have
+//     with the cores to itself (an estimate: OpenMP threads waiting at a barrier also count).
 //     Training step: forward (train mode), BCE-with-logits on random 0/1 targets, backward,
 //     Adam step. Inference: eval mode, no autograd, batch-norm statistics calibrated on random
 //     data first (a fresh network's mean 0 / variance 1 produces denormals and misleads).
@@ -41,6 +45,13 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+inline double process_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return double(t.tv_sec) + 1e-6 * double(t.tv_usec); };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 inline double peak_rss_mb() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
@@ -74,15 +85,24 @@ inline void calibrate_batch_norm(nn::ResNet50& net, const Tensor& x) {
     net.eval();
 }
 
-inline void print_summary(const std::vector<double>& images_per_s, double gflop_per_image,
-                          nlohmann::json& report) {
+inline double median_of(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+inline void print_summary(const std::vector<double>& images_per_s,
+                          const std::vector<double>& cpu_bound_images_per_s,
+                          double gflop_per_image, nlohmann::json& report) {
     std::vector<double> sorted = images_per_s;
     std::sort(sorted.begin(), sorted.end());
     const double median = sorted[sorted.size() / 2];
+    const double cpu_bound = median_of(cpu_bound_images_per_s);
     std::printf("images/s: median %.2f  min %.2f  max %.2f\n", median, sorted.front(),
                 sorted.back());
     std::printf("GFLOP/s:  %.1f (median)\n", median * gflop_per_image);
+    std::printf("CPU-bound estimate: %.2f images/s (batch * threads / CPU seconds)\n", cpu_bound);
     std::printf("peak RSS: %.0f MB\n", peak_rss_mb());
+    report["cpu_bound_images_per_s"] = cpu_bound;
     report["images_per_s"] = {{"median", median}, {"min", sorted.front()}, {"max", sorted.back()}};
     report["gflop_per_s"] = median * gflop_per_image;
     report["peak_rss_mb"] = peak_rss_mb();
@@ -131,11 +151,14 @@ inline void run_network_bench(const BenchArgs& args) {
     for (int i = 0; i < args.warmup; ++i) step();
     profiler::reset();
     profiler::enable();
-    std::vector<double> images_per_s;
+    std::vector<double> images_per_s, cpu_bound_images_per_s;
     for (int i = 0; i < args.steps; ++i) {
         const auto start = std::chrono::steady_clock::now();
+        const double cpu_start = process_cpu_seconds();
         step();
         images_per_s.push_back(double(args.batch) / seconds_since(start));
+        cpu_bound_images_per_s.push_back(double(args.batch) * num_threads() /
+                                         (process_cpu_seconds() - cpu_start));
     }
     profiler::enable(false);
     const double scale = double(args.size * args.size) / (224.0 * 224.0);
@@ -148,7 +171,7 @@ inline void run_network_bench(const BenchArgs& args) {
                               {"batch", args.batch}, {"size", args.size},
                               {"threads", num_threads()}, {"steps", args.steps}};
     print_op_times(args.steps, report);
-    print_summary(images_per_s, gflop_per_image, report);
+    print_summary(images_per_s, cpu_bound_images_per_s, gflop_per_image, report);
     std::printf("%s\n", report.dump().c_str());
 }
 

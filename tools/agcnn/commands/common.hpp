@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agcnn/agcnn.hpp"
+#include "agcnn/core/memory_reuse.hpp"
 
 namespace agcnn::cli {
 
@@ -16,7 +17,12 @@ inline void add_threads_option(CLI::App* command, int& threads) {
         ->check(CLI::NonNegativeNumber);
 }
 
-inline void apply_threads(int threads) { set_num_threads(threads); }
+// Every command calls this first: thread count, denormal flushing, and freed memory kept for
+// reuse by the next step (core/memory_reuse.hpp).
+inline void apply_threads(int threads) {
+    set_num_threads(threads);
+    keep_freed_memory();
+}
 
 // [N, C, H, W] values (PyTorch's layout) -> NHWC tensor [N, H, W, C].
 inline Tensor nchw_to_nhwc(const std::vector<float>& values, const Shape& nchw) {
