@@ -310,6 +310,15 @@ TEST_CASE("hostile: views outside their storage, bad roots, unknown formats") {
                                             budget, "w", "f.pth");
           }).find("storage '0' has 0 bytes") != std::string::npos);
 
+    // A dict that wraps itself: unwrapping stops, and its entry is no tensor.
+    const io::pickle::Result self =
+        unpickle(std::string("}q\x00X\x0a\x00\x00\x00state_dicth\x00s.", 22));
+    CHECK(error_of([&] {
+              io::torch_detail::state_dict_records(
+                  self, [](const io::pickle::StorageRef&) { return std::string_view(); }, false,
+                  budget, "self.pth");
+          }) == "self.pth: state_dict entry 'state_dict' is a dict, not a tensor");
+
     CHECK(error_of([] { io::parse_weights("hello, world", "notes.txt"); }) ==
           "notes.txt: not a supported weights file (expected a PyTorch .pth, zip or legacy "
           "format, or a safetensors file)");

@@ -14,8 +14,8 @@
 //                   storage keys, then each storage as int64 element count + raw bytes.
 //   safetensors     read by io/safetensors.hpp.
 // Like torch.load(weights_only=True) plus the usual checkpoint habits: a dict wrapped as
-// {'state_dict': ...} or {'model': ...} is unwrapped (repeatedly), and the `module.` prefix that
-// DataParallel adds is stripped; a repeated name keeps its last tensor, as a Python dict does.
+// {'state_dict': ...} or {'model': ...} is unwrapped (up to 4 levels), and the `module.` prefix
+// that DataParallel adds is stripped; a repeated name keeps its last tensor, as a Python dict does.
 // Tensors saved as views (storage offset, strides) are materialised, bounds-checked against
 // their storage. Views may overlap or repeat elements (stride 0, one tensor under many names),
 // so all the tensors of a file together may take at most 4 x its size + 64 MiB.
@@ -153,16 +153,16 @@ TensorFile state_dict_records(const pickle::Result& result, const StorageBytes& 
     Value dict = result.root;
     AGCNN_CHECK(arena.is(dict, ObjectKind::dict), path, ": the pickle holds a ",
                 arena.describe(dict), ", not a state_dict (a dict of tensors)");
-    for (bool unwrapped = true; unwrapped;) {
-        unwrapped = false;
+    // At most a few levels, so a dict that wraps itself (memo cycle) cannot loop.
+    for (int depth = 0; depth < 4; ++depth) {
+        const Value* inner = nullptr;
         for (const char* wrapper : {"state_dict", "model"}) {
-            const Value* inner = dict_get(arena, dict, wrapper);
-            if (inner && arena.is(*inner, ObjectKind::dict)) {
-                dict = *inner;
-                unwrapped = true;
-                break;
-            }
+            inner = dict_get(arena, dict, wrapper);
+            if (inner && arena.is(*inner, ObjectKind::dict)) break;
+            inner = nullptr;
         }
+        if (!inner) break;
+        dict = *inner;
     }
     TensorFile file;
     const auto& items = arena.at(dict).items;
