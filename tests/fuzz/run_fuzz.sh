@@ -5,7 +5,8 @@
 #
 # Targets: fuzz_zip (io/zip_reader.hpp), fuzz_pickle (io/pickle_reader.hpp + tensor views),
 # fuzz_safetensors (io/safetensors.hpp), fuzz_weights (io/torch_file.hpp, all formats).
-# Seeds come from corpus/<target>/ (committed, small); what the fuzzer finds goes to
+# Seeds come from corpus/<target>/ (committed, small), tokens from weights.dict (zip signatures,
+# PyTorch names, the allowed pickle globals); what the fuzzer finds goes to
 # BUILD_DIR/corpus/<target>/, so the committed corpus stays as it is. A crash stops the run with
 # the reproducer in BUILD_DIR/crash-*; exit status non-zero.
 set -euo pipefail
@@ -21,6 +22,7 @@ for target in fuzz_zip fuzz_pickle fuzz_safetensors fuzz_weights; do
     mkdir -p "corpus/$target"
     echo "== $target: ${seconds}s"
     "./$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+        -dict="$here/weights.dict" \
         -print_final_stats=1 "corpus/$target" "$here/corpus/$target" 2>&1 |
         grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" || true
     test "${PIPESTATUS[0]}" -eq 0
