@@ -31,7 +31,9 @@ public:
             labels[0] = sick ? 1.0f : 0.0f;
             labels[data::kNoFindingIndex] = sick ? 0.0f : 1.0f;
             labels[1] = i % 3 == 0 ? 1.0f : 0.0f;
-            (i < train_images ? train_ : val_).push_back({image, labels, "img" + std::to_string(i) + ".png"});
+            const std::string name = "img" + std::to_string(i) + ".png";
+            (i < train_images ? train_ : val_).push_back({image, labels, name});
+            if (sick) boxes_.push_back({name, "Atelectasis", cx - 4.0, cy - 4.0, 8.0, 8.0});
         }
         transform_ = data::eval_transform(size);
         transform_.resize = size;
@@ -60,7 +62,8 @@ public:
         return data::crop_local_batch(batch, pixel, size_, transform_);
     }
 
-    std::vector<train::AnnotatedBox> annotated_boxes() const override { return {}; }
+    // The blob of every sick image, as BBox_List_2017.csv would mark it.
+    std::vector<train::AnnotatedBox> annotated_boxes() const override { return boxes_; }
 
 private:
     struct Item {
@@ -107,6 +110,7 @@ private:
     int size_;
     data::TransformConfig transform_;
     std::vector<Item> train_, val_;
+    std::vector<train::AnnotatedBox> boxes_;
 };
 
 }  // namespace agcnn::testing

@@ -9,6 +9,7 @@
 #include "agcnn/metrics/localization.hpp"
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
+#include "agcnn/train/report.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
 
@@ -282,4 +283,34 @@ TEST_CASE("training: another configuration in the same folder is refused") {
     train::run_training(config, dir, data, options);
     config.lr = 0.5;
     CHECK_THROWS_WITH_AS(train::run_training(config, dir, data, options), doctest::Contains("another run"), Error);
+}
+
+TEST_CASE("evaluation: attention boxes map to source pixels, flips undone") {
+    const data::CropGeometry g{10, 20, 100, 50, true, 10, 200, 200};
+    const metrics::Rect r = train::box_in_source({0, 0, 2, 5}, g);
+    CHECK(r.x == doctest::Approx(90));  // input columns 0-1 of a flipped input are source 90-110
+    CHECK(r.w == doctest::Approx(20));
+    CHECK(r.y == doctest::Approx(20));
+    CHECK(r.h == doctest::Approx(25));
+}
+
+TEST_CASE("evaluation: results.json layout, localization and the report page") {
+    set_num_threads(2);
+    testing::FakeData data(8, 8, 64);
+    model::AgCnn net({2, 3});
+    const train::Evaluation e =
+        train::evaluate(net, data, train::Split::val, 4, {}, Device::cpu());
+    CHECK(e.names.size() == 8);
+    const auto results = train::results_json(e);
+    std::vector<std::string> keys;
+    for (auto& [key, value] : results.items()) keys.push_back(key);
+    CHECK(keys == std::vector<std::string>{"global", "local", "fusion", "localization"});
+    CHECK(results["global"]["auroc"].begin().key() == "Atelectasis");
+    CHECK(results["global"]["auroc"]["Hernia"].is_null());  // no positive image
+    CHECK(results["localization"]["overall"]["boxes"] == 4);  // the 4 sick val images
+    train::ReportInputs in{"RUN", "val", {{"version", "test"}}, {}, &e, {{"x.png", "PNGDATA", "caption"}}};
+    const std::string html = train::report_html(in);
+    CHECK(html.find("<svg") != std::string::npos);
+    CHECK(html.find("data:image/png;base64,UE5HREFUQQ==") != std::string::npos);
+    CHECK(html.find("Localization") != std::string::npos);
 }

@@ -74,7 +74,7 @@ inline std::string auroc_table(const Evaluation& e) {
 
 struct EvalOutcome {
     Evaluation evaluation;
-    nlohmann::json results;
+    nlohmann::ordered_json results;
 };
 
 inline EvalOutcome evaluate_run(const EvalOptions& options) {

@@ -104,37 +104,37 @@ inline Evaluation evaluate(model::AgCnn& net, DataSource& data, Split split, int
     return result;
 }
 
-inline nlohmann::json auroc_json(const Scores& scores) {
-    nlohmann::json per_label = nlohmann::json::object();
+inline nlohmann::ordered_json auroc_json(const Scores& scores) {
+    nlohmann::ordered_json per_label = nlohmann::ordered_json::object();
     const auto values = scores.auroc();
     for (int k = 0; k < data::kLabelCount; ++k)
         per_label[std::string(data::kLabelNames[k])] =
-            std::isnan(values[k]) ? nlohmann::json(nullptr) : nlohmann::json(values[k]);
+            std::isnan(values[k]) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(values[k]);
     const double mean = scores.mean_auroc();
-    return {{"mean_auroc", std::isnan(mean) ? nlohmann::json(nullptr) : nlohmann::json(mean)},
+    return {{"mean_auroc", std::isnan(mean) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(mean)},
             {"auroc", per_label}};
 }
 
-inline nlohmann::json localization_json(const metrics::LocalizationResult& loc) {
+inline nlohmann::ordered_json localization_json(const metrics::LocalizationResult& loc) {
     auto group = [](const metrics::HitCounts& h) {
-        nlohmann::json iou = nlohmann::json::object(), iobb = nlohmann::json::object();
+        nlohmann::ordered_json iou = nlohmann::ordered_json::object(), iobb = nlohmann::ordered_json::object();
         for (std::size_t t = 0; t < metrics::kLocalizationThresholds.size(); ++t) {
             char key[8];
             std::snprintf(key, sizeof key, "%.1f", metrics::kLocalizationThresholds[t]);
             iou[key] = h.iou_rate(t);
             iobb[key] = h.iobb_rate(t);
         }
-        return nlohmann::json{{"boxes", h.boxes}, {"iou", iou}, {"iobb", iobb}};
+        return nlohmann::ordered_json{{"boxes", h.boxes}, {"iou", iou}, {"iobb", iobb}};
     };
-    nlohmann::json per = nlohmann::json::object();
+    nlohmann::ordered_json per = nlohmann::ordered_json::object();
     for (const auto& [disease, counts] : loc.per_disease) per[disease] = group(counts);
     return {{"overall", group(loc.overall)}, {"per_disease", per}};
 }
 
 // {"global": {"mean_auroc": x, "auroc": {...}}, "local": ..., "fusion": ...,
-//  "localization": {...} (only when boxes exist)}
-inline nlohmann::json results_json(const Evaluation& e) {
-    nlohmann::json j;
+//  "localization": {...} (only when boxes exist)}, keys in that order, labels in label order.
+inline nlohmann::ordered_json results_json(const Evaluation& e) {
+    nlohmann::ordered_json j;
     for (Branch b : kBranches) j[branch_name(b)] = auroc_json(e.scores.at(b));
     if (e.has_localization) j["localization"] = localization_json(e.localization);
     return j;

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agcnn/train/config.hpp"
 #include "agcnn/train/evaluate.hpp"
 
 namespace agcnn::train {
@@ -106,10 +107,11 @@ inline std::string line_chart(const std::string& title, const std::vector<Series
     return svg.str();
 }
 
-inline std::string number(const nlohmann::json& v) {
+template <class Json>
+inline std::string number(const Json& v) {
     if (!v.is_number()) return "&ndash;";
     char text[16];
-    std::snprintf(text, sizeof text, "%.3f", v.get<double>());
+    std::snprintf(text, sizeof text, "%.3f", v.template get<double>());
     return text;
 }
 
@@ -153,7 +155,7 @@ inline std::string report_html(const ReportInputs& in) {
     html << "<h2>AUROC on " << html_escape(in.split) << " (" << e.names.size() << " images)</h2><table><tr><th>label</th>";
     for (Branch b : kBranches) html << "<th>" << branch_name(b) << "</th>";
     html << "</tr>";
-    std::map<Branch, nlohmann::json> per;
+    std::map<Branch, nlohmann::ordered_json> per;
     for (Branch b : kBranches) per[b] = auroc_json(e.scores.at(b));
     for (int k = 0; k < data::kLabelCount; ++k) {
         const std::string label(data::kLabelNames[k]);
@@ -184,14 +186,14 @@ inline std::string report_html(const ReportInputs& in) {
     html << "</div>";
 
     if (e.has_localization) {
-        const nlohmann::json loc = localization_json(e.localization);
+        const nlohmann::ordered_json loc = localization_json(e.localization);
         html << "<h2>Localization (attention box vs BBox_List_2017.csv)</h2><p>Share of annotated boxes whose "
                 "IoU or IoBB with the global branch's attention box exceeds T (Wang et al. 2017).</p><table><tr>"
                 "<th>disease</th><th>boxes</th>";
         for (double t : metrics::kLocalizationThresholds) html << "<th>IoU&gt;" << t << "</th>";
         for (double t : metrics::kLocalizationThresholds) html << "<th>IoBB&gt;" << t << "</th>";
         html << "</tr>";
-        auto row = [&](const std::string& name, const nlohmann::json& g) {
+        auto row = [&](const std::string& name, const nlohmann::ordered_json& g) {
             html << "<tr><td>" << html_escape(name) << "</td><td>" << g["boxes"] << "</td>";
             for (const char* kind : {"iou", "iobb"})
                 for (auto& [key, value] : g[kind].items()) html << "<td>" << detail::number(value) << "</td>";

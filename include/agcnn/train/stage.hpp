@@ -170,7 +170,7 @@ inline void trim_metrics(const StageContext& ctx, Stage stage, int epochs_done) 
     io::write_file_atomic(path, kept);
 }
 
-inline void append_metrics_line(const StageContext& ctx, const nlohmann::json& line) {
+inline void append_metrics_line(const StageContext& ctx, const nlohmann::ordered_json& line) {
     std::ofstream out(ctx.path("metrics.jsonl"), std::ios::app);
     out << line.dump() << '\n';
     AGCNN_CHECK(out.good(), ctx.path("metrics.jsonl"), ": write failed");
@@ -259,7 +259,7 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
                                        {"val_mean_auroc", detail::exact(mean)},
                                        {"config", ctx.config_json}});
         }
-        nlohmann::json line = auroc_json(scores);
+        nlohmann::ordered_json line = auroc_json(scores);
         line["stage"] = stage_name(stage);
         line["epoch"] = state.epoch + 1;
         line["lr"] = optimizer->lr();

@@ -9,7 +9,7 @@
 
 namespace agcnn::cli {
 
-inline void print_localization(const nlohmann::json& results) {
+inline void print_localization(const nlohmann::ordered_json& results) {
     if (!results.contains("localization")) return;
     const auto& all = results["localization"]["overall"];
     std::printf("localization (%d boxes): IoU>0.1 %.3f  IoU>0.3 %.3f  IoU>0.5 %.3f  IoBB>0.1 %.3f  IoBB>0.5 %.3f\n",
