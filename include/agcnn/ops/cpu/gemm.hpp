@@ -101,14 +101,20 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
         }
         return;
     }
-    // Columns contiguous in memory (B is a transposed row-major matrix): read along them.
-    for (std::int64_t j = 0; j < nr; ++j) {
-        if (j >= cols) {
-            for (std::int64_t p = 0; p < kc; ++p) packed[p * nr + j] = 0.0f;
-            continue;
-        }
-        const float* src = b.data + p0 * b.row_stride + (j0 + j) * b.col_stride;
-        for (std::int64_t p = 0; p < kc; ++p) packed[p * nr + j] = src[p * b.row_stride];
+    // B's columns are contiguous (B is a transposed row-major matrix, e.g. the weights): whole
+    // panels in 8 x 8 blocks transposed in registers, anything else element by element.
+    const float* src = b.data + p0 * b.row_stride + j0 * b.col_stride;
+    if (b.row_stride == 1 && cols == nr && nr % 8 == 0 && kc % 8 == 0 && kernels().mr != 0) {
+        for (std::int64_t p = 0; p < kc; p += 8)
+            for (std::int64_t j = 0; j < nr; j += 8)
+                gemm_kernels::transpose_8x8(src + p + j * b.col_stride, b.col_stride,
+                                            packed + p * nr + j, nr);
+        return;
+    }
+    for (std::int64_t p = 0; p < kc; ++p) {
+        float* dst = packed + p * nr;
+        for (std::int64_t j = 0; j < cols; ++j) dst[j] = src[p * b.row_stride + j * b.col_stride];
+        std::fill(dst + cols, dst + nr, 0.0f);
     }
 }
 
