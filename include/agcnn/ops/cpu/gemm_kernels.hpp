@@ -10,7 +10,9 @@
 // The accumulators live in registers: AVX-512 uses 6 x 4 zmm (NR = 64) plus 4 for the B row
 // and 1 broadcast, 29 of 32 registers; AVX2 uses 6 x 2 ymm (NR = 16), 15 of 16.
 // Each function carries its own target attribute, so one binary holds both and gemm.hpp picks
-// one at run time (__builtin_cpu_supports), whatever -march the program was built with.
+// one at run time (__builtin_cpu_supports), whatever -march the program was built with. That
+// attribute cannot depend on a template parameter, so the two kernels are written out twice
+// (same loop, 512- or 256-bit intrinsics).
 #pragma once
 
 #include <algorithm>
