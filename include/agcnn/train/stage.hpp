@@ -259,13 +259,14 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
                                        {"val_mean_auroc", detail::exact(mean)},
                                        {"config", ctx.config_json}});
         }
-        nlohmann::ordered_json line = auroc_json(scores);
-        line["stage"] = stage_name(stage);
-        line["epoch"] = state.epoch + 1;
-        line["lr"] = optimizer->lr();
-        line["train_loss"] = state.loss_sum / double(batches);
-        line["best"] = better;
-        line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        nlohmann::ordered_json line = {
+            {"stage", stage_name(stage)},
+            {"epoch", state.epoch + 1},
+            {"lr", optimizer->lr()},
+            {"train_loss", state.loss_sum / double(batches)},
+            {"best", better},
+            {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
+        line.update(auroc_json(scores));  // "mean_auroc", then "auroc" per label
         append_metrics_line(ctx, line);
         char text[160];
         std::snprintf(text, sizeof text, "[%s] epoch %d/%d: train loss %.4f, val mean AUROC %.4f%s",
