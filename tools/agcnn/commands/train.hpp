@@ -53,8 +53,8 @@ inline void run_train(TrainArgs& args) {
     else
         stages.push_back(train::parse_stage(args.stage));
     run_train_stages(args.config, args.out, stages, args.quiet);
-    std::printf("training finished: %s (best weights: %s/fusion-best.safetensors)\n", args.out.c_str(),
-                args.out.c_str());
+    std::printf("training finished: %s (best weights of the last stage: %s/%s-best.safetensors)\n",
+                args.out.c_str(), args.out.c_str(), train::stage_name(stages.back()));
 }
 
 inline void add_train_command(CLI::App& app) {
