@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "agcnn/agcnn.hpp"
+#include "agcnn/core/layout.hpp"
 #include "gradcheck.hpp"
 
 using namespace agcnn;
@@ -32,19 +33,6 @@ struct Reference {
     Shape shape(const std::string& name) const { return record(name).shape; }
     double metadata(const std::string& key) const { return std::stod(file.metadata.at(key)); }
 };
-
-// NCHW values -> NHWC, and OIHW -> OHWI (the same permutation).
-Vec to_channels_last(const Vec& v, const Shape& s) {
-    const std::int64_t n = s[0], c = s[1], h = s[2], w = s[3];
-    Vec out(v.size());
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t ch = 0; ch < c; ++ch)
-            for (std::int64_t y = 0; y < h; ++y)
-                for (std::int64_t x = 0; x < w; ++x)
-                    out[((i * h + y) * w + x) * c + ch] = v[((i * c + ch) * h + y) * w + x];
-    return out;
-}
-Shape channels_last_shape(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }
 
 Tensor nhwc_tensor(const Reference& ref, const std::string& name) {
     const Shape s = ref.shape(name);

@@ -14,36 +14,21 @@
 #include <string>
 #include <vector>
 
+#include "agcnn/core/layout.hpp"
 #include "agcnn/io/safetensors.hpp"
 #include "agcnn/nn/module.hpp"
 
 namespace agcnn::io {
 
 // OHWI [O, KH, KW, C] <-> OIHW [O, C, KH, KW].
-inline Shape oihw_shape(const Shape& ohwi) { return {ohwi[0], ohwi[3], ohwi[1], ohwi[2]}; }
+inline Shape oihw_shape(const Shape& ohwi) { return channels_first_shape(ohwi); }
 
 inline std::vector<float> ohwi_to_oihw(const Tensor& t) {
-    const auto& s = t.shape();
-    const std::int64_t o = s[0], kh = s[1], kw = s[2], c = s[3];
-    const std::vector<float> src = t.to_vector();
-    std::vector<float> out(src.size());
-    for (std::int64_t a = 0; a < o; ++a)
-        for (std::int64_t y = 0; y < kh; ++y)
-            for (std::int64_t x = 0; x < kw; ++x)
-                for (std::int64_t ch = 0; ch < c; ++ch)
-                    out[((a * c + ch) * kh + y) * kw + x] = src[((a * kh + y) * kw + x) * c + ch];
-    return out;
+    return to_channels_first(t.to_vector(), t.shape());
 }
 
 inline std::vector<float> oihw_to_ohwi(const std::vector<float>& src, const Shape& ohwi) {
-    const std::int64_t o = ohwi[0], kh = ohwi[1], kw = ohwi[2], c = ohwi[3];
-    std::vector<float> out(src.size());
-    for (std::int64_t a = 0; a < o; ++a)
-        for (std::int64_t y = 0; y < kh; ++y)
-            for (std::int64_t x = 0; x < kw; ++x)
-                for (std::int64_t ch = 0; ch < c; ++ch)
-                    out[((a * kh + y) * kw + x) * c + ch] = src[((a * c + ch) * kh + y) * kw + x];
-    return out;
+    return to_channels_last(src, channels_first_shape(ohwi));
 }
 
 // The shape an entry has on disk.

@@ -28,12 +28,17 @@
 namespace agcnn::cpu {
 
 // sum[c] = sum over rows of a[r, c], and, when b is given,
-// sum_product[c] = sum over rows of a[r, c] * (b[r, c] - b_offset[c]).
-// Threads take fixed blocks of rows; their partial sums are combined in thread order.
+// sum_product[c] = sum over rows of (a[r, c] - a_offset[c]) * (b[r, c] - b_offset[c])
+// (a null offset is zero). Threads take fixed blocks of rows; their partial sums are combined
+// in thread order.
 template <class T>
 void channel_sums(std::vector<double>& sum, std::vector<double>* sum_product, const T* a,
-                  const T* b, const T* b_offset, std::int64_t rows, std::int64_t c) {
+                  const double* a_offset, const T* b, const double* b_offset, std::int64_t rows,
+                  std::int64_t c) {
     const int threads = rows * c > 65536 ? num_threads() : 1;
+    const std::vector<double> zeros(static_cast<std::size_t>(c), 0.0);
+    if (!a_offset) a_offset = zeros.data();
+    if (!b_offset) b_offset = zeros.data();
     std::vector<std::vector<double>> partial(static_cast<std::size_t>(threads),
                                              std::vector<double>(2 * c, 0.0));
 #pragma omp parallel num_threads(threads)
@@ -51,7 +56,7 @@ void channel_sums(std::vector<double>& sum, std::vector<double>* sum_product, co
             if (b) {
                 const T* row_b = b + r * c;
                 for (std::int64_t k = 0; k < c; ++k)
-                    mine[c + k] += double(row_a[k]) * (row_b[k] - b_offset[k]);
+                    mine[c + k] += (row_a[k] - a_offset[k]) * (row_b[k] - b_offset[k]);
             }
         }
     }
@@ -73,40 +78,17 @@ void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T*
     if (training) {
         AGCNN_CHECK(rows > 1, "batch_norm: training needs more than one value per channel, got ",
                     rows);
-        std::vector<double> sum;
-        channel_sums<T>(sum, nullptr, x, nullptr, nullptr, rows, c);
-        std::vector<double> centered_sq(static_cast<std::size_t>(c), 0.0);
-        // Two-pass variance: sum of squared deviations from the mean (no cancellation).
-        {
-            std::vector<T> mean_t(static_cast<std::size_t>(c));
-            for (std::int64_t k = 0; k < c; ++k) mean_t[k] = static_cast<T>(sum[k] / double(rows));
-            const int threads = rows * c > 65536 ? num_threads() : 1;
-            std::vector<std::vector<double>> partial(static_cast<std::size_t>(threads),
-                                                     std::vector<double>(c, 0.0));
-#pragma omp parallel num_threads(threads)
-            {
-#ifdef _OPENMP
-                const int t = omp_get_thread_num();
-#else
-                const int t = 0;
-#endif
-                auto& mine = partial[static_cast<std::size_t>(t)];
-                const std::int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
-                for (std::int64_t r = begin; r < end; ++r)
-                    for (std::int64_t k = 0; k < c; ++k) {
-                        const double d = double(x[r * c + k]) - double(sum[k] / double(rows));
-                        mine[k] += d * d;
-                    }
-            }
-            for (const auto& mine : partial)
-                for (std::int64_t k = 0; k < c; ++k) centered_sq[k] += mine[k];
-        }
+        std::vector<double> sum, mean(static_cast<std::size_t>(c)), centered_sq;
+        channel_sums<T>(sum, nullptr, x, nullptr, nullptr, nullptr, rows, c);
+        for (std::int64_t k = 0; k < c; ++k) mean[k] = sum[k] / double(rows);
+        // Two-pass variance: the sum of squared deviations from the mean (no cancellation).
+        channel_sums<T>(sum, &centered_sq, x, mean.data(), x, mean.data(), rows, c);
         for (std::int64_t k = 0; k < c; ++k) {
-            const double mean = sum[k] / double(rows);
             const double var = centered_sq[k] / double(rows);
-            mean_used[k] = static_cast<T>(mean);
+            mean_used[k] = static_cast<T>(mean[k]);
             invstd_used[k] = static_cast<T>(1.0 / std::sqrt(var + eps));
-            running_mean[k] = static_cast<T>((1.0 - momentum) * running_mean[k] + momentum * mean);
+            running_mean[k] =
+                static_cast<T>((1.0 - momentum) * running_mean[k] + momentum * mean[k]);
             running_var[k] = static_cast<T>((1.0 - momentum) * running_var[k] +
                                             momentum * var * double(rows) / double(rows - 1));
         }
@@ -133,7 +115,8 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
                          std::int64_t c, bool training) {
     // sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x - mean).
     std::vector<double> sum_dy, sum_dy_xc;
-    channel_sums<T>(sum_dy, &sum_dy_xc, dy, x, mean_used, rows, c);
+    const std::vector<double> mean(mean_used, mean_used + c);
+    channel_sums<T>(sum_dy, &sum_dy_xc, dy, nullptr, x, mean.data(), rows, c);
     // training: dx = gamma*invstd * (dy - sum_dy/M - x_hat * dgamma/M), x_hat from the centred
     //           x (not expanded into a*x + b, which cancels badly when |mean| >> std);
     // eval:     dx = gamma*invstd * dy.

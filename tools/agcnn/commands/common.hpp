@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agcnn/agcnn.hpp"
+#include "agcnn/core/layout.hpp"
 #include "agcnn/core/memory_reuse.hpp"
 
 namespace agcnn::cli {
@@ -26,15 +27,7 @@ inline void apply_threads(int threads) {
 
 // [N, C, H, W] values (PyTorch's layout) -> NHWC tensor [N, H, W, C].
 inline Tensor nchw_to_nhwc(const std::vector<float>& values, const Shape& nchw) {
-    const std::int64_t n = nchw[0], c = nchw[1], h = nchw[2], w = nchw[3];
-    Tensor out = Tensor::empty({n, h, w, c});
-    float* dst = out.data();
-    for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t ch = 0; ch < c; ++ch)
-            for (std::int64_t y = 0; y < h; ++y)
-                for (std::int64_t x = 0; x < w; ++x)
-                    dst[((i * h + y) * w + x) * c + ch] = values[((i * c + ch) * h + y) * w + x];
-    return out;
+    return Tensor::from_vector(channels_last_shape(nchw), to_channels_last(values, nchw));
 }
 
 }  // namespace agcnn::cli
