@@ -11,12 +11,18 @@ pooling and 15 outputs (AG-CNN's global branch), random NHWC/NCHW images, denorm
 Training step: forward in train mode, BCE-with-logits, backward, Adam. Inference: eval mode
 without autograd, batch-norm statistics calibrated by one train-mode pass on the same data.
 Then `agcnn bench --convs` compares our convolutions with Eigen's SGEMM on the same matrix sizes.
+Both engines use GNU OpenMP (libgomp) and run under the same OMP_WAIT_POLICY, passive by default:
+on a shared 2-core machine, threads spinning at every barrier take the CPU from the thread that
+has work (at batch 1 perf found 55% of the process's CPU time in libgomp's wait loop), which
+made both engines 3-6x slower and the ratio erratic. --omp-wait-policy active restores libgomp's
+default.
 Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for memory, smaller):
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
 a shared, loaded machine disturbs much less than wall time.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -74,8 +80,9 @@ def torch_worker(mode, batch, size, layout, steps, warmup, threads):
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def last_json(command):
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+def last_json(command, wait_policy):
+    env = dict(os.environ, OMP_WAIT_POLICY=wait_policy)
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -87,6 +94,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
+    parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -104,20 +112,20 @@ def main():
         name = f"{mode}{batch}"
         torch_runs = {layout: last_json([sys.executable, __file__, "--torch-worker", name, layout,
                                          "--threads", str(args.threads), "--size", str(args.size)]
-                                        + common)
+                                        + common, args.omp_wait_policy)
                       for layout in ("contiguous", "channels_last")}
         layout, best = max(torch_runs.items(), key=lambda kv: kv[1]["images_per_s"]["median"])
         ours = last_json([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch",
                           str(batch), "--size", str(args.size), "--threads", str(args.threads)]
-                         + common)
+                         + common, args.omp_wait_policy)
         rows.append((name, layout, best, ours))
         print(f"done {name}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
               f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
-                       "--threads", str(args.threads), "--steps", "3"])
+                       "--threads", str(args.threads), "--steps", "3"], args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
-          f"steps after {args.warmup} warm-up")
+          f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy}")
     print(f"{'workload':<9} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
           f"{'ratio':>6} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
