@@ -45,6 +45,8 @@ struct TrainConfig {
     int resize = 256;                   // resize before the (random or centre) S crop
     bool augment = true;                // random crop + horizontal flip in training
     double contrast = 0.0;              // histogram equalisation strength (0 = off, paper)
+    int pack_side = 512;                // images come from the packed cache at this longer side
+                                        // (data/pack.hpp); 0 = decode the PNGs at full resolution
     // Model.
     std::int64_t base_width = 64;       // 64 = ResNet-50; smaller = narrow copy (demo, tests)
     std::string weights;                // ImageNet ResNet-50 .safetensors; empty = from scratch
@@ -78,6 +80,8 @@ struct TrainConfig {
         AGCNN_CHECK(input_size >= 32 && resize >= input_size, "input size ", input_size,
                     " must be >= 32 and <= the resize ", resize);
         AGCNN_CHECK(tau >= 0 && tau < 1, "tau must be in [0, 1), got ", tau);
+        AGCNN_CHECK(pack_side == 0 || pack_side >= input_size, "pack side ", pack_side,
+                    " must be 0 (no pack) or at least the input size ", input_size);
         model::parse_heatmap_statistic(heatmap);
         AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
         for (Stage s : kStages)
@@ -95,7 +99,7 @@ inline void from_json(const nlohmann::json& j, StageConfig& s) {
 }
 
 #define AGCNN_TRAIN_CONFIG_FIELDS(X)                                                           \
-    X(data_dir) X(split) X(train_list) X(val_list) X(test_list) X(input_size) X(resize) X(augment) X(contrast) X(base_width)          \
+    X(data_dir) X(split) X(train_list) X(val_list) X(test_list) X(input_size) X(resize) X(augment) X(contrast) X(pack_side) X(base_width)          \
     X(weights) X(tau) X(heatmap) X(optimizer) X(lr) X(momentum) X(weight_decay) X(lr_step)     \
     X(lr_gamma) X(global) X(local) X(fusion) X(fusion_cache) X(seed) X(threads) X(device)      \
     X(loader_workers)

@@ -3,17 +3,26 @@
 //
 // Transforms (paper section 4.1): train = resize, random crop, horizontal flip when `augment`,
 // else the evaluation transform; val and test = resize, centre crop, file order. ImageNet
-// mean/std; optional contrast enhancement. Images come straight from the PNGs at full
-// resolution (PngSource without down-scaling), so the attention crop is cut from the best
-// pixels at hand and BBox_List_2017.csv's coordinates are the sources' own pixels.
+// mean/std; optional contrast enhancement.
+//
+// Images come from the packed cache (data/pack.hpp, longer side `pack_side`, 512 by default),
+// built in the data folder on first use and rebuilt when a PNG changes, so no PNG is decoded
+// after the first epoch. The attention crop is cut from that copy, the highest resolution at
+// hand (use --pack 0 to read the PNGs at full resolution every time, or a larger side). When the
+// data folder is not writable and has no current pack, the PNGs are read directly, with a note.
+// BBox_List_2017.csv's boxes are in the original PNG's pixels; they are scaled to the copy's.
 #pragma once
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <map>
 #include <memory>
 
 #include "agcnn/data/dataset.hpp"
 #include "agcnn/data/loader.hpp"
 #include "agcnn/data/local_crop.hpp"
+#include "agcnn/data/pack.hpp"
 #include "agcnn/train/config.hpp"
 #include "agcnn/train/data_source.hpp"
 
@@ -38,7 +47,7 @@ class DatasetSource final : public DataSource {
 public:
     explicit DatasetSource(const TrainConfig& config)
         : config_(config), dataset_(data::open_dataset(data_spec(config))),
-          images_(std::make_shared<data::PngSource>(0)) {
+          images_(open_images(config, dataset_)) {
         eval_ = data::eval_transform(config.input_size);
         eval_.resize = config.resize;
         eval_.contrast = config.contrast;
@@ -74,14 +83,54 @@ public:
         return data::crop_local_batch(batch, pixel, config_.input_size, eval_);
     }
 
+    // Boxes in the pixels of the images the loader hands out (the pack's copy when packed).
     std::vector<AnnotatedBox> annotated_boxes() const override {
+        std::map<std::string, const data::ImageRecord*> records;
+        for (const auto& r : dataset_.records) records[r.name] = &r;
+        const auto* pack = dynamic_cast<const data::PackReader*>(images_.get());
         std::vector<AnnotatedBox> out;
-        for (const auto& b : dataset_.boxes)
-            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]), b.x, b.y, b.w, b.h});
+        for (const auto& b : dataset_.boxes) {
+            double sx = 1, sy = 1;
+            const auto record = records.find(b.name);
+            if (pack && record != records.end()) {
+                const data::PackEntry* entry = pack->find(b.name);
+                if (entry == nullptr || !entry->error.empty()) continue;
+                const auto [width, height] = data::read_png_size(record->second->path);
+                sx = double(entry->width) / width;
+                sy = double(entry->height) / height;
+            }
+            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]), b.x * sx,
+                           b.y * sy, b.w * sx, b.h * sy});
+        }
         return out;
     }
 
 private:
+    static std::shared_ptr<const data::ImageSource> open_images(const TrainConfig& c,
+                                                               const data::Dataset& d) {
+        if (c.pack_side == 0) return std::make_shared<data::PngSource>(0);
+        const std::string path = data::default_pack_path(c.data_dir, c.pack_side);
+        const bool writable = ::access(c.data_dir.c_str(), W_OK) == 0;
+        if (!writable) {
+            try {
+                auto reader = std::make_shared<data::PackReader>(path);
+                if (reader->max_side() == c.pack_side && reader->is_current_for(d.records))
+                    return reader;
+            } catch (const Error&) {
+                // no usable pack: fall through to the PNGs
+            }
+            std::fprintf(stderr, "note: %s is not writable and has no current pack; reading the "
+                                 "PNGs directly (every epoch)\n", c.data_dir.c_str());
+            return std::make_shared<data::PngSource>(0);
+        }
+        const auto progress = [&path](std::size_t done, std::size_t total) {
+            if (done == 0 || done == total || done % 256 == 0)
+                std::fprintf(stderr, "\rpacking images into %s: %zu / %zu%s", path.c_str(), done,
+                             total, done == total ? "\n" : "");
+        };
+        return data::ensure_pack(d.records, path, c.pack_side, false, progress).first;
+    }
+
     struct Reader final : BatchReader {
         explicit Reader(data::Loader* l) : loader(l) {}
         std::optional<data::Batch> next() override { return loader->next(); }

@@ -76,6 +76,10 @@ inline void add_train_command(CLI::App& app) {
     cmd->add_option("--resize", c.resize, "resize before the crop")->capture_default_str();
     cmd->add_option("--augment", c.augment, "random crop + horizontal flip (true/false)")->capture_default_str();
     cmd->add_option("--contrast", c.contrast, "histogram equalisation strength 0..1")->capture_default_str();
+    cmd->add_option("--pack", c.pack_side,
+                    "longer side of the packed image cache built in the data folder (0 = read the "
+                    "PNGs at full resolution every epoch)")
+        ->capture_default_str();
     cmd->add_option("--base-width", c.base_width, "ResNet-50 base width (64 = the real one)")->capture_default_str();
     cmd->add_option("--tau", c.tau, "attention threshold")->capture_default_str();
     cmd->add_option("--heatmap", c.heatmap, "max | l1 | l2 over channels")->check(CLI::IsMember({"max", "l1", "l2"}))
