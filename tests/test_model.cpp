@@ -10,6 +10,8 @@
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
 #include "agcnn/train/report.hpp"
+#include "agcnn/data/synth_dataset.hpp"
+#include "agcnn/train/data_adapter.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
 
@@ -313,4 +315,34 @@ TEST_CASE("evaluation: results.json layout, localization and the report page") {
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("data:image/png;base64,UE5HREFUQQ==") != std::string::npos);
     CHECK(html.find("Localization") != std::string::npos);
+}
+
+TEST_CASE("training data: images come from the pack, annotated boxes scaled to the packed copy") {
+    const std::string dir = temp_dir("pack");
+    data::synth::write_dataset(dir, {12, 128, 5, 0.5});
+    train::TrainConfig config;
+    config.data_dir = dir;
+    config.input_size = 32;
+    config.resize = 32;
+    config.pack_side = 64;  // the 128x128 sources are halved in the pack
+    train::DatasetSource packed(config);
+    CHECK(std::filesystem::exists(data::default_pack_path(dir, 64)));
+    config.pack_side = 0;  // the PNGs themselves
+    train::DatasetSource direct(config);
+    const auto a = packed.annotated_boxes(), b = direct.annotated_boxes();
+    REQUIRE(a.size() == b.size());
+    REQUIRE_FALSE(a.empty());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK(a[i].image == b[i].image);
+        CHECK(a[i].x == doctest::Approx(b[i].x / 2));
+        CHECK(a[i].y == doctest::Approx(b[i].y / 2));
+        CHECK(a[i].w == doctest::Approx(b[i].w / 2));
+        CHECK(a[i].h == doctest::Approx(b[i].h / 2));
+    }
+    // The loader hands out the packed copies, with geometry in their pixels.
+    auto reader = packed.epoch(train::Split::test, 0, 4, 0);
+    const auto batch = reader->next();
+    REQUIRE(batch.has_value());
+    CHECK(batch->sources.front()->width == 64);
+    CHECK(batch->geometry.front().source_width == 64);
 }
