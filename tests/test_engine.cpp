@@ -91,6 +91,22 @@ TEST_CASE("autograd: saved tensors are released after backward") {
     CHECK_THROWS_WITH_AS(backward(loss), doctest::Contains("a second time"), Error);
 }
 
+TEST_CASE("autograd: the graph keeps no activation that backward does not need") {
+    // batch norm's output feeds relu, whose backward needs only its own output: once the forward
+    // pass drops it, it must be freed, though the graph still runs through it.
+    Tensor x = Tensor::from_vector({4, 2}, {1, 2, 3, 4, 5, 6, 7, 9});
+    Tensor gamma = Tensor::full({2}, 1.0f), beta = Tensor::zeros({2});
+    gamma.set_requires_grad(true);
+    Tensor normalised = ops::batch_norm(x, gamma, beta, Tensor::zeros({2}), Tensor::full({2}, 1.0f),
+                                        {true, 0.1, 1e-5});
+    std::weak_ptr<Storage> storage = normalised.impl().storage;
+    Tensor y = ops::relu(normalised);
+    normalised = Tensor();
+    CHECK(storage.expired());
+    backward(y, Tensor::full({4, 2}, 1.0f));
+    CHECK(gamma.grad().defined());
+}
+
 TEST_CASE("ResNet-50: torchvision's names, shapes and parameter count") {
     nn::ResNet50 net({});
     CHECK(net.parameter_count() == 25557032);

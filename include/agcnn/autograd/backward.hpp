@@ -42,7 +42,7 @@ inline Tensor add_out_of_place(const Tensor& a, const Tensor& b) {
     return out;
 }
 
-inline void accumulate_grad(TensorImpl& target, const Tensor& g) {
+inline void accumulate_grad(AutogradMeta& target, const Tensor& g) {
     AGCNN_CHECK(g.shape() == target.shape, "backward produced a gradient of shape ",
                 shape_str(g.shape()), " for a tensor of shape ", shape_str(target.shape));
     if (!target.grad) {
@@ -53,24 +53,22 @@ inline void accumulate_grad(TensorImpl& target, const Tensor& g) {
 }
 
 // Tensors reachable from root through grad_fn, each after all tensors that consume it.
-inline std::vector<std::shared_ptr<TensorImpl>> topological_order(
-    const std::shared_ptr<TensorImpl>& root) {
-    std::vector<std::shared_ptr<TensorImpl>> order;  // post-order: inputs before consumers
-    std::unordered_set<const TensorImpl*> visited;
-    std::vector<std::pair<std::shared_ptr<TensorImpl>, std::size_t>> stack;
+inline std::vector<std::shared_ptr<AutogradMeta>> topological_order(
+    const std::shared_ptr<AutogradMeta>& root) {
+    std::vector<std::shared_ptr<AutogradMeta>> order;  // post-order: inputs before consumers
+    std::unordered_set<const AutogradMeta*> visited;
+    std::vector<std::pair<std::shared_ptr<AutogradMeta>, std::size_t>> stack;
     stack.emplace_back(root, 0);
     visited.insert(root.get());
     while (!stack.empty()) {
-        auto& [impl, next_input] = stack.back();
-        const Node* node = impl->grad_fn.get();
+        auto& [meta, next_input] = stack.back();
+        const Node* node = meta->grad_fn.get();
         if (node && next_input < node->inputs.size()) {
-            const Tensor& input = node->inputs[next_input++];
-            if (input.defined() && input.requires_grad() &&
-                visited.insert(input.impl_ptr().get()).second)
-                stack.emplace_back(input.impl_ptr(), 0);
+            const std::shared_ptr<AutogradMeta>& input = node->inputs[next_input++];
+            if (input && visited.insert(input.get()).second) stack.emplace_back(input, 0);
             continue;
         }
-        order.push_back(impl);
+        order.push_back(meta);
         stack.pop_back();
     }
     return {order.rbegin(), order.rend()};  // consumers first
@@ -91,14 +89,14 @@ inline void backward(const Tensor& root, Tensor grad_root = Tensor()) {
     }
     check_same_shape(root, grad_root, "backward");
     NoGradGuard no_recording;  // closures use ops; they must not record a graph of their own
-    const auto order = detail::topological_order(root.impl_ptr());
-    detail::accumulate_grad(root.impl(), grad_root);
-    for (const auto& impl : order) {
-        const std::shared_ptr<Node> node = impl->grad_fn;
+    const auto order = detail::topological_order(root.impl().autograd);
+    detail::accumulate_grad(*root.impl().autograd, grad_root);
+    for (const auto& meta : order) {
+        const std::shared_ptr<Node> node = meta->grad_fn;
         if (!node) continue;  // a leaf: its gradient stays
         AGCNN_CHECK(node->backward != nullptr, "backward through op '", node->op_name,
                     "' a second time: its saved tensors were already released");
-        const Tensor grad_out(impl->grad);
+        const Tensor grad_out(meta->grad);
         if (grad_out.defined()) {
             profiler::Scope timer(node->op_name.c_str(), ".backward");
             std::vector<Tensor> grads = node->backward(grad_out, node->needs_grad);
@@ -107,9 +105,9 @@ inline void backward(const Tensor& root, Tensor grad_root = Tensor()) {
                         " inputs");
             for (std::size_t i = 0; i < grads.size(); ++i)
                 if (node->needs_grad[i] && grads[i].defined())
-                    detail::accumulate_grad(node->inputs[i].impl(), grads[i]);
+                    detail::accumulate_grad(*node->inputs[i], grads[i]);
         }
-        impl->grad.reset();      // interior gradient no longer needed
+        meta->grad.reset();      // interior gradient no longer needed
         node->backward = nullptr;  // releases the saved activations
         node->inputs.clear();
     }

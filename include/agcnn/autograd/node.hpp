@@ -7,8 +7,11 @@
 // into what is already accumulated (+=), for a tensor used twice and for parameters across
 // backward passes.
 //
-// A closure must never capture `out` itself (that would be a reference cycle through grad_fn):
-// it captures `out.detach()`, which shares the storage only.
+// The node refers to its inputs through their AutogradMeta only (not their data): what backward
+// needs of an input's values the op captures itself, as a detached tensor (`x.detach()` shares
+// the storage, not the history). So an input no closure captured is freed when the forward pass
+// drops it. A closure must never capture `out` itself (that would be a reference cycle through
+// grad_fn): it captures `out.detach()`.
 #pragma once
 
 #include <functional>
@@ -26,7 +29,7 @@ struct Node {
     using Backward = std::function<std::vector<Tensor>(const Tensor& grad_out,
                                                        const std::vector<bool>& needs_grad)>;
     std::string op_name;
-    std::vector<Tensor> inputs;
+    std::vector<std::shared_ptr<AutogradMeta>> inputs;  // null where no gradient is wanted
     std::vector<bool> needs_grad;
     Backward backward;
 };
@@ -43,20 +46,24 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 // `inputs` may contain undefined tensors (optional arguments); they never get a gradient.
 inline void record_op(Tensor& out, std::string op_name, std::vector<Tensor> inputs,
                       Node::Backward backward) {
+    if (!grad_enabled()) return;
     bool any = false;
     std::vector<bool> needs(inputs.size(), false);
+    std::vector<std::shared_ptr<AutogradMeta>> metas(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         needs[i] = inputs[i].defined() && inputs[i].requires_grad();
+        if (needs[i]) metas[i] = inputs[i].impl().autograd;
         any = any || needs[i];
     }
-    if (!grad_enabled() || !any) return;
+    if (!any) return;
     auto node = std::make_shared<Node>();
     node->op_name = std::move(op_name);
-    node->inputs = std::move(inputs);
+    node->inputs = std::move(metas);
     node->needs_grad = std::move(needs);
     node->backward = std::move(backward);
-    out.impl().requires_grad = true;
-    out.impl().grad_fn = std::move(node);
+    AutogradMeta& meta = out.autograd();
+    meta.requires_grad = true;
+    meta.grad_fn = std::move(node);
 }
 
 }  // namespace agcnn

@@ -62,15 +62,23 @@ private:
 };
 
 struct Node;  // autograd/node.hpp
-class Tensor;
+struct TensorImpl;
+
+// What autograd knows of a tensor. It lives apart from the data: the graph refers to an op's
+// inputs through this record only, so an intermediate result whose values backward does not need
+// (batch norm's output, read by relu's forward only) is freed as soon as the forward moves on.
+struct AutogradMeta {
+    Shape shape;                          // of the tensor, to check gradients against
+    bool requires_grad = false;
+    std::shared_ptr<TensorImpl> grad;     // accumulated gradient (null until backward)
+    std::shared_ptr<Node> grad_fn;        // the op that produced the tensor (null for leaves)
+};
 
 struct TensorImpl {
     Shape shape;
     std::shared_ptr<Storage> storage;
     std::int64_t offset = 0;  // in floats, into storage
-    bool requires_grad = false;
-    std::shared_ptr<TensorImpl> grad;
-    std::shared_ptr<Node> grad_fn;
+    std::shared_ptr<AutogradMeta> autograd;  // null: no autograd history, no gradient wanted
 };
 
 class Tensor {
@@ -182,17 +190,28 @@ public:
         return out;
     }
 
-    bool requires_grad() const { return impl().requires_grad; }
+    bool requires_grad() const { return impl().autograd && impl().autograd->requires_grad; }
     Tensor& set_requires_grad(bool on) {
-        AGCNN_CHECK(!on || !impl().grad_fn, "set_requires_grad applies to leaf tensors only");
-        impl().requires_grad = on;
+        AGCNN_CHECK(is_leaf(), "set_requires_grad applies to leaf tensors only");
+        autograd().requires_grad = on;
         return *this;
     }
     // The accumulated gradient; undefined before the first backward pass or after zero_grad.
-    Tensor grad() const { return Tensor(impl().grad); }
-    void set_grad(const Tensor& g) const { impl().grad = g.impl_; }
-    const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
-    bool is_leaf() const { return impl().grad_fn == nullptr; }
+    Tensor grad() const { return impl().autograd ? Tensor(impl().autograd->grad) : Tensor(); }
+    void set_grad(const Tensor& g) const { autograd().grad = g.impl_; }
+    std::shared_ptr<Node> grad_fn() const {
+        return impl().autograd ? impl().autograd->grad_fn : nullptr;
+    }
+    bool is_leaf() const { return grad_fn() == nullptr; }
+    // The autograd record, created on first use.
+    AutogradMeta& autograd() const {
+        auto& meta = impl().autograd;
+        if (!meta) {
+            meta = std::make_shared<AutogradMeta>();
+            meta->shape = impl().shape;
+        }
+        return *meta;
+    }
 
     TensorImpl& impl() const {
         AGCNN_CHECK(impl_ != nullptr, "use of an undefined tensor");
