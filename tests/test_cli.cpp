@@ -135,6 +135,13 @@ TEST_CASE("bad input: one line naming the file and the problem, non-zero exit") 
     }
     check_one_line_error(run("forward " + kNet + " --weights " + tmp("extra.safetensors") + " --input " + tmp("x.npy") + " --output " + tmp("y.npy")),
                          "unexpected (1): model.extra.weight");
+    // A GPU where there is none (or no CUDA build), and a CUDA precision mode on the CPU.
+    check_one_line_error(run("forward " + kNet + weights + " --input " + tmp("x.npy") + " --output " +
+                             tmp("y.npy") + " --device cuda:7"),
+                         "use --device cpu");
+    check_one_line_error(run("forward " + kNet + weights + " --input " + tmp("x.npy") + " --output " +
+                             tmp("y.npy") + " --bf16"),
+                         "--bf16 is a CUDA precision mode; use it with --device cuda");
     io::write_npy(tmp("bad-labels.npy"), {2, 3}, values);
     check_one_line_error(run("grad " + kNet + weights + " --input " + tmp("x.npy") + " --labels " + tmp("bad-labels.npy") +
                              " --output " + tmp("g")),

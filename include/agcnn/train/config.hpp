@@ -66,6 +66,7 @@ struct TrainConfig {
     std::uint64_t seed = 0;
     int threads = 0;                    // 0 = all cores
     std::string device = "cpu";
+    std::string precision = "fp32";     // CUDA conv/linear arithmetic: fp32 | tf32 | bf16
     int loader_workers = 2;
 
     const StageConfig& stage(Stage s) const {
@@ -101,7 +102,7 @@ inline void from_json(const nlohmann::json& j, StageConfig& s) {
 #define AGCNN_TRAIN_CONFIG_FIELDS(X)                                                           \
     X(data_dir) X(split) X(train_list) X(val_list) X(test_list) X(input_size) X(resize) X(augment) X(contrast) X(pack_side) X(base_width)          \
     X(weights) X(tau) X(heatmap) X(optimizer) X(lr) X(momentum) X(weight_decay) X(lr_step)     \
-    X(lr_gamma) X(global) X(local) X(fusion) X(fusion_cache) X(seed) X(threads) X(device)      \
+    X(lr_gamma) X(global) X(local) X(fusion) X(fusion_cache) X(seed) X(threads) X(device) X(precision)      \
     X(loader_workers)
 
 inline void to_json(nlohmann::json& j, const TrainConfig& c) {

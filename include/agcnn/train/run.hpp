@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "agcnn/ops/device_select.hpp"
 #include "agcnn/train/stage.hpp"
 
 namespace agcnn::train {
@@ -90,7 +91,7 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
         std::fprintf(stderr,
                      "agcnn: WARNING: no ImageNet weights (--weights): the global and local "
                      "branches train FROM SCRATCH; expect far lower AUROC than the paper's.\n");
-    StageContext ctx{config, run_dir, &data, parse_device(config.device), &progress,
+    StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), &progress,
                      nlohmann::json(config).dump(), options.after_batch};
     model::AgCnn net({config.base_width, config.seed});
     net.to(ctx.device);

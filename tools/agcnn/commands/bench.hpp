@@ -39,6 +39,7 @@ struct BenchArgs {
     std::int64_t batch = 8, size = 224, classes = 15;
     int threads = 0, steps = 5, warmup = 2;
     bool train = false, infer = false, convs = false;
+    DeviceArgs device;
 };
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -125,12 +126,17 @@ inline void print_op_times(int steps, nlohmann::json& report) {
 
 inline void run_network_bench(const BenchArgs& args) {
     const bool train = args.train || !args.infer;
+    const Device device = select_device(args.device.device, args.device.precision());
     Rng rng(1);
     nn::ResNet50 net({args.classes, nn::GlobalPool::max, 64, 0});
-    const Tensor x = random_normal({args.batch, args.size, args.size, 3}, rng);
-    Tensor targets = Tensor::empty({args.batch, args.classes});
-    for (std::int64_t i = 0; i < targets.numel(); ++i)
-        targets.data()[i] = rng.uniform() < 0.5 ? 0.0f : 1.0f;
+    const Tensor host_x = random_normal({args.batch, args.size, args.size, 3}, rng);
+    if (!train) calibrate_batch_norm(net, host_x);  // on the CPU, before the move
+    net.to(device);
+    const Tensor x = host_x.to(device);
+    Tensor host_targets = Tensor::empty({args.batch, args.classes});
+    for (std::int64_t i = 0; i < host_targets.numel(); ++i)
+        host_targets.data()[i] = rng.uniform() < 0.5 ? 0.0f : 1.0f;
+    const Tensor targets = host_targets.to(device);
     std::unique_ptr<optim::Adam> adam;
     std::function<void()> step;
     if (train) {
@@ -142,7 +148,6 @@ inline void run_network_bench(const BenchArgs& args) {
             adam->step();
         };
     } else {
-        calibrate_batch_norm(net, x);
         step = [&] {
             NoGradGuard no_grad;
             net.forward(x);
@@ -156,6 +161,7 @@ inline void run_network_bench(const BenchArgs& args) {
         const auto start = std::chrono::steady_clock::now();
         const double cpu_start = process_cpu_seconds();
         step();
+        synchronize(device);
         images_per_s.push_back(double(args.batch) / seconds_since(start));
         cpu_bound_images_per_s.push_back(double(args.batch) * num_threads() /
                                          (process_cpu_seconds() - cpu_start));
@@ -163,11 +169,12 @@ inline void run_network_bench(const BenchArgs& args) {
     profiler::enable(false);
     const double scale = double(args.size * args.size) / (224.0 * 224.0);
     const double gflop_per_image = 2 * 4.09 * scale * (train ? 3 : 1);
-    std::printf("agcnn bench: resnet50 %s, batch %lld, %lldx%lld, %d threads, %d steps\n",
+    std::printf("agcnn bench: resnet50 %s, batch %lld, %lldx%lld, %d threads, %d steps, %s %s\n",
                 train ? "training step" : "inference", static_cast<long long>(args.batch),
                 static_cast<long long>(args.size), static_cast<long long>(args.size),
-                num_threads(), args.steps);
+                num_threads(), args.steps, device.str().c_str(), args.device.precision().c_str());
     nlohmann::json report = {{"model", args.model}, {"mode", train ? "train" : "infer"},
+                             {"device", device.str()}, {"precision", args.device.precision()},
                               {"batch", args.batch}, {"size", args.size},
                               {"threads", num_threads()}, {"steps", args.steps}};
     print_op_times(args.steps, report);
@@ -283,6 +290,7 @@ inline void add_bench_command(CLI::App& app) {
     bench->add_flag("--convs", args->convs,
                     "time each convolution alone against Eigen's SGEMM on its matrix sizes");
     add_threads_option(bench, args->threads);
+    add_device_options(bench, args->device);
     bench->callback([args] {
         apply_threads(args->threads);
         if (args->convs)

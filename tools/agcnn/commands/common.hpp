@@ -8,6 +8,7 @@
 
 #include "agcnn/agcnn.hpp"
 #include "agcnn/core/layout.hpp"
+#include "agcnn/ops/device_select.hpp"
 #include "agcnn/core/memory_reuse.hpp"
 
 namespace agcnn::cli {
@@ -20,6 +21,22 @@ inline void add_threads_option(CLI::App* command, int& threads) {
 
 // Every command calls this first: thread count, denormal flushing, and freed memory kept for
 // reuse by the next step (core/memory_reuse.hpp).
+// --device, --tf32, --bf16 (see ops/device_select.hpp).
+struct DeviceArgs {
+    std::string device = "cpu";
+    bool tf32 = false, bf16 = false;
+    std::string precision() const { return bf16 ? "bf16" : tf32 ? "tf32" : "fp32"; }
+};
+
+inline void add_device_options(CLI::App* command, DeviceArgs& args) {
+    command->add_option("--device", args.device, "cpu | cuda | cuda:N")->capture_default_str();
+    CLI::Option* tf32 = command->add_flag(
+        "--tf32", args.tf32, "CUDA: TF32 tensor-core convolutions and matrix products (~1e-3)");
+    command->add_flag("--bf16", args.bf16,
+                      "CUDA: bf16 convolutions and matrix products, FP32 weights (~1e-2)")
+        ->excludes(tf32);
+}
+
 inline void apply_threads(int threads) {
     set_num_threads(threads);
     keep_freed_memory();

@@ -24,6 +24,7 @@ struct NetworkArgs {
     std::string prefix;
     std::int64_t base_width = 64;
     int threads = 0;
+    DeviceArgs device;
 };
 
 inline void add_network_options(CLI::App* command, NetworkArgs& args) {
@@ -43,12 +44,14 @@ inline void add_network_options(CLI::App* command, NetworkArgs& args) {
     command->add_option("--input", args.input, "input images, float32 .npy [N, 3, H, W]")
         ->required();
     add_threads_option(command, args.threads);
+    add_device_options(command, args.device);
 }
 
-inline std::unique_ptr<nn::ResNet50> load_network(const NetworkArgs& args) {
+inline std::unique_ptr<nn::ResNet50> load_network(const NetworkArgs& args, Device device) {
     auto net = std::make_unique<nn::ResNet50>(
         nn::ResNetConfig{args.classes, nn::parse_global_pool(args.pool), args.base_width, 0});
     io::load_module(args.weights, *net, args.prefix);
+    net->to(device);
     if (args.mode == "train")
         net->train();
     else
@@ -67,30 +70,33 @@ inline Tensor load_images(const std::string& path) {
 
 inline void run_forward(const NetworkArgs& args) {
     apply_threads(args.threads);
-    const Tensor x = load_images(args.input);
-    auto net = load_network(args);
+    const Device device = select_device(args.device.device, args.device.precision());
+    const Tensor x = load_images(args.input).to(device);
+    auto net = load_network(args, device);
     NoGradGuard no_grad;
-    const Tensor logits = net->forward(x);
+    const Tensor logits = net->forward(x).to(Device::cpu());
     io::write_npy(args.output, logits.shape(), logits.data());
 }
 
 inline void run_grad(const NetworkArgs& args, const std::string& labels_path) {
     apply_threads(args.threads);
-    const Tensor x = load_images(args.input);
+    const Device device = select_device(args.device.device, args.device.precision());
+    const Tensor x = load_images(args.input).to(device);
     const io::NpyArray labels = io::read_npy_float32(labels_path);
     AGCNN_CHECK(labels.shape == Shape({x.dim(0), args.classes}), labels_path,
                 ": expected labels of shape ", shape_str({x.dim(0), args.classes}), ", got ",
                 shape_str(labels.shape));
-    auto net = load_network(args);
-    const Tensor loss =
-        ops::bce_with_logits(net->forward(x), Tensor::from_vector(labels.shape, labels.values));
+    auto net = load_network(args, device);
+    const Tensor loss = ops::bce_with_logits(
+        net->forward(x), Tensor::from_vector(labels.shape, labels.values).to(device));
     backward(loss);
     std::filesystem::create_directories(args.output);
     const std::string dir = args.output + "/";
-    io::write_npy(dir + "loss.npy", {}, loss.data());
+    io::write_npy(dir + "loss.npy", {}, loss.to(Device::cpu()).data());
     for (const auto& entry : net->state()) {
         if (!entry.is_parameter) continue;
-        const Tensor g = entry.tensor->grad();
+        const Tensor g = entry.tensor->grad().defined() ? entry.tensor->grad().to(Device::cpu())
+                                                        : Tensor();
         AGCNN_CHECK(g.defined(), "no gradient reached parameter ", entry.name);
         if (entry.layout == nn::DiskLayout::conv_oihw) {
             const std::vector<float> oihw = io::ohwi_to_oihw(g);

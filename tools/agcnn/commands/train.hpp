@@ -15,6 +15,7 @@ struct TrainArgs {
     train::TrainConfig config;
     std::string out, stage = "all";
     bool resume = false, quiet = false;
+    bool tf32 = false, bf16 = false;  // CUDA precision (config.precision), fp32 otherwise
 };
 
 inline void add_stage_options(CLI::App* c, const std::string& name, train::StageConfig& s) {
@@ -46,6 +47,7 @@ inline void run_train(TrainArgs& args) {
         train::read_run_config(out, args.config);
     }
     AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
+    if (!args.resume) args.config.precision = args.bf16 ? "bf16" : args.tf32 ? "tf32" : "fp32";
     apply_threads(args.config.threads);
     std::vector<train::Stage> stages;
     if (args.stage == "all")
@@ -97,6 +99,11 @@ inline void add_train_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--seed", c.seed, "seed of weights, split and data order")->capture_default_str();
     cmd->add_option("--device", c.device, "cpu | cuda | cuda:N")->capture_default_str();
+    CLI::Option* tf32 = cmd->add_flag(
+        "--tf32", args->tf32, "CUDA: TF32 tensor-core convolutions and matrix products (~1e-3)");
+    cmd->add_flag("--bf16", args->bf16,
+                  "CUDA: bf16 convolutions and matrix products, FP32 weights and optimizer state")
+        ->excludes(tf32);
     cmd->add_option("--workers", c.loader_workers, "loader threads")->capture_default_str();
     add_threads_option(cmd, c.threads);
     cmd->add_flag("--quiet", args->quiet, "no progress bar");

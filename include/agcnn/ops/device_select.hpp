@@ -1,0 +1,43 @@
+// agcnn/ops/device_select.hpp — what `--device` and the precision flags mean, in one place.
+//
+// select_device("cpu" | "cuda" | "cuda:N", "fp32" | "tf32" | "bf16") parses the device, checks
+// that this build and this machine can use it, and sets the arithmetic of the CUDA backend's
+// convolutions and matrix products (fp32 with FMA by default, matching the CPU; tf32 and bf16
+// are opt-in speed modes, see docs/gpu.md). tf32 and bf16 need a CUDA device.
+// synchronize(device) waits for the device's queued work (for timing); a no-op on the CPU.
+#pragma once
+
+#include <string>
+
+#include "agcnn/core/device.hpp"
+#include "agcnn/ops/dispatch.hpp"
+
+namespace agcnn {
+
+inline Device select_device(const std::string& device_text, const std::string& precision) {
+    const Device device = parse_device(device_text);
+    AGCNN_CHECK(precision == "fp32" || precision == "tf32" || precision == "bf16",
+                "bad precision '", precision, "': expected fp32, tf32 or bf16");
+    AGCNN_CHECK(precision == "fp32" || device.is_cuda(), "--", precision,
+                " is a CUDA precision mode; use it with --device cuda");
+    if (device.is_cpu()) return device;
+#ifdef AGCNN_WITH_CUDA
+    const int count = cuda::device_count();
+    AGCNN_CHECK(device.index < count, device.str(), " does not exist (", count,
+                " CUDA devices found); use --device cpu");
+    cuda::set_precision(cuda::parse_precision(precision));
+#else
+    ops::require_cuda_build("--device cuda");
+#endif
+    return device;
+}
+
+inline void synchronize(Device device) {
+#ifdef AGCNN_WITH_CUDA
+    if (device.is_cuda()) cuda::synchronize(device.index);
+#else
+    (void)device;
+#endif
+}
+
+}  // namespace agcnn
