@@ -64,7 +64,7 @@ std::unique_ptr<nn::ResNet50> narrow_network(const Reference& ref, nn::GlobalPoo
 
 }  // namespace
 
-TEST_CASE("single ops against PyTorch (float64 reference; float32 ops, tolerance 1e-5)") {
+TEST_CASE("single ops against PyTorch (float64 reference; float32 ops, tolerance 1e-5 or 1e-6)") {
     const Reference ref("ops.safetensors");
     std::printf("ops vs PyTorch float64:\n");
     for (const auto& [name, stride, pad] : {std::tuple{"conv3x3s2", 2, 1},
@@ -120,6 +120,30 @@ TEST_CASE("single ops against PyTorch (float64 reference; float32 ops, tolerance
         compare("linear dw", to_double(w.grad()), ref.values("linear.grad1"), 1e-5);
         compare("linear db", to_double(b.grad()), ref.values("linear.grad2"), 1e-5);
     }
+    // Elementwise, concat and global pooling: forward and every input gradient.
+    const auto check_op = [&](const std::string& p, int inputs, const std::function<Tensor(std::vector<Tensor>&)>& op,
+                              bool pool_input) {
+        std::vector<Tensor> in;
+        for (int i = 0; i < inputs; ++i) {
+            const std::string name = p + ".in" + std::to_string(i);
+            in.push_back(pool_input ? nhwc_tensor(ref, name) : tensor_from(ref.shape(name), ref.values(name)));
+            in.back().set_requires_grad(true);
+        }
+        const Tensor y = op(in);
+        compare(p + " forward", to_double(y), ref.values(p + ".out"), 1e-6);
+        backward(y, tensor_from(ref.shape(p + ".dy"), ref.values(p + ".dy")));
+        for (int i = 0; i < inputs; ++i) {
+            const std::string name = p + ".grad" + std::to_string(i);
+            const Vec expected = pool_input ? to_channels_last(ref.values(name), ref.shape(name)) : ref.values(name);
+            compare(p + " d" + std::to_string(i), to_double(in[i].grad()), expected, 1e-6);
+        }
+    };
+    check_op("relu", 1, [](std::vector<Tensor>& t) { return ops::relu(t[0]); }, false);
+    check_op("add", 2, [](std::vector<Tensor>& t) { return ops::add(t[0], t[1]); }, false);
+    check_op("sigmoid", 1, [](std::vector<Tensor>& t) { return ops::sigmoid(t[0]); }, false);
+    check_op("concat", 2, [](std::vector<Tensor>& t) { return ops::concat_channels(t[0], t[1]); }, false);
+    check_op("global_max_pool", 1, [](std::vector<Tensor>& t) { return ops::global_max_pool(t[0]); }, true);
+    check_op("global_avg_pool", 1, [](std::vector<Tensor>& t) { return ops::global_avg_pool(t[0]); }, true);
     {
         Tensor x = tensor_from({4, 5}, ref.values("bce.in0"));
         x.set_requires_grad(true);

@@ -212,6 +212,12 @@ def op_reference():
            [torch.randn(3, 4, 5, 5) * 2 + 1, torch.rand(4) + 0.5, torch.randn(4)])
     record("max_pool", lambda x: F.max_pool2d(x, 3, 2, 1), [torch.randn(2, 3, 9, 10)])
     record("linear", F.linear, [torch.randn(4, 6), torch.randn(3, 6), torch.randn(3)])
+    record("relu", F.relu, [torch.randn(3, 7)])
+    record("add", torch.add, [torch.randn(3, 7), torch.randn(3, 7)])
+    record("sigmoid", torch.sigmoid, [torch.randn(3, 7) * 4])
+    record("concat", lambda a, b: torch.cat([a, b], dim=1), [torch.randn(3, 4), torch.randn(3, 6)])
+    record("global_max_pool", lambda x: F.adaptive_max_pool2d(x, 1).flatten(1), [torch.randn(2, 5, 3, 4)])
+    record("global_avg_pool", lambda x: F.adaptive_avg_pool2d(x, 1).flatten(1), [torch.randn(2, 5, 3, 4)])
     targets = (torch.rand(4, 5) < 0.5).double()
     pos_weight = torch.tensor([0.5, 1.0, 2.0, 3.0, 9.0], dtype=torch.float64)
     record("bce", lambda x: F.binary_cross_entropy_with_logits(x, targets, pos_weight=pos_weight).reshape(1),
