@@ -5,7 +5,7 @@
 //   DIR/train_val_list.txt, test_list.txt   patient-wise (test_fraction of the patients)
 //   DIR/BBox_List_2017.csv                  one box per finding, in pixels of the image
 //
-// Patients get 1-4 images (follow-ups: same anatomy, slightly moved). About 40% of images show no
+// Patients get 1-4 images (follow-ups: same anatomy, slightly moved). About a quarter of images show no
 // finding; the rest 1-3 findings, and a patient's chronic finding (cardiomegaly, emphysema,
 // fibrosis, pleural thickening, hernia, nodule, mass) tends to persist across follow-ups.
 // Everything is drawn from Rngs seeded by (seed, patient, follow-up), so a seed gives the same
@@ -57,6 +57,10 @@ inline bool contains(const std::vector<int>& v, int x) { return std::find(v.begi
 
 }  // namespace detail
 
+// The share of images that get 1-3 findings on top of a patient's chronic one: high enough that
+// each disease has about 80-190 positive images among the demo's 1,680-odd training images.
+inline constexpr double kFindingShare = 0.7;
+
 // Who is imaged when, with which findings.
 inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
     static const char* chronic[] = {"Cardiomegaly", "Emphysema", "Fibrosis", "Pleural_Thickening",
@@ -84,7 +88,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
             Rng visit_rng(p.seed ^ 0x5555);
             p.anatomy = anatomy.jitter(visit_rng);
             if (chronic_label >= 0 && visit_rng.uniform() < 0.8) p.labels.push_back(chronic_label);
-            if (visit_rng.uniform() < 0.45) {
+            if (visit_rng.uniform() < kFindingShare) {
                 const double u = visit_rng.uniform();
                 const int count = 1 + (u < 0.35) + (u < 0.1);
                 while (static_cast<int>(p.labels.size()) < count) {

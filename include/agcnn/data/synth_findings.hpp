@@ -4,10 +4,11 @@
 //   Atelectasis        a thin dense plate-like band, tilted, in a lower zone
 //   Cardiomegaly       the heart shadow 35-50% wider (cardiothoracic ratio above 0.5)
 //   Effusion           the lung base filled with fluid density, a meniscus rising laterally
-//   Infiltration       many small faint patchy blobs scattered over a lung zone
+//   Infiltration       many small patchy blobs scattered over a lung zone
 //   Mass               a large (4-7% of the side) dense round opacity with a sharp edge
-//   Nodule             1-3 small (0.6-1.2% of the side) dense round opacities: 6-12 pixels at
-//                      1024, 1-3 pixels at 224 — the case for the full-resolution local crop
+//   Nodule             1-3 small (radius 0.6-1.2% of the side) dense round opacities: 12-25
+//                      pixels across at 1024, 3-6 at 256, 1.5-3 at 128 — the case for the
+//                      full-resolution local crop
 //   Pneumonia          a large fluffy cloud with dark air bronchograms running through it
 //   Pneumothorax       a dark apical/lateral crescent without vessels, bounded by a thin
 //                      bright pleural line
@@ -106,7 +107,7 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
             const double x = cx + rng.uniform(-spread, spread), y = cy + rng.uniform(-spread, spread);
             const double r = rng.uniform(0.008, 0.018);
             c.add(x - r, y - r, x + r, y + r, [&](double px, double py) {
-                return 0.12 * detail::clip_to_lungs(a, px, py) * soft_ellipse(px, py, x, y, r, r, r / 2);
+                return 0.2 * detail::clip_to_lungs(a, px, py) * soft_ellipse(px, py, x, y, r, r, r / 2);
             });
         }
         return around(cx, cy, spread + 0.018, spread + 0.018);
@@ -144,7 +145,7 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
             const double beyond = (x - edge) * outward;  // > 0: in the pneumothorax
             const double inside = lung_inside(a, side, x, y);
             const double line = std::abs(beyond) < 0.004 && std::abs(v) < 1 ? 0.25 : 0.0;
-            return inside * ((beyond > 0 && std::abs(v) < 1 ? -0.16 : 0.0) + line);
+            return inside * ((beyond > 0 && std::abs(v) < 1 ? -0.25 : 0.0) + line);
         });
         return {std::min(wall, wall - outward * depth) - 0.01, cy - 0.18, std::max(wall, wall - outward * depth) + 0.01,
                 cy + 0.18};
@@ -183,7 +184,7 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
             const double x = cx + rng.uniform(-half, half), y = cy + rng.uniform(-half, half);
             const double angle = rng.uniform(0, 3.1416), length = rng.uniform(0.01, 0.025);
             if (detail::clip_to_lungs(a, x, y) < 0.5) continue;
-            paint_line(c, x, y, x + length * std::cos(angle), y + length * std::sin(angle), 0.0035, 0.16);
+            paint_line(c, x, y, x + length * std::cos(angle), y + length * std::sin(angle), 0.005, 0.25);
         }
         return around(cx, cy, half + 0.02, half + 0.02);
     }

@@ -3,11 +3,16 @@
 //
 // Steps: `agcnn synth` data in RUN/data (official layout with BBox_List_2017.csv; kept when it
 // is already there), the three stages, evaluation on the test split, the report.
+// About 4.5 minutes with --threads 2 on 2 idle cores (docs/how-agcnn-works.md has the figures);
+// with other jobs on the cores, --threads 1 is much faster than 2.
 // Scale, stated in the config and the docs: a ResNet-50 of base width 8 (1/8 of the channels;
-// the same 50-layer topology), 256x256 sources, network input 64 (resize 73, crop 64), Adam,
-// no ImageNet weights (no download at run time). The phantom's nodules are 3-6 pixels across at
-// 256: at 64x64 the global branch sees them as about one pixel; the attention crop, cut from the
-// 256-pixel source, sees them larger, which is what AG-CNN's local branch is for.
+// the same 50-layer topology), 2,400 synthetic 256x256 sources, network input 128 (resize 144,
+// crop 128: a 4x4 last feature map; the demo's attention boxes average a fifth of the image),
+// Adam at 1e-3 in batches of 16 (enough steps for a from-scratch network to learn: 24 global and
+// 16 local epochs), no ImageNet weights (no download at run time). The phantom's nodules are 3-6
+// pixels across at 256 and 1.5-3 at 128; an attention crop, cut from the 256-pixel source and
+// resized to 128, shows them about twice as large, which is what AG-CNN's local branch is for
+// (docs/how-agcnn-works.md measures how often the demo's attention actually finds them).
 #pragma once
 
 #include <filesystem>
@@ -20,7 +25,7 @@ namespace agcnn::train {
 
 struct DemoOptions {
     std::string out = "agcnn-demo";
-    int images = 1200;
+    int images = 2400;
     int source_size = 256;
     int threads = 0;
     bool quiet = false;
@@ -31,16 +36,16 @@ inline TrainConfig demo_config(const DemoOptions& o) {
     TrainConfig c;
     c.data_dir = o.out + "/data";
     c.split = "official";
-    c.input_size = 64;
-    c.resize = 73;
+    c.input_size = 128;
+    c.resize = 144;
     c.augment = false;  // so stage III trains on features computed once
     c.base_width = 8;
     c.optimizer = "adam";
     c.lr = 1e-3;
     c.weight_decay = 0;
     c.lr_step = 0;
-    c.global = {6, 32};
-    c.local = {6, 32};
+    c.global = {24, 16};
+    c.local = {16, 16};
     c.fusion = {20, 64};
     c.seed = 1;
     c.threads = o.threads;
