@@ -28,6 +28,7 @@ struct DemoOptions {
     int images = 2400;
     int source_size = 256;
     int threads = 0;
+    std::string device = "cpu";
     bool quiet = false;
     std::string version = "unknown";
 };
@@ -49,6 +50,7 @@ inline TrainConfig demo_config(const DemoOptions& o) {
     c.fusion = {20, 64};
     c.seed = 1;
     c.threads = o.threads;
+    c.device = o.device;
     return c;
 }
 

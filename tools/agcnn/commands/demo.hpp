@@ -16,6 +16,7 @@ inline void add_demo_command(CLI::App& app) {
     cmd->add_option("--images", options->images, "synthetic images")->capture_default_str();
     cmd->add_option("--source-size", options->source_size, "synthetic image size")->capture_default_str();
     add_threads_option(cmd, options->threads);
+    cmd->add_option("--device", options->device, "cpu | cuda | cuda:N")->capture_default_str();
     cmd->add_flag("--quiet", options->quiet, "no progress bar");
     cmd->callback([options] {
         apply_threads(options->threads);
