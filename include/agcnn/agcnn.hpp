@@ -13,7 +13,15 @@
 //   nn/        Module (named parameters and buffers, train/eval, freezing), Conv2d,
 //              BatchNorm2d, Linear, Bottleneck, ResNet50 with torchvision's names.
 //   optim/     Adam and SGD with torch.optim semantics, step learning-rate decay.
-//   io/        safetensors, .npy, module state in PyTorch's names and layouts, atomic writes.
+//   io/        safetensors, .npy, module state in PyTorch's names and layouts, atomic writes,
+//              and the PyTorch .pth readers (zip, legacy, a pickle machine that runs no code).
+//
+// AG-CNN itself sits above the engine (include those headers directly; this one is the engine):
+//   model/     attention (heatmap, mask at tau, largest region, box) and the three branches.
+//   data/      ChestX-ray14 readers, splits, transforms, the packed cache, the loader, the
+//              local-branch crop from the source image, synthetic chest X-rays.
+//   metrics/   exact AUROC, localization hit rates.
+//   train/     the three training stages, checkpoints and resume, evaluation, report, demo.
 //
 // A training step, end to end:
 //
