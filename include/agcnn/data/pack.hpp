@@ -264,17 +264,24 @@ inline std::string default_pack_path(const std::string& folder, int max_side) {
 
 // Opens the pack at `path` if it is sound, built at `max_side` and current for `records`;
 // otherwise (re)builds it first. Returns the reader and whether it was (re)built.
+// The pack at `path` if it is sound, built at `max_side` and current for `records`; else null
+// (missing, torn, corrupt, another side, or stale).
+inline std::shared_ptr<PackReader> open_current_pack(const std::vector<ImageRecord>& records,
+                                                     const std::string& path, int max_side) {
+    if (!std::filesystem::exists(path)) return nullptr;
+    try {
+        auto reader = std::make_shared<PackReader>(path);
+        if (reader->max_side() == max_side && reader->is_current_for(records)) return reader;
+    } catch (const Error&) {
+        // a torn or corrupt pack is not trusted
+    }
+    return nullptr;
+}
+
 inline std::pair<std::shared_ptr<PackReader>, bool> ensure_pack(
     const std::vector<ImageRecord>& records, const std::string& path, int max_side, bool skip_bad,
     const std::function<void(std::size_t, std::size_t)>& progress = {}) {
-    if (std::filesystem::exists(path)) {
-        try {
-            auto reader = std::make_shared<PackReader>(path);
-            if (reader->max_side() == max_side && reader->is_current_for(records)) return {reader, false};
-        } catch (const Error&) {
-            // a torn or corrupt pack is rebuilt below
-        }
-    }
+    if (auto reader = open_current_pack(records, path, max_side)) return {reader, false};
     build_pack(records, path, max_side, skip_bad, progress);
     return {std::make_shared<PackReader>(path), true};
 }

@@ -112,13 +112,7 @@ private:
         const std::string path = data::default_pack_path(c.data_dir, c.pack_side);
         const bool writable = ::access(c.data_dir.c_str(), W_OK) == 0;
         if (!writable) {
-            try {
-                auto reader = std::make_shared<data::PackReader>(path);
-                if (reader->max_side() == c.pack_side && reader->is_current_for(d.records))
-                    return reader;
-            } catch (const Error&) {
-                // no usable pack: fall through to the PNGs
-            }
+            if (auto reader = data::open_current_pack(d.records, path, c.pack_side)) return reader;
             std::fprintf(stderr, "note: %s is not writable and has no current pack; reading the "
                                  "PNGs directly (every epoch)\n", c.data_dir.c_str());
             return std::make_shared<data::PngSource>(0);

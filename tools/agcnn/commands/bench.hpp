@@ -59,12 +59,6 @@ inline double peak_rss_mb() {
     return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
-inline Tensor random_normal(const Shape& shape, Rng& rng) {
-    Tensor t = Tensor::empty(shape);
-    for (std::int64_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(rng.normal());
-    return t;
-}
-
 // One train-mode pass (no autograd) from the initial running statistics (mean 0, variance 1),
 // then each running estimate is solved for the batch statistic it was moved towards:
 // r = (1 - m) r0 + m s  =>  s = (r - (1 - m) r0) / m.
@@ -129,7 +123,7 @@ inline void run_network_bench(const BenchArgs& args) {
     const Device device = select_device(args.device.device, args.device.precision());
     Rng rng(1);
     nn::ResNet50 net({args.classes, nn::GlobalPool::max, 64, 0});
-    const Tensor host_x = random_normal({args.batch, args.size, args.size, 3}, rng);
+    const Tensor host_x = nn::normal_tensor({args.batch, args.size, args.size, 3}, 1.0, rng);
     if (!train) calibrate_batch_norm(net, host_x);  // on the CPU, before the move
     net.to(device);
     const Tensor x = host_x.to(device);
@@ -233,9 +227,9 @@ inline void run_conv_bench(const BenchArgs& args) {
                 "conv GF/s", "sgemm GF/s", "ratio");
     for (const auto& [g, count] : resnet50_convs(args.batch, args.size)) {
         const std::int64_t rows = g.n * g.oh * g.ow, k = g.k();
-        const Tensor x = random_normal({g.n, g.h, g.w, g.c}, rng);
-        const Tensor w = random_normal({g.o, g.kh, g.kw, g.c}, rng);
-        const Tensor cols = random_normal({rows, k}, rng);
+        const Tensor x = nn::normal_tensor({g.n, g.h, g.w, g.c}, 1.0, rng);
+        const Tensor w = nn::normal_tensor({g.o, g.kh, g.kw, g.c}, 1.0, rng);
+        const Tensor cols = nn::normal_tensor({rows, k}, 1.0, rng);
         Tensor y = Tensor::empty({rows, g.o});
         const Timing conv = median_timing(std::max(args.steps, 1) + 1, [&] {
             cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
