@@ -10,6 +10,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -85,6 +86,49 @@ TEST_CASE("sgemm: the Eigen fallback matches double sums") {
         check_gemm(t, rng, [](auto... args) { cpu::gemm_detail::eigen_sgemm(args...); });
 }
 
+TEST_CASE("sgemm epilogue: scale, shift, residual and ReLU on the finished product") {
+    std::vector<cpu::gemm_detail::KernelSet> sets = cpu::gemm_detail::available_kernels();
+    sets.push_back({});  // the Eigen fallback
+    Rng rng(10);
+    // k = 600 spans three packed blocks: the epilogue must run once, after the last.
+    for (const auto& set : sets)
+        for (const auto& [m, n, k] : {std::array<std::int64_t, 3>{7, 65, 600}, {13, 130, 40}})
+            for (int flags = 0; flags < 8; ++flags) {
+                const bool affine = flags & 1, with_residual = flags & 2, relu = flags & 4;
+                const std::vector<float> a = random_floats(m * k, rng), b = random_floats(k * n, rng),
+                                         scale = random_floats(n, rng), shift = random_floats(n, rng),
+                                         residual = random_floats(m * n, rng);
+                std::vector<float> c(m * n);
+                const cpu::Epilogue e{affine ? scale.data() : nullptr,
+                                      affine ? shift.data() : nullptr,
+                                      with_residual ? residual.data() : nullptr, n, relu};
+                cpu::gemm_detail::sgemm_with(set, m, n, k, {a.data(), k, 1}, {b.data(), n, 1},
+                                             c.data(), n, false, &e);
+                double worst = 0.0;
+                for (std::int64_t i = 0; i < m; ++i)
+                    for (std::int64_t j = 0; j < n; ++j) {
+                        double sum = 0.0, magnitude = 0.0;
+                        for (std::int64_t p = 0; p < k; ++p) {
+                            sum += double(a[i * k + p]) * b[p * n + j];
+                            magnitude += std::abs(double(a[i * k + p]) * b[p * n + j]);
+                        }
+                        if (affine) {
+                            sum = sum * scale[j] + shift[j];
+                            magnitude = magnitude * std::abs(scale[j]) + std::abs(shift[j]);
+                        }
+                        if (with_residual) {
+                            sum += residual[i * n + j];
+                            magnitude += std::abs(residual[i * n + j]);
+                        }
+                        if (relu) sum = std::max(sum, 0.0);
+                        worst = std::max(worst, std::abs(c[i * n + j] - sum) / (magnitude + 1e-30));
+                    }
+                INFO("kernel rows ", set.mr, " m=", m, " n=", n, " k=", k, " affine ", affine,
+                     " residual ", with_residual, " relu ", relu, ": worst ", worst);
+                CHECK(worst <= 1e-5);
+            }
+}
+
 TEST_CASE("sgemm: the result does not depend on the thread count") {
     Rng rng(9);
     const std::int64_t m = 100, n = 200, k = 700;
@@ -128,7 +172,17 @@ TEST_CASE("conv2d fast path matches the double-precision reference, forward and 
         {{2, 6, 5, 16}, {33, 3, 3, 16}, 1, 1},   // 3x3
         {{3, 9, 9, 24}, {40, 3, 3, 24}, 2, 1},   // strided 3x3
         {{1, 15, 13, 3}, {64, 7, 7, 3}, 2, 3},   // the stem
+        // The weight gradient formed transposed (cpu::weight_gradient_transposed), 3x3 with the
+        // column matrix built in three chunks, and 1x1:
+        {{3, 48, 48, 64}, {16, 3, 3, 64}, 1, 1},
+        {{2, 24, 24, 96}, {32, 1, 1, 96}, 1, 0},
     };
+    {  // those two cases do reach the paths they are here for
+        const ConvGeometry chunked = conv_geometry({3, 48, 48, 64}, {16, 3, 3, 64}, 1, 1);
+        CHECK(cpu::images_per_chunk(chunked) == 1);
+        CHECK(cpu::weight_gradient_transposed(48 * 48, chunked.k(), chunked.o));
+        CHECK(cpu::weight_gradient_transposed(2 * 24 * 24, 96, 32));
+    }
     Rng rng(11);
     for (const Case& t : cases) {
         const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);

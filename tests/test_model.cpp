@@ -346,3 +346,30 @@ TEST_CASE("training data: images come from the pack, annotated boxes scaled to t
     CHECK(batch->sources.front()->width == 64);
     CHECK(batch->geometry.front().source_width == 64);
 }
+
+TEST_CASE("ResNet-50 in eval mode: the folded inference path equals conv, batch norm, add, relu") {
+    // With autograd off, eval-mode blocks run nn::conv_bn's fused path (batch norm, residual and
+    // ReLU in the GEMM's epilogue); with it on, the ops run apart. Same numbers either way.
+    nn::ResNet50 net({7, nn::GlobalPool::max, 8, 3});
+    Rng rng(4);
+    const Tensor x = nn::normal_tensor({2, 64, 64, 3}, 1.0, rng);
+    net.train();
+    {
+        NoGradGuard no_grad;
+        net.forward(x);  // running statistics away from their initial 0 and 1
+    }
+    net.eval();
+    Tensor apart = net.forward_all(x).features;
+    REQUIRE(apart.grad_fn() != nullptr);  // the unfused ops ran, recording a graph
+    NoGradGuard no_grad;
+    const nn::ResNetOutput folded = net.forward_all(x);
+    const std::vector<float> a = apart.to_vector(), b = folded.features.to_vector();
+    double worst = 0, largest = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        worst = std::max(worst, double(std::abs(a[i] - b[i])));
+        largest = std::max(largest, double(std::abs(a[i])));
+    }
+    INFO("largest difference ", worst, " of largest value ", largest);
+    CHECK(largest > 0);
+    CHECK(worst <= 1e-5 * largest);
+}

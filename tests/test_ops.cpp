@@ -368,6 +368,91 @@ TEST_CASE("batch_norm train and eval") {
     CHECK(bn.num_batches_tracked == 2);
 }
 
+TEST_CASE("batch_norm with a residual and ReLU: the tail of a bottleneck in one op") {
+    Rng rng(19);
+    const std::int64_t rows = 12, c = 4;
+    Vec x = random_vec(rows * c, rng, 2.0);
+    for (auto& v : x) v -= 1.0;
+    const Vec gamma = random_vec(c, rng), beta = random_vec(c, rng);
+    const Vec residual = random_vec(rows * c, rng);
+    const Vec rm0 = random_vec(c, rng), rv0 = {0.7, 1.2, 2.5, 0.9};
+    for (const bool training : {true, false}) {
+        for (const bool with_residual : {true, false}) {
+            CAPTURE(training);
+            CAPTURE(with_residual);
+            // Reference: the plain op (tested above) followed by add and relu, in double.
+            const auto plain = [&](const std::vector<Vec>& in) {
+                Vec y(rows * c), mean(c), invstd(c), rm = rm0, rv = rv0;
+                cpu::batch_norm_forward(y.data(), mean.data(), invstd.data(), in[0].data(),
+                                        in[1].data(), in[2].data(), rm.data(), rv.data(), rows,
+                                        c, training, 0.1, 1e-5);
+                for (std::int64_t i = 0; i < rows * c; ++i)
+                    y[i] = std::max(y[i] + (with_residual ? in[3][i] : 0.0), 0.0);
+                return y;
+            };
+            const auto fused = [&](const std::vector<Vec>& in, Vec& mean, Vec& invstd) {
+                Vec y(rows * c), rm = rm0, rv = rv0;
+                mean.assign(c, 0);
+                invstd.assign(c, 0);
+                cpu::batch_norm_forward(y.data(), mean.data(), invstd.data(), in[0].data(),
+                                        in[1].data(), in[2].data(), rm.data(), rv.data(), rows,
+                                        c, training, 0.1, 1e-5,
+                                        {with_residual ? in[3].data() : nullptr, true});
+                return y;
+            };
+            const std::vector<Vec> inputs = {x, gamma, beta, residual};
+            Vec m, s;
+            check_close("fused forward (double)", fused(inputs, m, s), plain(inputs), 1e-12);
+            check_gradients(
+                "batch_norm + residual + relu", inputs,
+                [&](const std::vector<Vec>& in) {
+                    Vec mean, invstd;
+                    return fused(in, mean, invstd);
+                },
+                [&](const std::vector<Vec>& in, const Vec& dy) {
+                    Vec mean, invstd, dx(rows * c), dg(c), db(c), dres(rows * c);
+                    const Vec y = fused(in, mean, invstd);
+                    cpu::batch_norm_backward(dx.data(), dg.data(), db.data(), dy.data(),
+                                             in[0].data(), in[1].data(), mean.data(),
+                                             invstd.data(), rows, c, training, y.data(),
+                                             with_residual ? dres.data() : nullptr);
+                    return std::vector<Vec>{dx, dg, db, with_residual ? dres : Vec()};
+                });
+
+            // The float op through autograd equals batch_norm, add and relu run apart.
+            Tensor X = tensor_from({3, 2, 2, c}, x).set_requires_grad(true);
+            Tensor R = tensor_from({3, 2, 2, c}, residual).set_requires_grad(true);
+            Tensor G = tensor_from({c}, gamma).set_requires_grad(true);
+            Tensor B = tensor_from({c}, beta).set_requires_grad(true);
+            const auto run = [&](bool one_op) {
+                for (Tensor* t : {&X, &R, &G, &B}) t->set_grad(Tensor());
+                Tensor rm = tensor_from({c}, rm0), rv = tensor_from({c}, rv0);
+                Tensor y;
+                if (one_op) {
+                    y = ops::batch_norm(X, G, B, rm, rv, {training, 0.1, 1e-5, true},
+                                        with_residual ? R : Tensor());
+                } else {
+                    y = ops::batch_norm(X, G, B, rm, rv, {training, 0.1, 1e-5});
+                    if (with_residual) y = ops::add(y, R);
+                    y = ops::relu(y);
+                }
+                Rng dy_rng(5);
+                backward(y, tensor_from({3, 2, 2, c}, random_vec(rows * c, dy_rng)));
+                return std::vector<Vec>{to_double(y), to_double(rm), to_double(rv),
+                                        to_double(X.grad()), to_double(G.grad()),
+                                        to_double(B.grad()),
+                                        with_residual ? to_double(R.grad()) : Vec()};
+            };
+            const std::vector<Vec> one = run(true), apart = run(false);
+            const char* names[] = {"y", "running mean", "running var", "dx", "dgamma", "dbeta",
+                                   "dresidual"};
+            for (std::size_t i = 0; i < one.size(); ++i)
+                check_close(std::string("one op vs apart: ") + names[i], one[i], apart[i],
+                            kForwardTolerance);
+        }
+    }
+}
+
 TEST_CASE("conv2d: every geometry ResNet-50 uses") {
     struct Case {
         std::int64_t n, h, w, c, o, k, stride, pad;

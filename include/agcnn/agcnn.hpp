@@ -11,7 +11,8 @@
 //              sigmoid, bce_with_logits. CPU kernels (namespace agcnn::cpu) are templates so the
 //              tests can run them in double; CUDA launchers live in kernels/.
 //   nn/        Module (named parameters and buffers, train/eval, freezing), Conv2d,
-//              BatchNorm2d, Linear, Bottleneck, ResNet50 with torchvision's names.
+//              BatchNorm2d, conv_bn (conv + batch norm [+ residual] [+ ReLU], folded into the
+//              GEMM in CPU inference), Linear, Bottleneck, ResNet50 with torchvision's names.
 //   optim/     Adam and SGD with torch.optim semantics, step learning-rate decay.
 //   io/        safetensors, .npy, module state in PyTorch's names and layouts, atomic writes,
 //              and the PyTorch .pth readers (zip, legacy, a pickle machine that runs no code).

@@ -1,7 +1,9 @@
 // agcnn/nn/batch_norm2d.hpp — torch.nn.BatchNorm2d(C) with momentum 0.1 and eps 1e-5.
 //
-// forward: x [N, H, W, C] -> same shape. Training mode normalises with the batch statistics and
-// updates running_mean / running_var (and num_batches_tracked); eval mode uses the running ones.
+// forward(x [, residual, relu]): x [N, H, W, C] -> same shape. Training mode normalises with the
+// batch statistics and updates running_mean / running_var (and num_batches_tracked); eval mode
+// uses the running ones. The optional tail, "+ residual, then ReLU", runs in the same pass
+// (ops/batch_norm.hpp).
 #pragma once
 
 #include "agcnn/nn/module.hpp"
@@ -18,10 +20,10 @@ public:
         running_var = &register_buffer("running_var", Tensor::full({channels}, 1.0f));
         register_counter("num_batches_tracked", &num_batches_tracked);
     }
-    Tensor forward(const Tensor& x) {
+    Tensor forward(const Tensor& x, const Tensor& residual = Tensor(), bool relu = false) {
         if (is_training()) ++num_batches_tracked;
         return ops::batch_norm(x, *weight, *bias, *running_mean, *running_var,
-                               {is_training(), momentum, eps});
+                               {is_training(), momentum, eps, relu}, residual);
     }
 
     Tensor *weight, *bias, *running_mean, *running_var;

@@ -11,10 +11,7 @@
 
 #include <memory>
 
-#include "agcnn/nn/batch_norm2d.hpp"
-#include "agcnn/nn/conv2d.hpp"
-#include "agcnn/ops/add.hpp"
-#include "agcnn/ops/relu.hpp"
+#include "agcnn/nn/conv_bn.hpp"
 
 namespace agcnn::nn {
 
@@ -24,7 +21,7 @@ public:
     Downsample(std::int64_t in, std::int64_t out, std::int64_t stride, Rng& rng)
         : conv(register_module("0", std::make_unique<Conv2d>(in, out, 1, stride, 0, rng))),
           bn(register_module("1", std::make_unique<BatchNorm2d>(out))) {}
-    Tensor forward(const Tensor& x) { return bn.forward(conv.forward(x)); }
+    Tensor forward(const Tensor& x) { return conv_bn(conv, bn, x); }
 
     Conv2d& conv;
     BatchNorm2d& bn;
@@ -48,11 +45,10 @@ public:
     }
 
     Tensor forward(const Tensor& x) {
-        Tensor out = ops::relu(bn1.forward(conv1.forward(x)));
-        out = ops::relu(bn2.forward(conv2.forward(out)));
-        out = bn3.forward(conv3.forward(out));
+        Tensor out = conv_bn(conv1, bn1, x, Tensor(), true);
+        out = conv_bn(conv2, bn2, out, Tensor(), true);
         const Tensor identity = downsample ? downsample->forward(x) : x;
-        return ops::relu(ops::add(out, identity));
+        return conv_bn(conv3, bn3, out, identity, true);  // relu(bn3(conv3(out)) + identity)
     }
 
     Conv2d& conv1;

@@ -24,6 +24,8 @@ public:
             DiskLayout::conv_oihw);
     }
     Tensor forward(const Tensor& x) const { return ops::conv2d(x, *weight, stride_, pad_); }
+    std::int64_t stride() const { return stride_; }
+    std::int64_t pad() const { return pad_; }
 
     Tensor* weight;
 

@@ -70,7 +70,7 @@ public:
     ResNetOutput forward_all(const Tensor& x) {
         AGCNN_CHECK(x.rank() == 4 && x.dim(3) == 3, "ResNet50: expected input [N, H, W, 3], got ",
                     shape_str(x.shape()));
-        Tensor out = ops::relu(bn1.forward(conv1.forward(x)));
+        Tensor out = conv_bn(conv1, bn1, x, Tensor(), true);
         out = ops::max_pool2d(out, 3, 2, 1);
         out = layer1.forward(out);
         out = layer2.forward(out);

@@ -1,44 +1,48 @@
 // agcnn/ops/batch_norm.hpp — batch normalization over the channel (last) dimension,
-// torch.nn.functional.batch_norm for NHWC data.
+// torch.nn.functional.batch_norm for NHWC data, optionally followed by a residual add and a ReLU
+// (ResNet's "bn, += identity, relu", in one pass over memory).
 //
-// batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+// batch_norm(x, gamma, beta, running_mean, running_var, options, residual):
 //   x [N, H, W, C] (any rank >= 2; the last dimension is the channel), gamma, beta,
-//   running_mean, running_var [C] -> y same shape as x.
+//   running_mean, running_var [C], residual undefined or x's shape -> y same shape as x.
 //   M = numel(x) / C values per channel.
 //   training: mean, var = batch mean and biased variance per channel;
 //             running_mean = (1 - momentum) running_mean + momentum mean
 //             running_var  = (1 - momentum) running_var  + momentum var * M / (M - 1)
 //             (PyTorch: momentum 0.1, eps 1e-5, unbiased variance in the running estimate)
 //   eval:     mean, var = running_mean, running_var.
-//   y = (x - mean) / sqrt(var + eps) * gamma + beta
-// backward (x_hat = (x - mean) * invstd):
-//   dgamma = sum dy * x_hat,  dbeta = sum dy
-//   training: dx = gamma * invstd / M * (M dy - dbeta - x_hat dgamma)
-//   eval:     dx = gamma * invstd * dy
-// Per-channel sums are accumulated in double.
+//   z = (x - mean) / sqrt(var + eps) * gamma + beta [+ residual];  y = options.relu ? max(z, 0) : z
+// backward (x_hat = (x - mean) * invstd, g = dy masked by y > 0 when relu, else dy):
+//   dresidual = g
+//   dgamma = sum g * x_hat,  dbeta = sum g
+//   training: dx = gamma * invstd / M * (M g - dbeta - x_hat dgamma)
+//   eval:     dx = gamma * invstd * g
+// Per-channel sums: blocks of kSumBlock rows summed in T, the block sums accumulated in double.
+// The batch variance is computed about a shift (each channel's first value), so one pass gives
+// both sums without the cancellation of sum x^2 - (sum x)^2 / M when |mean| >> std.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "agcnn/core/threads.hpp"
+#include "agcnn/ops/add.hpp"
 #include "agcnn/ops/dispatch.hpp"
+#include "agcnn/ops/relu.hpp"
 
 namespace agcnn::cpu {
 
-// sum[c] = sum over rows of a[r, c], and, when b is given,
-// sum_product[c] = sum over rows of (a[r, c] - a_offset[c]) * (b[r, c] - b_offset[c])
-// (a null offset is zero). Threads take fixed blocks of rows; their partial sums are combined
-// in thread order.
-template <class T>
-void channel_sums(std::vector<double>& sum, std::vector<double>* sum_product, const T* a,
-                  const double* a_offset, const T* b, const double* b_offset, std::int64_t rows,
-                  std::int64_t c) {
+constexpr std::int64_t kSumBlock = 16;
+
+// s1[c] = sum over rows r of u(r, c), s2[c] = sum of v(r, c), where terms(i, k, u, v) sets u and
+// v for element i = r * c + k of channel k. Threads take fixed blocks of rows; their partial sums
+// are combined in thread order, so the result does not depend on scheduling.
+template <class T, class Terms>
+void channel_sums(std::vector<double>& s1, std::vector<double>& s2, std::int64_t rows,
+                  std::int64_t c, Terms terms) {
     const int threads = rows * c > 65536 ? num_threads() : 1;
-    const std::vector<double> zeros(static_cast<std::size_t>(c), 0.0);
-    if (!a_offset) a_offset = zeros.data();
-    if (!b_offset) b_offset = zeros.data();
     std::vector<std::vector<double>> partial(static_cast<std::size_t>(threads),
                                              std::vector<double>(2 * c, 0.0));
 #pragma omp parallel num_threads(threads)
@@ -48,25 +52,55 @@ void channel_sums(std::vector<double>& sum, std::vector<double>* sum_product, co
 #else
         const int t = 0;
 #endif
-        std::vector<double>& mine = partial[static_cast<std::size_t>(t)];
+        double* mine = partial[static_cast<std::size_t>(t)].data();
+        std::vector<T> block(static_cast<std::size_t>(2 * c));
+        T* b1 = block.data();
+        T* b2 = b1 + c;
         const std::int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
-        for (std::int64_t r = begin; r < end; ++r) {
-            const T* row_a = a + r * c;
-            for (std::int64_t k = 0; k < c; ++k) mine[k] += row_a[k];
-            if (b) {
-                const T* row_b = b + r * c;
-                for (std::int64_t k = 0; k < c; ++k)
-                    mine[c + k] += (row_a[k] - a_offset[k]) * (row_b[k] - b_offset[k]);
+        for (std::int64_t r0 = begin; r0 < end; r0 += kSumBlock) {
+            std::fill(block.begin(), block.end(), T(0));
+            for (std::int64_t r = r0; r < std::min(end, r0 + kSumBlock); ++r) {
+                const std::int64_t base = r * c;
+#pragma omp simd
+                for (std::int64_t k = 0; k < c; ++k) {
+                    T u, v;
+                    terms(base + k, k, u, v);
+                    b1[k] += u;
+                    b2[k] += v;
+                }
+            }
+            for (std::int64_t k = 0; k < c; ++k) {
+                mine[k] += b1[k];
+                mine[c + k] += b2[k];
             }
         }
     }
-    sum.assign(static_cast<std::size_t>(c), 0.0);
-    if (sum_product) sum_product->assign(static_cast<std::size_t>(c), 0.0);
+    s1.assign(static_cast<std::size_t>(c), 0.0);
+    s2.assign(static_cast<std::size_t>(c), 0.0);
     for (const auto& mine : partial)
         for (std::int64_t k = 0; k < c; ++k) {
-            sum[k] += mine[k];
-            if (sum_product) (*sum_product)[k] += mine[c + k];
+            s1[k] += mine[k];
+            s2[k] += mine[c + k];
         }
+}
+
+// What follows the normalisation: an optional residual (x's shape) and an optional ReLU.
+template <class T>
+struct BnTail {
+    const T* residual = nullptr;
+    bool relu = false;
+};
+
+// y = x * scale + shift per channel, then the tail. Eval-mode batch norm folded into a
+// convolution (ops/conv2d.hpp) uses the same scale and shift.
+template <class T>
+void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
+                            const T* var, std::int64_t c, double eps) {
+    for (std::int64_t k = 0; k < c; ++k) {
+        const T invstd = static_cast<T>(1.0 / std::sqrt(double(var[k]) + eps));
+        scale[k] = gamma[k] * invstd;
+        shift[k] = beta[k] - mean[k] * scale[k];
+    }
 }
 
 // Writes y and the per-channel mean and invstd used (batch or running statistics).
@@ -74,21 +108,25 @@ void channel_sums(std::vector<double>& sum, std::vector<double>* sum_product, co
 template <class T>
 void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T* gamma,
                         const T* beta, T* running_mean, T* running_var, std::int64_t rows,
-                        std::int64_t c, bool training, double momentum, double eps) {
+                        std::int64_t c, bool training, double momentum, double eps,
+                        BnTail<T> tail = {}) {
     if (training) {
         AGCNN_CHECK(rows > 1, "batch_norm: training needs more than one value per channel, got ",
                     rows);
-        std::vector<double> sum, mean(static_cast<std::size_t>(c)), centered_sq;
-        channel_sums<T>(sum, nullptr, x, nullptr, nullptr, nullptr, rows, c);
-        for (std::int64_t k = 0; k < c; ++k) mean[k] = sum[k] / double(rows);
-        // Two-pass variance: the sum of squared deviations from the mean (no cancellation).
-        channel_sums<T>(sum, &centered_sq, x, mean.data(), x, mean.data(), rows, c);
+        const std::vector<T> shift_by(x, x + c);  // the first row
+        std::vector<double> s1, s2;
+        channel_sums<T>(s1, s2, rows, c, [&](std::int64_t i, std::int64_t k, T& u, T& v) {
+            const T d = x[i] - shift_by[k];
+            u = d;
+            v = d * d;
+        });
         for (std::int64_t k = 0; k < c; ++k) {
-            const double var = centered_sq[k] / double(rows);
-            mean_used[k] = static_cast<T>(mean[k]);
+            const double d_mean = s1[k] / double(rows);
+            const double mean = double(shift_by[k]) + d_mean;
+            const double var = std::max(0.0, s2[k] / double(rows) - d_mean * d_mean);
+            mean_used[k] = static_cast<T>(mean);
             invstd_used[k] = static_cast<T>(1.0 / std::sqrt(var + eps));
-            running_mean[k] =
-                static_cast<T>((1.0 - momentum) * running_mean[k] + momentum * mean[k]);
+            running_mean[k] = static_cast<T>((1.0 - momentum) * running_mean[k] + momentum * mean);
             running_var[k] = static_cast<T>((1.0 - momentum) * running_var[k] +
                                             momentum * var * double(rows) / double(rows - 1));
         }
@@ -103,39 +141,89 @@ void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T*
         scale[k] = gamma[k] * invstd_used[k];
         shift[k] = beta[k] - mean_used[k] * scale[k];
     }
+    const T* res = tail.residual;
+    const bool relu = tail.relu;
 #pragma omp parallel for schedule(static) if (rows * c > 65536)
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t k = 0; k < c; ++k) y[r * c + k] = x[r * c + k] * scale[k] + shift[k];
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int64_t base = r * c;
+#pragma omp simd
+        for (std::int64_t k = 0; k < c; ++k) {
+            T z = x[base + k] * scale[k] + shift[k];
+            if (res) z += res[base + k];
+            y[base + k] = relu ? std::max(z, T(0)) : z;
+        }
+    }
 }
 
-// dx may be null (input needs no gradient); dgamma, dbeta are always written.
+// batch_norm_backward with the ReLU mask (g = dy where relu_output > 0) compiled in or out, so
+// both loops vectorise.
+template <class T, bool Relu>
+void batch_norm_backward_masked(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
+                                const T* gamma, const T* mean_used, const T* invstd_used,
+                                std::int64_t rows, std::int64_t c, bool training,
+                                const T* relu_output, T* dresidual) {
+    // sum g and sum g*(x - mean); dgamma = invstd * sum g*(x - mean).
+    std::vector<double> sum_g, sum_g_xc;
+    channel_sums<T>(sum_g, sum_g_xc, rows, c, [=](std::int64_t i, std::int64_t k, T& u, T& v) {
+        T g = dy[i];
+        if constexpr (Relu) g = relu_output[i] > T(0) ? g : T(0);
+        u = g;
+        v = g * (x[i] - mean_used[k]);
+    });
+    // training: dx = gamma*invstd * (g - sum_g/M - x_hat * dgamma/M), x_hat from the centred
+    //           x (not expanded into a*x + b, which cancels badly when |mean| >> std);
+    // eval:     dx = gamma*invstd * g.
+    std::vector<T> scale(static_cast<std::size_t>(c)), mean_g(static_cast<std::size_t>(c)),
+        xhat_coef(static_cast<std::size_t>(c));
+    for (std::int64_t k = 0; k < c; ++k) {
+        const double dg = invstd_used[k] * sum_g_xc[k];
+        dgamma[k] = static_cast<T>(dg);
+        dbeta[k] = static_cast<T>(sum_g[k]);
+        scale[k] = gamma[k] * invstd_used[k];
+        mean_g[k] = training ? static_cast<T>(sum_g[k] / double(rows)) : T(0);
+        xhat_coef[k] = training ? static_cast<T>(dg * invstd_used[k] / double(rows)) : T(0);
+    }
+    const T* sc = scale.data();
+    const T* mg = mean_g.data();
+    const T* xc = xhat_coef.data();
+#pragma omp parallel for schedule(static) if (rows * c > 65536)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* dy_row = dy + r * c;
+        const T* x_row = x + r * c;
+        const T* y_row = Relu ? relu_output + r * c : nullptr;
+        if (dresidual) {
+            T* out = dresidual + r * c;
+            for (std::int64_t k = 0; k < c; ++k) {
+                T g = dy_row[k];
+                if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
+                out[k] = g;
+            }
+        }
+        if (dx) {
+            T* out = dx + r * c;
+            for (std::int64_t k = 0; k < c; ++k) {
+                T g = dy_row[k];
+                if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
+                out[k] = sc[k] * (g - mg[k] - (x_row[k] - mean_used[k]) * xc[k]);
+            }
+        }
+    }
+}
+
+// dx and dresidual may be null (not wanted); dgamma, dbeta are always written. relu_output: the
+// forward's y when it ended in a ReLU (its sign masks dy), else null.
 template <class T>
 void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                          const T* mean_used, const T* invstd_used, std::int64_t rows,
-                         std::int64_t c, bool training) {
-    // sum dy and sum dy*(x - mean); dgamma = invstd * sum dy*(x - mean).
-    std::vector<double> sum_dy, sum_dy_xc;
-    const std::vector<double> mean(mean_used, mean_used + c);
-    channel_sums<T>(sum_dy, &sum_dy_xc, dy, nullptr, x, mean.data(), rows, c);
-    // training: dx = gamma*invstd * (dy - sum_dy/M - x_hat * dgamma/M), x_hat from the centred
-    //           x (not expanded into a*x + b, which cancels badly when |mean| >> std);
-    // eval:     dx = gamma*invstd * dy.
-    std::vector<T> scale(static_cast<std::size_t>(c)), mean_dy(static_cast<std::size_t>(c)),
-        xhat_coef(static_cast<std::size_t>(c));
-    for (std::int64_t k = 0; k < c; ++k) {
-        const double dg = invstd_used[k] * sum_dy_xc[k];
-        dgamma[k] = static_cast<T>(dg);
-        dbeta[k] = static_cast<T>(sum_dy[k]);
-        scale[k] = gamma[k] * invstd_used[k];
-        mean_dy[k] = training ? static_cast<T>(sum_dy[k] / double(rows)) : T(0);
-        xhat_coef[k] = training ? static_cast<T>(dg * invstd_used[k] / double(rows)) : T(0);
-    }
-    if (!dx) return;
-#pragma omp parallel for schedule(static) if (rows * c > 65536)
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t k = 0; k < c; ++k)
-            dx[r * c + k] = scale[k] * (dy[r * c + k] - mean_dy[k] -
-                                        (x[r * c + k] - mean_used[k]) * xhat_coef[k]);
+                         std::int64_t c, bool training, const T* relu_output = nullptr,
+                         T* dresidual = nullptr) {
+    if (relu_output)
+        batch_norm_backward_masked<T, true>(dx, dgamma, dbeta, dy, x, gamma, mean_used,
+                                            invstd_used, rows, c, training, relu_output,
+                                            dresidual);
+    else
+        batch_norm_backward_masked<T, false>(dx, dgamma, dbeta, dy, x, gamma, mean_used,
+                                             invstd_used, rows, c, training, nullptr, dresidual);
 }
 
 }  // namespace agcnn::cpu
@@ -146,12 +234,12 @@ struct BatchNormOptions {
     bool training = true;
     double momentum = 0.1;
     double eps = 1e-5;
+    bool relu = false;  // end with a ReLU (after the residual, when there is one)
 };
 
 inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                          const Tensor& running_mean, const Tensor& running_var,
-                         const BatchNormOptions& options) {
-    profiler::Scope timer("batch_norm");
+                         const BatchNormOptions& options, const Tensor& residual = Tensor()) {
     AGCNN_CHECK(x.rank() >= 2, "batch_norm: expected [..., C], got ", shape_str(x.shape()));
     const std::int64_t c = x.dim(-1), rows = x.numel() / std::max<std::int64_t>(c, 1);
     for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {
@@ -159,6 +247,19 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
                     shape_str(t->shape()), " does not match input ", shape_str(x.shape()));
         check_same_device(x, *t, "batch_norm");
     }
+    if (residual.defined()) {
+        check_same_shape(x, residual, "batch_norm residual");
+        check_same_device(x, residual, "batch_norm residual");
+    }
+    if (x.device().is_cuda() && (options.relu || residual.defined())) {
+        // The CUDA backend has the plain batch norm; the tail runs as the separate ops.
+        BatchNormOptions plain = options;
+        plain.relu = false;
+        Tensor y = batch_norm(x, gamma, beta, running_mean, running_var, plain);
+        if (residual.defined()) y = add(y, residual);
+        return options.relu ? relu(y) : y;
+    }
+    profiler::Scope timer("batch_norm");
     Tensor y = Tensor::empty(x.shape(), x.device());
     Tensor mean_used = Tensor::empty({c}, x.device());
     Tensor invstd_used = Tensor::empty({c}, x.device());
@@ -174,13 +275,16 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
         cpu::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
                                 gamma.data(), beta.data(), running_mean.data(),
                                 running_var.data(), rows, c, options.training, options.momentum,
-                                options.eps);
+                                options.eps,
+                                {residual.defined() ? residual.data() : nullptr, options.relu});
     }
     const Tensor saved_x = x.detach(), saved_gamma = gamma.detach();
+    const Tensor saved_y = options.relu ? y.detach() : Tensor();
     const bool training = options.training;
-    record_op(y, "batch_norm", {x, gamma, beta},
+    record_op(y, "batch_norm", {x, gamma, beta, residual},
               [=](const Tensor& dy, const std::vector<bool>& needs) {
                   Tensor dx = needs[0] ? Tensor::empty(dy.shape(), dy.device()) : Tensor();
+                  Tensor dres = needs[3] ? Tensor::empty(dy.shape(), dy.device()) : Tensor();
                   Tensor dgamma = Tensor::empty({c}, dy.device());
                   Tensor dbeta = Tensor::empty({c}, dy.device());
                   float* pdx = dx.defined() ? dx.data() : nullptr;
@@ -195,10 +299,12 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
                       cpu::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
                                                saved_x.data(), saved_gamma.data(),
                                                mean_used.data(), invstd_used.data(), rows, c,
-                                               training);
+                                               training,
+                                               saved_y.defined() ? saved_y.data() : nullptr,
+                                               dres.defined() ? dres.data() : nullptr);
                   }
                   return std::vector<Tensor>{dx, needs[1] ? dgamma : Tensor(),
-                                             needs[2] ? dbeta : Tensor()};
+                                             needs[2] ? dbeta : Tensor(), dres};
               });
     return y;
 }

@@ -30,7 +30,7 @@
 
 namespace agcnn::cpu {
 
-constexpr std::int64_t kColumnBudget = std::int64_t(1) << 24;  // 16 M floats = 64 MB
+constexpr std::int64_t kColumnBudget = std::int64_t(1) << 21;  // 2 M floats = 8 MB
 
 inline std::int64_t images_per_chunk(const ConvGeometry& g) {
     const std::int64_t per_image = std::max<std::int64_t>(g.oh * g.ow * g.k(), 1);
@@ -145,44 +145,88 @@ void conv2d_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const Co
     }
 }
 
-// The column matrix of the fast path: grown as needed, never zeroed (im2col writes every
-// element), kept between calls of the calling thread.
-inline float* column_workspace(std::int64_t floats) {
-    thread_local std::vector<float> buffer;
+// Scratch memory of the fast path, kept between calls of the calling thread, grown as needed and
+// never zeroed (every user writes what it reads): slot 0 holds the column matrix, slot 1 the
+// transposed weight gradient.
+inline float* workspace(int slot, std::int64_t floats) {
+    thread_local std::vector<float> buffers[2];
+    std::vector<float>& buffer = buffers[slot];
     if (buffer.size() < static_cast<std::size_t>(floats)) {
         buffer = std::vector<float>();
         buffer.resize(static_cast<std::size_t>(floats));
     }
     return buffer.data();
 }
+inline float* column_workspace(std::int64_t floats) { return workspace(0, floats); }
 
-inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g) {
+// dw [O, K] += (accumulate) or = dy^T [O, rows] cols [rows, K], for one chunk of rows. The GEMM
+// packs its B operand into panels (one copy per thread) and reads A in place, and packing an
+// element costs about as much as 60 multiply-adds, so it matters when the GEMM's m is small:
+// m = O here. When K > O and O <= 256 (3x3 convolutions of the first three stages, the stem,
+// 1x1 with more inputs than outputs) the product is formed transposed, dw^T [K, O] = cols^T dy:
+// the narrower dy is packed and m = K. It is not used with few rows: then A, read one row of
+// cols (K floats apart) per step, thrashes the L1 (a K of a multiple of 1024 maps every row to
+// the same few cache sets) and there is little packing to save. The thresholds are measured
+// (`agcnn bench --convs`, column dw GF/s; docs/benchmarks.md, change 11).
+inline bool weight_gradient_transposed(std::int64_t rows, std::int64_t k, std::int64_t o) {
+    return k > o && o <= 256 && rows >= 1024;
+}
+// The transposed form writes `transposed` [K, O]; finish_weight_gradient copies it into dw
+// after the last chunk.
+inline void weight_gradient_chunk(float* dw, float* transposed, const float* dy, const float* cols,
+                                  std::int64_t rows, std::int64_t k, std::int64_t o,
+                                  bool accumulate) {
+    if (transposed)
+        sgemm(k, o, rows, {cols, 1, k}, {dy, o, 1}, transposed, o, accumulate);
+    else
+        sgemm(o, k, rows, {dy, 1, o}, {cols, k, 1}, dw, k, accumulate);
+}
+inline void finish_weight_gradient(float* dw, const float* transposed, std::int64_t k,
+                                   std::int64_t o) {
+    if (!transposed) return;
+#pragma omp parallel for schedule(static) if (k * o > 65536)
+    for (std::int64_t oc = 0; oc < o; ++oc)
+        for (std::int64_t i = 0; i < k; ++i) dw[oc * k + i] = transposed[i * o + oc];
+}
+
+// epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
+inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g,
+                                const Epilogue* epilogue = nullptr) {
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     const StridedMatrix w_transposed{w, 1, k};  // [K, O]
     if (g.is_pointwise()) {
-        sgemm(g.n * out_rows_per_image, g.o, k, {x, k, 1}, w_transposed, y, g.o, false);
+        sgemm(g.n * out_rows_per_image, g.o, k, {x, k, 1}, w_transposed, y, g.o, false, epilogue);
         return;
     }
     const std::int64_t chunk = images_per_chunk(g);
     float* cols = column_workspace(chunk * out_rows_per_image * k);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
         const std::int64_t images = std::min(chunk, g.n - n0);
+        const std::int64_t offset = n0 * out_rows_per_image * g.o;
+        Epilogue chunk_epilogue = epilogue ? *epilogue : Epilogue{};
+        if (chunk_epilogue.residual) chunk_epilogue.residual += offset;
         im2col(cols, x + n0 * g.h * g.w * g.c, images, g);
-        sgemm(images * out_rows_per_image, g.o, k, {cols, k, 1}, w_transposed,
-              y + n0 * out_rows_per_image * g.o, g.o, false);
+        sgemm(images * out_rows_per_image, g.o, k, {cols, k, 1}, w_transposed, y + offset, g.o,
+              false, epilogue ? &chunk_epilogue : nullptr);
     }
 }
 
 inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const float* x,
                                  const float* w, const ConvGeometry& g) {
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
+    const std::int64_t chunk = g.is_pointwise() ? g.n : images_per_chunk(g);
+    float* transposed = dw && weight_gradient_transposed(chunk * out_rows_per_image, k, g.o)
+                            ? workspace(1, k * g.o)
+                            : nullptr;
     if (g.is_pointwise()) {
         const std::int64_t rows = g.n * out_rows_per_image;
         if (dx) sgemm(rows, k, g.o, {dy, g.o, 1}, {w, k, 1}, dx, k, false);
-        if (dw) sgemm(g.o, k, rows, {dy, 1, g.o}, {x, k, 1}, dw, k, false);  // dy^T x
+        if (dw) {  // dy^T x
+            weight_gradient_chunk(dw, transposed, dy, x, rows, k, g.o, false);
+            finish_weight_gradient(dw, transposed, k, g.o);
+        }
         return;
     }
-    const std::int64_t chunk = images_per_chunk(g);
     float* cols = column_workspace(chunk * out_rows_per_image * k);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
         const std::int64_t images = std::min(chunk, g.n - n0);
@@ -190,13 +234,14 @@ inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const fl
         const float* dy_chunk = dy + n0 * out_rows_per_image * g.o;
         if (dw) {
             im2col(cols, x + n0 * g.h * g.w * g.c, images, g);
-            sgemm(g.o, k, rows, {dy_chunk, 1, g.o}, {cols, k, 1}, dw, k, n0 > 0);
+            weight_gradient_chunk(dw, transposed, dy_chunk, cols, rows, k, g.o, n0 > 0);
         }
         if (dx) {
             sgemm(rows, k, g.o, {dy_chunk, g.o, 1}, {w, k, 1}, cols, k, false);
             col2im(dx + n0 * g.h * g.w * g.c, cols, images, g);
         }
     }
+    if (dw) finish_weight_gradient(dw, transposed, k, g.o);
 }
 
 }  // namespace agcnn::cpu
@@ -231,6 +276,34 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
         }
         return std::vector<Tensor>{dx, dw};
     });
+    return y;
+}
+
+// Inference only (no autograd, CPU): a convolution followed by an eval-mode batch norm given as
+// its per-channel affine map, an optional residual add and an optional ReLU, all applied in the
+// GEMM's epilogue instead of three more passes over memory.
+//   conv2d_affine(x, w, stride, pad, scale, shift, residual, relu):
+//   x [N, H, W, C], w [O, KH, KW, C], scale, shift [O], residual undefined or [N, OH, OW, O]
+//   -> y [N, OH, OW, O] = act(conv2d(x, w) * scale + shift + residual), act = ReLU or identity.
+// The same float operations in the same order as conv2d, batch_norm, add and relu run apart.
+inline Tensor conv2d_affine(const Tensor& x, const Tensor& w, std::int64_t stride,
+                            std::int64_t pad, const Tensor& scale, const Tensor& shift,
+                            const Tensor& residual, bool relu) {
+    profiler::Scope timer("conv2d_affine");
+    AGCNN_CHECK(x.device().is_cpu(), "conv2d_affine: CPU only, got a tensor on ",
+                x.device().str());
+    AGCNN_CHECK(!grad_enabled() || !(x.requires_grad() || w.requires_grad()),
+                "conv2d_affine: inference only, but an input requires a gradient");
+    check_same_device(x, w, "conv2d_affine");
+    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), stride, pad);
+    for (const Tensor* t : {&scale, &shift})
+        AGCNN_CHECK(t->rank() == 1 && t->dim(0) == g.o, "conv2d_affine: scale/shift of shape ",
+                    shape_str(t->shape()), " for ", g.o, " output channels");
+    Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.o}, x.device());
+    if (residual.defined()) check_same_shape(y, residual, "conv2d_affine residual");
+    cpu::Epilogue epilogue{scale.data(), shift.data(),
+                           residual.defined() ? residual.data() : nullptr, g.o, relu};
+    cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g, &epilogue);
     return y;
 }
 

@@ -221,23 +221,34 @@ inline Timing median_timing(int repeats, const std::function<void()>& fn) {
 
 inline void run_conv_bench(const BenchArgs& args) {
     Rng rng(1);
-    Timing conv_total, gemm_total;
+    Timing conv_total, gemm_total, dx_total, dw_total;
     double flop_total = 0;
-    std::printf("%-26s %6s %6s %6s %9s %9s %6s\n", "conv (HxW C->O k/s)", "rows", "K", "O",
-                "conv GF/s", "sgemm GF/s", "ratio");
+    std::printf("%-26s %6s %6s %6s %9s %9s %6s %8s %8s\n", "conv (HxW C->O k/s)", "rows", "K",
+                "O", "conv GF/s", "sgemm GF/s", "ratio", "dx GF/s", "dw GF/s");
     for (const auto& [g, count] : resnet50_convs(args.batch, args.size)) {
         const std::int64_t rows = g.n * g.oh * g.ow, k = g.k();
         const Tensor x = nn::normal_tensor({g.n, g.h, g.w, g.c}, 1.0, rng);
         const Tensor w = nn::normal_tensor({g.o, g.kh, g.kw, g.c}, 1.0, rng);
         const Tensor cols = nn::normal_tensor({rows, k}, 1.0, rng);
         Tensor y = Tensor::empty({rows, g.o});
+        Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape());
+        const int repeats = std::max(args.steps, 1) + 1;
         const Timing conv = median_timing(std::max(args.steps, 1) + 1, [&] {
             cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
         });
-        const Timing gemm = median_timing(std::max(args.steps, 1) + 1, [&] {
+        const Timing gemm = median_timing(repeats, [&] {
             cpu::matrix(y.data(), rows, g.o).noalias() =
                 cpu::matrix(cols.data(), rows, k) * cpu::matrix(w.data(), g.o, k).transpose();
         });
+        // The two halves of the backward pass, y standing in for dy.
+        const Timing back_x = median_timing(repeats, [&] {
+            cpu::conv2d_backward_fast(dx.data(), nullptr, y.data(), x.data(), w.data(), g);
+        });
+        const Timing back_w = median_timing(repeats, [&] {
+            cpu::conv2d_backward_fast(nullptr, dw.data(), y.data(), x.data(), w.data(), g);
+        });
+        dx_total.wall += back_x.wall * count;
+        dw_total.wall += back_w.wall * count;
         const double flop = 2.0 * double(rows) * double(k) * double(g.o);
         conv_total.wall += conv.wall * count;
         conv_total.cpu += conv.cpu * count;
@@ -249,10 +260,11 @@ inline void run_conv_bench(const BenchArgs& args) {
                       static_cast<long long>(g.h), static_cast<long long>(g.w),
                       static_cast<long long>(g.c), static_cast<long long>(g.o),
                       static_cast<long long>(g.kh), static_cast<long long>(g.stride), count);
-        std::printf("%-26s %6lld %6lld %6lld %9.1f %9.1f %5.0f%%\n", name,
+        std::printf("%-26s %6lld %6lld %6lld %9.1f %9.1f %5.0f%% %8.1f %8.1f\n", name,
                     static_cast<long long>(rows), static_cast<long long>(k),
                     static_cast<long long>(g.o), flop / conv.wall * 1e-9, flop / gemm.wall * 1e-9,
-                    100.0 * gemm.wall / conv.wall);
+                    100.0 * gemm.wall / conv.wall, flop / back_x.wall * 1e-9,
+                    flop / back_w.wall * 1e-9);
     }
     const double conv_rate = flop_total / conv_total.wall * 1e-9;
     const double gemm_rate = flop_total / gemm_total.wall * 1e-9;
@@ -260,11 +272,16 @@ inline void run_conv_bench(const BenchArgs& args) {
     std::printf("all convolutions: %.1f GFLOP/s; Eigen SGEMM on the same sizes: %.1f GFLOP/s "
                 "(%.0f%%); by CPU time: %.0f%%\n", conv_rate, gemm_rate,
                 100.0 * conv_rate / gemm_rate, 100.0 * cpu_ratio);
+    const double dx_rate = flop_total / dx_total.wall * 1e-9;
+    const double dw_rate = flop_total / dw_total.wall * 1e-9;
+    std::printf("backward: dx %.1f GFLOP/s, dw %.1f GFLOP/s\n", dx_rate, dw_rate);
     const nlohmann::json report = {{"mode", "convs"}, {"batch", args.batch}, {"size", args.size},
                                    {"threads", num_threads()}, {"conv_gflop_per_s", conv_rate},
                                    {"sgemm_gflop_per_s", gemm_rate},
                                    {"conv_vs_sgemm", conv_rate / gemm_rate},
-                                   {"conv_vs_sgemm_cpu_time", cpu_ratio}};
+                                   {"conv_vs_sgemm_cpu_time", cpu_ratio},
+                                   {"backward_dx_gflop_per_s", dx_rate},
+                                   {"backward_dw_gflop_per_s", dw_rate}};
     std::printf("%s\n", report.dump().c_str());
 }
 

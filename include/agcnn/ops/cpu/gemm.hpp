@@ -1,9 +1,11 @@
 // agcnn/ops/cpu/gemm.hpp — single-precision matrix product for the CPU fast path of the ops.
 //
-// sgemm(m, n, k, A, B, c, ldc, accumulate):
+// sgemm(m, n, k, A, B, c, ldc, accumulate, epilogue):
 //   A [m, k], B [k, n] given as StridedMatrix (element (i, j) at data[i*row_stride +
 //   j*col_stride]), so transposed operands need no copy; c [m, n] row-major, row stride ldc.
-//   c = A B (accumulate false) or c += A B (accumulate true).
+//   c = A B (accumulate false) or c += A B (accumulate true), then, when an Epilogue is given,
+//   c[i, j] = act(c[i, j] * scale[j] + shift[j] + residual[i, j]) (each part optional): an
+//   eval-mode batch norm, residual add and ReLU applied to each tile while it is in L1.
 // Every element of c is summed by one thread in a fixed order (k in blocks of kDepth, each
 // block in order), so the result does not depend on the thread count.
 //
@@ -31,7 +33,36 @@ struct StridedMatrix {
     std::int64_t row_stride, col_stride;
 };
 
+// What an Epilogue does to each finished element c[i, j]; null pointers skip their step.
+struct Epilogue {
+    const float* scale = nullptr;     // [n], with shift
+    const float* shift = nullptr;     // [n]
+    const float* residual = nullptr;  // [m, n], row stride ld_residual
+    std::int64_t ld_residual = 0;
+    bool relu = false;
+};
+
 namespace gemm_detail {
+
+// c[i0:i1, j0:j1] = epilogue(c[i0:i1, j0:j1]) (rows and columns of the whole matrix). One
+// branch-free loop per step, so each vectorises.
+inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::int64_t i0,
+                           std::int64_t i1, std::int64_t j0, std::int64_t j1) {
+    const std::int64_t n = j1 - j0;
+    const float* scale = e.scale ? e.scale + j0 : nullptr;
+    const float* shift = e.shift ? e.shift + j0 : nullptr;
+    for (std::int64_t i = i0; i < i1; ++i) {
+        float* row = c + i * ldc + j0;
+        if (scale)
+            for (std::int64_t j = 0; j < n; ++j) row[j] = row[j] * scale[j] + shift[j];
+        if (e.residual) {
+            const float* res = e.residual + i * e.ld_residual + j0;
+            for (std::int64_t j = 0; j < n; ++j) row[j] += res[j];
+        }
+        if (e.relu)
+            for (std::int64_t j = 0; j < n; ++j) row[j] = std::max(row[j], 0.0f);
+    }
+}
 
 constexpr std::int64_t kDepth = 256;  // rows of B per packed block: a 64-wide panel is 64 KB
 constexpr std::int64_t kWidth = 512;  // columns of B per packed block: 512 KB, fits L2
@@ -134,11 +165,13 @@ inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const St
 // c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
 inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
                         std::int64_t j1, std::int64_t k, const StridedMatrix& a,
-                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
+                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
+                        const Epilogue* epilogue) {
     thread_local std::vector<float> packed;
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
         const std::int64_t kc = std::min(kDepth, k - p0);
         const bool add = accumulate || p0 > 0;
+        const Epilogue* finish = p0 + kc == k ? epilogue : nullptr;
         for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
             const std::int64_t nc = std::min(kWidth, j1 - jb);
             const std::int64_t panels = (nc + set.nr - 1) / set.nr;
@@ -150,10 +183,20 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
                 const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
                 for (std::int64_t panel = 0; panel < panels; ++panel) {
                     const std::int64_t col = jb + panel * set.nr;
+                    const std::int64_t cols = std::min<std::int64_t>(set.nr, j1 - col);
+                    // What the tile reads after its k loop, fetched while the loop runs.
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        for (std::int64_t j = 0; j < cols; j += 16) {
+                            if (add) __builtin_prefetch(c + (i + r) * ldc + col + j);
+                            if (finish && finish->residual)
+                                __builtin_prefetch(finish->residual +
+                                                   (i + r) * finish->ld_residual + col + j);
+                        }
                     set.by_rows[rows](kc, a.data + i * a.row_stride + p0 * a.col_stride,
                                       a.row_stride, a.col_stride,
                                       packed.data() + panel * kc * set.nr, c + i * ldc + col, ldc,
-                                      std::min<std::int64_t>(set.nr, j1 - col), add);
+                                      cols, add);
+                    if (finish) apply_epilogue(*finish, c, ldc, i, i + rows, col, col + cols);
                 }
             }
         }
@@ -166,10 +209,11 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
 // delays one thread does not stall the other at every block.
 inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std::int64_t k,
                        const StridedMatrix& a, const StridedMatrix& b, float* c, std::int64_t ldc,
-                       bool accumulate) {
+                       bool accumulate, const Epilogue* epilogue = nullptr) {
     if (m <= 0 || n <= 0) return;
     if (set.mr == 0 || k <= 0) {
         if (k > 0 || !accumulate) eigen_sgemm(m, n, k, a, b, c, ldc, accumulate);
+        if (epilogue) apply_epilogue(*epilogue, c, ldc, 0, m, 0, n);
         return;
     }
     const bool split_rows = m >= n;
@@ -187,9 +231,9 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
         const std::int64_t end = std::min(extent, units * (t + 1) / count * unit);
         if (begin < end) {
             if (split_rows)
-                sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate);
+                sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue);
             else
-                sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate);
+                sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate, epilogue);
         }
     }
 }
@@ -197,8 +241,9 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
 }  // namespace gemm_detail
 
 inline void sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
-                  const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
-    gemm_detail::sgemm_with(gemm_detail::kernels(), m, n, k, a, b, c, ldc, accumulate);
+                  const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
+                  const Epilogue* epilogue = nullptr) {
+    gemm_detail::sgemm_with(gemm_detail::kernels(), m, n, k, a, b, c, ldc, accumulate, epilogue);
 }
 
 }  // namespace agcnn::cpu
