@@ -14,8 +14,9 @@ Then `agcnn bench --convs` compares our convolutions with Eigen's SGEMM on the s
 Both engines use GNU OpenMP (libgomp) and run under the same OMP_WAIT_POLICY, passive by default:
 on a shared 2-core machine, threads spinning at every barrier take the CPU from the thread that
 has work (at batch 1 perf found 55% of the process's CPU time in libgomp's wait loop), which
-made both engines 3-6x slower and the ratio erratic. --omp-wait-policy active restores libgomp's
-default.
+made both engines 3-6x slower and the ratio erratic. --omp-wait-policy default leaves the
+variable unset: libgomp's own default, spinning briefly at a barrier before sleeping, the
+fastest setting on an idle machine; active spins much longer.
 Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for memory, smaller):
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
 a shared, loaded machine disturbs much less than wall time.
@@ -81,7 +82,10 @@ def torch_worker(mode, batch, size, layout, steps, warmup, threads):
 
 
 def last_json(command, wait_policy):
-    env = dict(os.environ, OMP_WAIT_POLICY=wait_policy)
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = wait_policy
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -94,7 +98,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
-    parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "active"])
+    parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "default", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,7 +129,7 @@ def main():
                        "--threads", str(args.threads), "--steps", "3"], args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
-          f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy}")
+          f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}")
     print(f"{'workload':<9} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
           f"{'ratio':>6} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
