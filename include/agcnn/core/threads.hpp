@@ -25,6 +25,23 @@ inline int num_threads() {
 #endif
 }
 
+// Inside a parallel region: this thread's index and the region's thread count (0 and 1 outside
+// one, or without OpenMP).
+inline int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline int team_size() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 // Denormal numbers (below 1.2e-38) take a slow microcode path on x86: a freshly initialised
 // network in eval mode makes many and runs several times slower. Flush-to-zero and
 // denormals-are-zero are set on the calling thread and every OpenMP worker.

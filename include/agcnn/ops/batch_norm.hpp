@@ -47,11 +47,7 @@ void channel_sums(std::vector<double>& s1, std::vector<double>& s2, std::int64_t
                                              std::vector<double>(2 * c, 0.0));
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num();
-#else
-        const int t = 0;
-#endif
+        const int t = thread_index();
         double* mine = partial[static_cast<std::size_t>(t)].data();
         std::vector<T> block(static_cast<std::size_t>(2 * c));
         T* b1 = block.data();

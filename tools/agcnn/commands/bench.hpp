@@ -15,7 +15,10 @@
 //     data first (a fresh network's mean 0 / variance 1 produces denormals and misleads).
 //   agcnn bench --convs --batch B --size S --threads T
 //     Every distinct convolution of ResNet-50 (forward), timed against Eigen's SGEMM on the same
-//     matrix sizes (rows = B*OH*OW, K = KH*KW*C, O); last line JSON with the totals.
+//     matrix sizes (rows = B*OH*OW, K = KH*KW*C, O), and the two halves of its backward pass
+//     (dx, dw) alone; then the CPU's fused multiply-add peak measured on T threads (each runs
+//     24 independent chains of AVX-512 or AVX2 FMAs), the yardstick for all of these rates;
+//     last line JSON with the totals.
 #pragma once
 
 #include <sys/resource.h>
@@ -23,11 +26,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <immintrin.h>
 #include <nlohmann/json.hpp>
 
 #include "commands/common.hpp"
@@ -219,6 +224,66 @@ inline Timing median_timing(int repeats, const std::function<void()>& fn) {
     return {median_of(wall), median_of(cpu)};
 }
 
+// FLOPs of `rounds` x 24 independent FMA chains of one vector width (2 FLOPs per lane).
+template <class Vec, class Fma, class Sum>
+double fma_chains(long rounds, Vec start, Vec step, Fma fma, Sum sum, int lanes) {
+    Vec acc[24];
+    for (Vec& a : acc) a = start;
+    for (long r = 0; r < rounds; ++r) {
+#pragma GCC unroll 24
+        for (Vec& a : acc) a = fma(a, step, start);
+        __asm__ volatile("" : "+x"(step));  // keeps the loop from being folded
+    }
+    float total = 0;
+    for (const Vec& a : acc) total += sum(a);
+    if (total == 12345.0f) std::printf(" ");  // the result is used
+    return 24.0 * 2.0 * lanes * double(rounds);
+}
+
+// The sum of a vector's lanes (any width).
+template <class Vec>
+float lane_sum(const Vec& a) {
+    float v[sizeof(Vec) / sizeof(float)];
+    std::memcpy(v, &a, sizeof v);
+    float total = 0;
+    for (float x : v) total += x;
+    return total;
+}
+
+__attribute__((target("avx512f"))) inline double fma_flops_avx512(long rounds) {
+    return fma_chains(rounds, _mm512_set1_ps(1e-3f), _mm512_set1_ps(0.999f),
+                      [](__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); },
+                      lane_sum<__m512>, 16);
+}
+
+__attribute__((target("avx2,fma"))) inline double fma_flops_avx2(long rounds) {
+    return fma_chains(rounds, _mm256_set1_ps(1e-3f), _mm256_set1_ps(0.999f),
+                      [](__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); },
+                      lane_sum<__m256>, 8);
+}
+
+// The fused multiply-add peak of this CPU on `threads` threads, GFLOP/s: each thread runs
+// FMA chains for about 0.3 s on its own clock, and the rates are summed. 0 without AVX2.
+inline double measure_fma_peak(int threads) {
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (!avx512 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
+    std::vector<double> rates(static_cast<std::size_t>(threads), 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = thread_index();
+        const long rounds = 4000000;
+        double flops = 0;
+        const auto start = std::chrono::steady_clock::now();
+        while (seconds_since(start) < 0.3)
+            flops += avx512 ? fma_flops_avx512(rounds) : fma_flops_avx2(rounds);
+        rates[static_cast<std::size_t>(t)] = flops / seconds_since(start) * 1e-9;
+    }
+    double total = 0;
+    for (double r : rates) total += r;
+    return total;
+}
+
 inline void run_conv_bench(const BenchArgs& args) {
     Rng rng(1);
     Timing conv_total, gemm_total, dx_total, dw_total;
@@ -275,13 +340,18 @@ inline void run_conv_bench(const BenchArgs& args) {
     const double dx_rate = flop_total / dx_total.wall * 1e-9;
     const double dw_rate = flop_total / dw_total.wall * 1e-9;
     std::printf("backward: dx %.1f GFLOP/s, dw %.1f GFLOP/s\n", dx_rate, dw_rate);
+    const double peak = measure_fma_peak(num_threads());
+    std::printf("FMA peak of this CPU on %d threads: %.1f GFLOP/s; convolutions at %.0f%% of it "
+                "(forward), %.0f%% (dx), %.0f%% (dw)\n", num_threads(), peak,
+                100.0 * conv_rate / peak, 100.0 * dx_rate / peak, 100.0 * dw_rate / peak);
     const nlohmann::json report = {{"mode", "convs"}, {"batch", args.batch}, {"size", args.size},
                                    {"threads", num_threads()}, {"conv_gflop_per_s", conv_rate},
                                    {"sgemm_gflop_per_s", gemm_rate},
                                    {"conv_vs_sgemm", conv_rate / gemm_rate},
                                    {"conv_vs_sgemm_cpu_time", cpu_ratio},
                                    {"backward_dx_gflop_per_s", dx_rate},
-                                   {"backward_dw_gflop_per_s", dw_rate}};
+                                   {"backward_dw_gflop_per_s", dw_rate},
+                                   {"fma_peak_gflop_per_s", peak}};
     std::printf("%s\n", report.dump().c_str());
 }
 

@@ -222,11 +222,7 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
     const int threads = m * n * k > 262144 ? int(std::min<std::int64_t>(num_threads(), units)) : 1;
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), count = omp_get_num_threads();
-#else
-        const int t = 0, count = 1;
-#endif
+        const int t = thread_index(), count = team_size();
         const std::int64_t begin = std::min(extent, units * t / count * unit);
         const std::int64_t end = std::min(extent, units * (t + 1) / count * unit);
         if (begin < end) {
