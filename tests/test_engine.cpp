@@ -300,6 +300,11 @@ TEST_CASE("atomic writes leave the old file when the new one cannot be written")
     io::write_file_atomic(path, "second");
     CHECK(io::read_file(path) == "second");
     CHECK_THROWS_AS(io::write_file_atomic(temp_path("no-such-dir/x.txt"), "x"), Error);
+    {  // a streamed write abandoned half way (an exception on the way): nothing changes
+        io::AtomicFileWriter out(path);
+        out.write("half", 4);
+    }
+    CHECK(io::read_file(path) == "second");
     for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(path).parent_path()))
         CHECK(entry.path().string().find(".tmp-") == std::string::npos);
 }

@@ -10,8 +10,8 @@
 // the source PNG's size and modification time. A pack is trusted only if the trailer, file size
 // and index checksum agree (a torn or truncated file fails here), and each image's checksum is
 // checked when it is read. A pack is stale when a record is missing or its PNG's size or mtime
-// changed; ensure_pack() then rebuilds it. The file is written to a temporary name, fsynced and
-// renamed, so a crash leaves the old pack or the new one.
+// changed; ensure_pack() then rebuilds it. The file is written through io::AtomicFileWriter
+// (temporary name, fsync, rename, folder fsync), so a crash leaves the old pack or the new one.
 #pragma once
 
 #include <fcntl.h>
@@ -198,63 +198,49 @@ inline void build_pack(const std::vector<ImageRecord>& records, const std::strin
                        bool skip_bad, const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     AGCNN_CHECK(max_side >= 16 && max_side <= kMaxImageSide, "pack: image side ", max_side, " outside 16..",
                 kMaxImageSide);
-    const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    AGCNN_CHECK(fd >= 0, path, ": cannot create ", temp, ": ", std::strerror(errno));
-    try {
-        io::detail::write_all(fd, kPackMagic, 8, path);
-        std::uint64_t offset = 8;
-        nlohmann::json images = nlohmann::json::array();
-        constexpr std::size_t kChunk = 64;
-        for (std::size_t begin = 0; begin < records.size(); begin += kChunk) {
-            const std::size_t end = std::min(records.size(), begin + kChunk);
-            std::vector<GrayImage> decoded(end - begin);
-            std::vector<std::string> errors(end - begin);
-            std::vector<SourceStamp> stamps(end - begin);
+    io::AtomicFileWriter out(path);
+    out.write(kPackMagic, 8);
+    std::uint64_t offset = 8;
+    nlohmann::json images = nlohmann::json::array();
+    constexpr std::size_t kChunk = 64;
+    for (std::size_t begin = 0; begin < records.size(); begin += kChunk) {
+        const std::size_t end = std::min(records.size(), begin + kChunk);
+        std::vector<GrayImage> decoded(end - begin);
+        std::vector<std::string> errors(end - begin);
+        std::vector<SourceStamp> stamps(end - begin);
 #pragma omp parallel for schedule(dynamic)
-            for (std::size_t i = begin; i < end; ++i) {
-                try {
-                    stamps[i - begin] = stamp_of(records[i].path);
-                    decoded[i - begin] = fit_within(read_png(records[i].path), max_side);
-                } catch (const Error& e) {
-                    errors[i - begin] = e.what();
-                }
+        for (std::size_t i = begin; i < end; ++i) {
+            try {
+                stamps[i - begin] = stamp_of(records[i].path);
+                decoded[i - begin] = fit_within(read_png(records[i].path), max_side);
+            } catch (const Error& e) {
+                errors[i - begin] = e.what();
             }
-            for (std::size_t i = begin; i < end; ++i) {
-                const GrayImage& image = decoded[i - begin];
-                const std::string& error = errors[i - begin];
-                AGCNN_CHECK(skip_bad || error.empty(), error);
-                nlohmann::json item = {{"name", records[i].name},
-                                       {"offset", offset},
-                                       {"width", image.width},
-                                       {"height", image.height},
-                                       {"checksum", checksum64(image.pixels.data(), image.pixels.size())},
-                                       {"source_size", stamps[i - begin].size},
-                                       {"source_mtime_ns", stamps[i - begin].mtime_ns}};
-                if (!error.empty()) item["error"] = error;
-                images.push_back(std::move(item));
-                io::detail::write_all(fd, image.pixels.data(), image.pixels.size(), path);
-                offset += image.pixels.size();
-            }
-            if (progress) progress(end, records.size());
         }
-        const std::string index = nlohmann::json{{"version", 1}, {"max_side", max_side}, {"images", images}}.dump();
-        const std::uint64_t trailer[2] = {index.size(), checksum64(index.data(), index.size())};
-        io::detail::write_all(fd, index.data(), index.size(), path);
-        io::detail::write_all(fd, trailer, sizeof trailer, path);
-        io::detail::write_all(fd, kPackEnd, 8, path);
-        AGCNN_CHECK(::fsync(fd) == 0, path, ": fsync failed: ", std::strerror(errno));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
+        for (std::size_t i = begin; i < end; ++i) {
+            const GrayImage& image = decoded[i - begin];
+            const std::string& error = errors[i - begin];
+            AGCNN_CHECK(skip_bad || error.empty(), error);
+            nlohmann::json item = {{"name", records[i].name},
+                                   {"offset", offset},
+                                   {"width", image.width},
+                                   {"height", image.height},
+                                   {"checksum", checksum64(image.pixels.data(), image.pixels.size())},
+                                   {"source_size", stamps[i - begin].size},
+                                   {"source_mtime_ns", stamps[i - begin].mtime_ns}};
+            if (!error.empty()) item["error"] = error;
+            images.push_back(std::move(item));
+            out.write(image.pixels.data(), image.pixels.size());
+            offset += image.pixels.size();
+        }
+        if (progress) progress(end, records.size());
     }
-    ::close(fd);
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const std::string why = std::strerror(errno);
-        ::unlink(temp.c_str());
-        throw Error(path + ": cannot rename the temporary pack into place: " + why);
-    }
+    const std::string index = nlohmann::json{{"version", 1}, {"max_side", max_side}, {"images", images}}.dump();
+    const std::uint64_t trailer[2] = {index.size(), checksum64(index.data(), index.size())};
+    out.write(index.data(), index.size());
+    out.write(trailer, sizeof trailer);
+    out.write(kPackEnd, 8);
+    out.commit();
 }
 
 // Where a data set's pack goes unless told otherwise: beside its images.

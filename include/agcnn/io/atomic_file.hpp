@@ -1,4 +1,4 @@
-// agcnn/io/atomic_file.hpp — write a whole file so that a crash leaves the old or the new one.
+// agcnn/io/atomic_file.hpp — write a file so that a crash leaves the old or the new one.
 //
 // The bytes go to "<path>.tmp-<pid>" in the same folder, which is fsynced, renamed over <path>,
 // and the folder is fsynced so the rename itself survives a power cut. On any error the
@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -38,33 +39,57 @@ inline void write_all(int fd, const void* data, std::size_t size, const std::str
 }
 }  // namespace detail
 
+// A file written piece by piece that appears at its path only on commit():
+//   AtomicFileWriter out(path); out.write(...); ...; out.commit();
+// Until commit the bytes are in "<path>.tmp-<pid>"; commit fsyncs, renames over <path> and
+// fsyncs the folder. Destroyed without commit (an error on the way), it removes the temporary
+// file and leaves <path> as it was.
+class AtomicFileWriter {
+public:
+    explicit AtomicFileWriter(std::string path)
+        : path_(std::move(path)), temp_(path_ + ".tmp-" + std::to_string(::getpid())) {
+        fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        AGCNN_CHECK(fd_ >= 0, path_, ": cannot create ", temp_, ": ", detail::errno_text());
+    }
+    AtomicFileWriter(const AtomicFileWriter&) = delete;
+    AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+    ~AtomicFileWriter() {
+        if (fd_ >= 0) ::close(fd_);
+        if (!committed_) ::unlink(temp_.c_str());
+    }
+
+    void write(const void* data, std::size_t size) { detail::write_all(fd_, data, size, path_); }
+
+    void commit() {
+        AGCNN_CHECK(::fsync(fd_) == 0, path_, ": fsync failed: ", detail::errno_text());
+        const int fd = fd_;
+        fd_ = -1;
+        AGCNN_CHECK(::close(fd) == 0, path_, ": close failed: ", detail::errno_text());
+        if (::rename(temp_.c_str(), path_.c_str()) != 0)
+            throw Error(path_ + ": cannot rename the temporary file into place: " +
+                        detail::errno_text());
+        committed_ = true;
+        namespace fs = std::filesystem;
+        const fs::path target(path_);
+        const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+        const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir >= 0) {
+            ::fsync(dir);
+            ::close(dir);
+        }
+    }
+
+private:
+    std::string path_, temp_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
+
 // Writes the concatenation of `parts` to `path` atomically.
 inline void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts) {
-    namespace fs = std::filesystem;
-    const fs::path target(path);
-    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    AGCNN_CHECK(fd >= 0, path, ": cannot create ", temp, ": ", detail::errno_text());
-    try {
-        for (std::string_view part : parts) detail::write_all(fd, part.data(), part.size(), path);
-        AGCNN_CHECK(::fsync(fd) == 0, path, ": fsync failed: ", detail::errno_text());
-        AGCNN_CHECK(::close(fd) == 0, path, ": close failed: ", detail::errno_text());
-    } catch (...) {
-        ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const std::string why = detail::errno_text();
-        ::unlink(temp.c_str());
-        throw Error(path + ": cannot rename the temporary file into place: " + why);
-    }
-    const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
-    }
+    AtomicFileWriter out(path);
+    for (std::string_view part : parts) out.write(part.data(), part.size());
+    out.commit();
 }
 
 inline void write_file_atomic(const std::string& path, std::string_view content) {
