@@ -174,10 +174,10 @@ inline float* column_workspace(std::int64_t floats) { return workspace(0, floats
 // element costs about as much as 60 multiply-adds, so it matters when the GEMM's m is small:
 // m = O here. When K > O and O <= 256 (3x3 convolutions of the first three stages, the stem,
 // 1x1 with more inputs than outputs) the product is formed transposed, dw^T [K, O] = cols^T dy:
-// the narrower dy is packed and m = K. It is not used with few rows: then A, read one row of
-// cols (K floats apart) per step, thrashes the L1 (a K of a multiple of 1024 maps every row to
-// the same few cache sets) and there is little packing to save. The thresholds are measured
-// (`agcnn bench --convs`, column dw GF/s; docs/benchmarks.md, change 11).
+// the narrower dy is packed and m = K. Measured (`agcnn bench --convs`, column dw GF/s;
+// docs/benchmarks.md, change 12): with O = 512 (layer 4) the transposed form is slower (330-410
+// against 450-480 GFLOP/s), and so it is with few rows (196 at batch 1: 290-380 against
+// 385-445), where there is little packing to save.
 inline bool weight_gradient_transposed(std::int64_t rows, std::int64_t k, std::int64_t o) {
     return k > o && o <= 256 && rows >= 1024;
 }
@@ -194,9 +194,13 @@ inline void weight_gradient_chunk(float* dw, float* transposed, const float* dy,
 inline void finish_weight_gradient(float* dw, const float* transposed, std::int64_t k,
                                    std::int64_t o) {
     if (!transposed) return;
-#pragma omp parallel for schedule(static) if (k * o > 65536)
-    for (std::int64_t oc = 0; oc < o; ++oc)
-        for (std::int64_t i = 0; i < k; ++i) dw[oc * k + i] = transposed[i * o + oc];
+    constexpr std::int64_t B = 32;  // 32 x 32 blocks: both sides of a block stay in L1
+#pragma omp parallel for collapse(2) schedule(static) if (k * o > 65536)
+    for (std::int64_t o0 = 0; o0 < o; o0 += B)
+        for (std::int64_t i0 = 0; i0 < k; i0 += B)
+            for (std::int64_t oc = o0; oc < std::min(o, o0 + B); ++oc)
+                for (std::int64_t i = i0; i < std::min(k, i0 + B); ++i)
+                    dw[oc * k + i] = transposed[i * o + oc];
 }
 
 // epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
