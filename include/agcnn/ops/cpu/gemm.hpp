@@ -136,8 +136,10 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
     // panels in 8 x 8 blocks transposed in registers, anything else element by element.
     const float* src = b.data + p0 * b.row_stride + j0 * b.col_stride;
     if (b.row_stride == 1 && cols == nr && nr % 8 == 0 && kc % 8 == 0 && kernels().mr != 0) {
-        for (std::int64_t p = 0; p < kc; p += 8)
-            for (std::int64_t j = 0; j < nr; j += 8)
+        // Eight rows of the source at a time, each read front to back: eight streams the
+        // hardware prefetcher follows (all 64 rows of the panel at once were too many).
+        for (std::int64_t j = 0; j < nr; j += 8)
+            for (std::int64_t p = 0; p < kc; p += 8)
                 gemm_kernels::transpose_8x8(src + p + j * b.col_stride, b.col_stride,
                                             packed + p * nr + j, nr);
         return;
