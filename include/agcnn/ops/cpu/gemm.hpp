@@ -139,9 +139,13 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
         // Eight rows of the source at a time, each read front to back: eight streams the
         // hardware prefetcher follows (all 64 rows of the panel at once were too many).
         for (std::int64_t j = 0; j < nr; j += 8)
-            for (std::int64_t p = 0; p < kc; p += 8)
+            for (std::int64_t p = 0; p < kc; p += 8) {
+                if (p % 16 == 0)
+                    for (int r = 0; r < 8; ++r)
+                        __builtin_prefetch(src + p + 64 + (j + r) * b.col_stride);
                 gemm_kernels::transpose_8x8(src + p + j * b.col_stride, b.col_stride,
                                             packed + p * nr + j, nr);
+            }
         return;
     }
     for (std::int64_t p = 0; p < kc; ++p) {
