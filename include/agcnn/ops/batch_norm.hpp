@@ -99,6 +99,24 @@ void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, c
     }
 }
 
+// y = x * scale + shift per channel [+ residual] [then ReLU], the tail compiled in or out so
+// each variant is one plain vectorised loop.
+template <class T, bool Residual, bool Relu>
+void apply_batch_norm(T* y, const T* x, const T* scale, const T* shift, const T* residual,
+                      std::int64_t rows, std::int64_t c) {
+#pragma omp parallel for schedule(static) if (rows * c > 65536)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* x_row = x + r * c;
+        T* y_row = y + r * c;
+        for (std::int64_t k = 0; k < c; ++k) {
+            T z = x_row[k] * scale[k] + shift[k];
+            if constexpr (Residual) z += residual[r * c + k];
+            if constexpr (Relu) z = std::max(z, T(0));
+            y_row[k] = z;
+        }
+    }
+}
+
 // Writes y and the per-channel mean and invstd used (batch or running statistics).
 // In training also updates running_mean/running_var in place.
 template <class T>
@@ -137,18 +155,15 @@ void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T*
         scale[k] = gamma[k] * invstd_used[k];
         shift[k] = beta[k] - mean_used[k] * scale[k];
     }
-    const T* res = tail.residual;
-    const bool relu = tail.relu;
-#pragma omp parallel for schedule(static) if (rows * c > 65536)
-    for (std::int64_t r = 0; r < rows; ++r) {
-        const std::int64_t base = r * c;
-#pragma omp simd
-        for (std::int64_t k = 0; k < c; ++k) {
-            T z = x[base + k] * scale[k] + shift[k];
-            if (res) z += res[base + k];
-            y[base + k] = relu ? std::max(z, T(0)) : z;
-        }
-    }
+    const T *sc = scale.data(), *sh = shift.data(), *res = tail.residual;
+    if (res && tail.relu)
+        apply_batch_norm<T, true, true>(y, x, sc, sh, res, rows, c);
+    else if (res)
+        apply_batch_norm<T, true, false>(y, x, sc, sh, res, rows, c);
+    else if (tail.relu)
+        apply_batch_norm<T, false, true>(y, x, sc, sh, res, rows, c);
+    else
+        apply_batch_norm<T, false, false>(y, x, sc, sh, res, rows, c);
 }
 
 // batch_norm_backward with the ReLU mask (g = dy where relu_output > 0) compiled in or out, so
@@ -187,20 +202,22 @@ void batch_norm_backward_masked(T* dx, T* dgamma, T* dbeta, const T* dy, const T
         const T* dy_row = dy + r * c;
         const T* x_row = x + r * c;
         const T* y_row = Relu ? relu_output + r * c : nullptr;
-        if (dresidual) {
-            T* out = dresidual + r * c;
+        T* dres_row = dresidual ? dresidual + r * c : nullptr;
+        T* dx_row = dx ? dx + r * c : nullptr;
+        if (dres_row) {
+#pragma omp simd
             for (std::int64_t k = 0; k < c; ++k) {
                 T g = dy_row[k];
                 if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
-                out[k] = g;
+                dres_row[k] = g;
             }
         }
-        if (dx) {
-            T* out = dx + r * c;
+        if (dx_row) {
+#pragma omp simd
             for (std::int64_t k = 0; k < c; ++k) {
                 T g = dy_row[k];
                 if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
-                out[k] = sc[k] * (g - mg[k] - (x_row[k] - mean_used[k]) * xc[k]);
+                dx_row[k] = sc[k] * (g - mg[k] - (x_row[k] - mean_used[k]) * xc[k]);
             }
         }
     }
