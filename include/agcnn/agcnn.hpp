@@ -6,10 +6,13 @@
 //   core/      Tensor (float32, contiguous, NHWC images, shared storage, 64-byte aligned),
 //              Device, Error, Rng, threads.
 //   autograd/  Node (one recorded op), backward() (reverse mode over the DAG), NoGradGuard.
-//   ops/       one op per header, forward and backward side by side: conv2d, batch_norm, relu,
+//   ops/       one op per header, forward and backward side by side: conv2d (and
+//              conv2d_affine, its inference-only form with batch norm, residual and ReLU in the
+//              GEMM's epilogue), batch_norm (optionally + residual, then ReLU, in one pass), relu,
 //              max_pool2d, global_max_pool / global_avg_pool, linear, add, concat_channels,
 //              sigmoid, bce_with_logits. CPU kernels (namespace agcnn::cpu) are templates so the
-//              tests can run them in double; CUDA launchers live in kernels/.
+//              tests can run them in double; the float GEMMs run on ops/cpu/gemm.hpp's AVX-512 /
+//              AVX2 kernels; CUDA launchers live in kernels/.
 //   nn/        Module (named parameters and buffers, train/eval, freezing), Conv2d,
 //              BatchNorm2d, conv_bn (conv + batch norm [+ residual] [+ ReLU], folded into the
 //              GEMM in CPU inference), Linear, Bottleneck, ResNet50 with torchvision's names.
