@@ -87,8 +87,9 @@ struct BnTail {
     bool relu = false;
 };
 
-// y = x * scale + shift per channel, then the tail. Eval-mode batch norm folded into a
-// convolution (ops/conv2d.hpp) uses the same scale and shift.
+// Eval-mode batch norm as a per-channel affine map, y = x * scale + shift: scale, shift [C] from
+// gamma, beta, the running mean and variance [C], by the same float operations as the eval branch
+// of batch_norm_forward. nn::conv_bn hands them to the GEMM epilogue of ops::conv2d_affine.
 template <class T>
 void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
                             const T* var, std::int64_t c, double eps) {
