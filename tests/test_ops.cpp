@@ -51,6 +51,21 @@ void check_accumulation(const std::vector<Tensor*>& leaves, const std::function<
     }
 }
 
+// cpu::batch_norm_forward in double on in[0] (x, rows x c), in[1] (gamma), in[2] (beta), from
+// the running statistics rm0, rv0 (copied; the update is not kept), with an optional tail.
+// Returns y; mean and invstd receive the statistics used.
+Vec batch_norm_double(const std::vector<Vec>& in, const Vec& rm0, const Vec& rv0,
+                      std::int64_t rows, std::int64_t c, bool training, Vec& mean, Vec& invstd,
+                      cpu::BnTail<double> tail = {}) {
+    Vec y(static_cast<std::size_t>(rows * c)), rm = rm0, rv = rv0;
+    mean.assign(static_cast<std::size_t>(c), 0);
+    invstd.assign(static_cast<std::size_t>(c), 0);
+    cpu::batch_norm_forward(y.data(), mean.data(), invstd.data(), in[0].data(), in[1].data(),
+                            in[2].data(), rm.data(), rv.data(), rows, c, training, 0.1, 1e-5,
+                            tail);
+    return y;
+}
+
 }  // namespace
 
 TEST_CASE("relu") {
@@ -339,13 +354,7 @@ TEST_CASE("batch_norm train and eval") {
         check_close("running var", to_double(running_var), rv, 1e-6);
 
         const auto forward = [&](const std::vector<Vec>& in, Vec& mean_used, Vec& invstd) {
-            Vec y(rows * c), rmean = rm0, rvar = rv0;
-            mean_used.assign(c, 0);
-            invstd.assign(c, 0);
-            cpu::batch_norm_forward(y.data(), mean_used.data(), invstd.data(), in[0].data(),
-                                    in[1].data(), in[2].data(), rmean.data(), rvar.data(), rows,
-                                    c, training, 0.1, 1e-5);
-            return y;
+            return batch_norm_double(in, rm0, rv0, rows, c, training, mean_used, invstd);
         };
         check_gradients(
             training ? "batch_norm train" : "batch_norm eval", {x, gamma, beta},
@@ -382,23 +391,15 @@ TEST_CASE("batch_norm with a residual and ReLU: the tail of a bottleneck in one 
             CAPTURE(with_residual);
             // Reference: the plain op (tested above) followed by add and relu, in double.
             const auto plain = [&](const std::vector<Vec>& in) {
-                Vec y(rows * c), mean(c), invstd(c), rm = rm0, rv = rv0;
-                cpu::batch_norm_forward(y.data(), mean.data(), invstd.data(), in[0].data(),
-                                        in[1].data(), in[2].data(), rm.data(), rv.data(), rows,
-                                        c, training, 0.1, 1e-5);
+                Vec mean, invstd;
+                Vec y = batch_norm_double(in, rm0, rv0, rows, c, training, mean, invstd);
                 for (std::int64_t i = 0; i < rows * c; ++i)
                     y[i] = std::max(y[i] + (with_residual ? in[3][i] : 0.0), 0.0);
                 return y;
             };
             const auto fused = [&](const std::vector<Vec>& in, Vec& mean, Vec& invstd) {
-                Vec y(rows * c), rm = rm0, rv = rv0;
-                mean.assign(c, 0);
-                invstd.assign(c, 0);
-                cpu::batch_norm_forward(y.data(), mean.data(), invstd.data(), in[0].data(),
-                                        in[1].data(), in[2].data(), rm.data(), rv.data(), rows,
-                                        c, training, 0.1, 1e-5,
-                                        {with_residual ? in[3].data() : nullptr, true});
-                return y;
+                return batch_norm_double(in, rm0, rv0, rows, c, training, mean, invstd,
+                                         {with_residual ? in[3].data() : nullptr, true});
             };
             const std::vector<Vec> inputs = {x, gamma, beta, residual};
             Vec m, s;

@@ -87,17 +87,33 @@ struct BnTail {
     bool relu = false;
 };
 
-// Eval-mode batch norm as a per-channel affine map, y = x * scale + shift: scale, shift [C] from
-// gamma, beta, the running mean and variance [C], by the same float operations as the eval branch
-// of batch_norm_forward. nn::conv_bn hands them to the GEMM epilogue of ops::conv2d_affine.
+// scale = gamma * invstd, shift = beta - mean * scale per channel: batch norm as the affine map
+// y = x * scale + shift, for the batch or the running statistics.
+template <class T>
+void batch_norm_scale_shift(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
+                            const T* invstd, std::int64_t c) {
+    for (std::int64_t k = 0; k < c; ++k) {
+        scale[k] = gamma[k] * invstd[k];
+        shift[k] = beta[k] - mean[k] * scale[k];
+    }
+}
+
+// invstd = 1 / sqrt(var + eps) per channel, in double, rounded once to T.
+template <class T>
+void batch_norm_invstd(T* invstd, const T* var, std::int64_t c, double eps) {
+    for (std::int64_t k = 0; k < c; ++k)
+        invstd[k] = static_cast<T>(1.0 / std::sqrt(double(var[k]) + eps));
+}
+
+// Eval-mode batch norm's scale and shift [C] from gamma, beta and the running statistics [C]:
+// the same helpers, so the same float operations, as the eval branch of batch_norm_forward.
+// nn::conv_bn hands them to the GEMM epilogue of ops::conv2d_affine.
 template <class T>
 void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
                             const T* var, std::int64_t c, double eps) {
-    for (std::int64_t k = 0; k < c; ++k) {
-        const T invstd = static_cast<T>(1.0 / std::sqrt(double(var[k]) + eps));
-        scale[k] = gamma[k] * invstd;
-        shift[k] = beta[k] - mean[k] * scale[k];
-    }
+    std::vector<T> invstd(static_cast<std::size_t>(c));
+    batch_norm_invstd(invstd.data(), var, c, eps);
+    batch_norm_scale_shift(scale, shift, gamma, beta, mean, invstd.data(), c);
 }
 
 // y = x * scale + shift per channel [+ residual] [then ReLU], the tail compiled in or out so
@@ -146,16 +162,11 @@ void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T*
                                             momentum * var * double(rows) / double(rows - 1));
         }
     } else {
-        for (std::int64_t k = 0; k < c; ++k) {
-            mean_used[k] = running_mean[k];
-            invstd_used[k] = static_cast<T>(1.0 / std::sqrt(double(running_var[k]) + eps));
-        }
+        std::copy_n(running_mean, c, mean_used);
+        batch_norm_invstd(invstd_used, running_var, c, eps);
     }
     std::vector<T> scale(static_cast<std::size_t>(c)), shift(static_cast<std::size_t>(c));
-    for (std::int64_t k = 0; k < c; ++k) {
-        scale[k] = gamma[k] * invstd_used[k];
-        shift[k] = beta[k] - mean_used[k] * scale[k];
-    }
+    batch_norm_scale_shift(scale.data(), shift.data(), gamma, beta, mean_used, invstd_used, c);
     const T *sc = scale.data(), *sh = shift.data(), *res = tail.residual;
     if (res && tail.relu)
         apply_batch_norm<T, true, true>(y, x, sc, sh, res, rows, c);
@@ -165,6 +176,14 @@ void batch_norm_forward(T* y, T* mean_used, T* invstd_used, const T* x, const T*
         apply_batch_norm<T, false, true>(y, x, sc, sh, res, rows, c);
     else
         apply_batch_norm<T, false, false>(y, x, sc, sh, res, rows, c);
+}
+
+// The gradient that reaches batch norm: dy, or with a ReLU after it dy where y > 0, else 0.
+template <bool Relu, class T>
+inline T masked_gradient(const T* dy, const T* relu_output, std::int64_t i) {
+    const T g = dy[i];  // loaded either way, then selected
+    if constexpr (Relu) return relu_output[i] > T(0) ? g : T(0);
+    return g;
 }
 
 // batch_norm_backward with the ReLU mask (g = dy where relu_output > 0) compiled in or out, so
@@ -177,8 +196,7 @@ void batch_norm_backward_masked(T* dx, T* dgamma, T* dbeta, const T* dy, const T
     // sum g and sum g*(x - mean); dgamma = invstd * sum g*(x - mean).
     std::vector<double> sum_g, sum_g_xc;
     channel_sums<T>(sum_g, sum_g_xc, rows, c, [=](std::int64_t i, std::int64_t k, T& u, T& v) {
-        T g = dy[i];
-        if constexpr (Relu) g = relu_output[i] > T(0) ? g : T(0);
+        const T g = masked_gradient<Relu>(dy, relu_output, i);
         u = g;
         v = g * (x[i] - mean_used[k]);
     });
@@ -203,22 +221,17 @@ void batch_norm_backward_masked(T* dx, T* dgamma, T* dbeta, const T* dy, const T
         const T* dy_row = dy + r * c;
         const T* x_row = x + r * c;
         const T* y_row = Relu ? relu_output + r * c : nullptr;
-        T* dres_row = dresidual ? dresidual + r * c : nullptr;
-        T* dx_row = dx ? dx + r * c : nullptr;
-        if (dres_row) {
+        if (dresidual) {
+            T* out = dresidual + r * c;
 #pragma omp simd
-            for (std::int64_t k = 0; k < c; ++k) {
-                T g = dy_row[k];
-                if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
-                dres_row[k] = g;
-            }
+            for (std::int64_t k = 0; k < c; ++k) out[k] = masked_gradient<Relu>(dy_row, y_row, k);
         }
-        if (dx_row) {
+        if (dx) {
+            T* out = dx + r * c;
 #pragma omp simd
             for (std::int64_t k = 0; k < c; ++k) {
-                T g = dy_row[k];
-                if constexpr (Relu) g = y_row[k] > T(0) ? g : T(0);
-                dx_row[k] = sc[k] * (g - mg[k] - (x_row[k] - mean_used[k]) * xc[k]);
+                const T g = masked_gradient<Relu>(dy_row, y_row, k);
+                out[k] = sc[k] * (g - mg[k] - (x_row[k] - mean_used[k]) * xc[k]);
             }
         }
     }

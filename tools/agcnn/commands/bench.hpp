@@ -298,7 +298,7 @@ inline void run_conv_bench(const BenchArgs& args) {
         Tensor y = Tensor::empty({rows, g.o});
         Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape());
         const int repeats = std::max(args.steps, 1) + 1;
-        const Timing conv = median_timing(std::max(args.steps, 1) + 1, [&] {
+        const Timing conv = median_timing(repeats, [&] {
             cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
         });
         const Timing gemm = median_timing(repeats, [&] {
@@ -341,9 +341,12 @@ inline void run_conv_bench(const BenchArgs& args) {
     const double dw_rate = flop_total / dw_total.wall * 1e-9;
     std::printf("backward: dx %.1f GFLOP/s, dw %.1f GFLOP/s\n", dx_rate, dw_rate);
     const double peak = measure_fma_peak(num_threads());
-    std::printf("FMA peak of this CPU on %d threads: %.1f GFLOP/s; convolutions at %.0f%% of it "
-                "(forward), %.0f%% (dx), %.0f%% (dw)\n", num_threads(), peak,
-                100.0 * conv_rate / peak, 100.0 * dx_rate / peak, 100.0 * dw_rate / peak);
+    if (peak > 0)
+        std::printf("FMA peak of this CPU on %d threads: %.1f GFLOP/s; convolutions at %.0f%% of "
+                    "it (forward), %.0f%% (dx), %.0f%% (dw)\n", num_threads(), peak,
+                    100.0 * conv_rate / peak, 100.0 * dx_rate / peak, 100.0 * dw_rate / peak);
+    else
+        std::printf("FMA peak: not measured (this CPU has neither AVX-512 nor AVX2 + FMA)\n");
     const nlohmann::json report = {{"mode", "convs"}, {"batch", args.batch}, {"size", args.size},
                                    {"threads", num_threads()}, {"conv_gflop_per_s", conv_rate},
                                    {"sgemm_gflop_per_s", gemm_rate},
