@@ -29,7 +29,7 @@ __global__ void heatmap_kernel(float* heat, const float* features, std::int64_t 
     if (lane == 0) heat[p] = math::heatmap_finish(acc, statistic);
 }
 
-__global__ void crop_resize_kernel(float* y, const float* x, const CropBox* boxes, std::int64_t h,
+__global__ void crop_resize_kernel(float* y, const float* x, const Box* boxes, std::int64_t h,
                                    std::int64_t w, std::int64_t c, std::int64_t oh,
                                    std::int64_t ow, std::int64_t total) {
     const std::int64_t i = thread_index();
@@ -46,22 +46,25 @@ void attention_heatmap(float* heat, const float* features, std::int64_t n, std::
            statistic);
 }
 
-void crop_resize(float* y, const float* x, const CropBox* boxes_host, std::int64_t n,
+void crop_resize(float* y, const float* x, const Box* boxes_host, std::int64_t n,
                  std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t oh,
                  std::int64_t ow) {
     AGCNN_CHECK(y && x && boxes_host && n >= 0 && c > 0 && oh > 0 && ow > 0,
                 "crop_resize: bad sizes");
     for (std::int64_t i = 0; i < n; ++i) {
-        const CropBox& b = boxes_host[i];
+        const Box& b = boxes_host[i];
+        AGCNN_CHECK(b.x0 == std::floor(b.x0) && b.y0 == std::floor(b.y0) &&
+                        b.x1 == std::floor(b.x1) && b.y1 == std::floor(b.y1),
+                    "crop_resize: box ", i, " has fractional edges");
         AGCNN_CHECK(0 <= b.x0 && b.x0 < b.x1 && b.x1 <= w && 0 <= b.y0 && b.y0 < b.y1 && b.y1 <= h,
                     "crop_resize: box ", i, " [", b.x0, ", ", b.x1, ") x [", b.y0, ", ", b.y1,
                     ") is empty or outside the ", w, "x", h, " image");
     }
     if (n == 0) return;
     const int device = device_of(x);
-    Scratch boxes(static_cast<std::size_t>(n) * sizeof(CropBox), device);
-    upload(boxes.as<void>(), boxes_host, static_cast<std::size_t>(n) * sizeof(CropBox), device);
-    launch(crop_resize_kernel, n * oh * ow * c, device, y, x, boxes.as<const CropBox>(), h, w, c,
+    Scratch boxes(static_cast<std::size_t>(n) * sizeof(Box), device);
+    upload(boxes.as<void>(), boxes_host, static_cast<std::size_t>(n) * sizeof(Box), device);
+    launch(crop_resize_kernel, n * oh * ow * c, device, y, x, boxes.as<const Box>(), h, w, c,
            oh, ow, n * oh * ow * c);
 }
 

@@ -8,7 +8,7 @@
 // math. The search gets kSearchWorkspaceBytes of the device's shared workspace; the chosen
 // algorithm's workspace comes from the same grow-only buffer.
 //
-// Precision (kernels/math/types.hpp): fp32 runs CUDNN_FMA_MATH (true FP32, matches the CPU);
+// Precision (agcnn/backend/types.hpp): fp32 runs CUDNN_FMA_MATH (true FP32, matches the CPU);
 // tf32 allows TF32 tensor ops; bf16 rounds x, w, dy to bfloat16 (FP32 accumulation) and widens
 // the results back to FP32.
 #pragma once

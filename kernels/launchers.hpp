@@ -16,8 +16,8 @@
 #include <memory>
 #include <string>
 
-#include "agcnn/ops/geometry.hpp"
-#include "kernels/math/types.hpp"
+#include "agcnn/core/geometry.hpp"
+#include "agcnn/backend/types.hpp"
 
 namespace agcnn::cuda {
 
@@ -33,7 +33,7 @@ std::string device_name(int device);
 // Waits until all work queued on the device is done.
 void synchronize(int device);
 
-// Conv and linear arithmetic for all devices (see kernels/math/types.hpp); fp32 by default.
+// Conv and linear arithmetic for all devices (see agcnn/backend/types.hpp); fp32 by default.
 void set_precision(Precision precision);
 Precision precision();
 Precision parse_precision(const std::string& text);  // "fp32", "tf32" or "bf16"
@@ -98,8 +98,9 @@ void sgd_update(float* p, float* buf, const float* g, std::int64_t n, double lr,
 void attention_heatmap(float* heat, const float* features, std::int64_t n, std::int64_t hw,
                        std::int64_t c, HeatmapStatistic statistic);
 // y [n, oh, ow, c] = boxes_host[i] of x [n, h, w, c] resized bilinearly (half-pixel centres,
-// clamped inside the box). boxes_host: n boxes in host memory, 0 <= x0 < x1 <= w, same for y.
-void crop_resize(float* y, const float* x, const CropBox* boxes_host, std::int64_t n,
+// clamped inside the box). boxes_host: n boxes in host memory, integer edges,
+// 0 <= x0 < x1 <= w, same for y.
+void crop_resize(float* y, const float* x, const Box* boxes_host, std::int64_t n,
                  std::int64_t h, std::int64_t w, std::int64_t c, std::int64_t oh,
                  std::int64_t ow);
 // y [n, h, w, c] float = normalised x [n, h, w, c] uint8 (device); flip_host: n flags in host

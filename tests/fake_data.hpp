@@ -33,7 +33,7 @@ public:
             labels[1] = i % 3 == 0 ? 1.0f : 0.0f;
             const std::string name = "img" + std::to_string(i) + ".png";
             (i < train_images ? train_ : val_).push_back({image, labels, name});
-            if (sick) boxes_.push_back({name, "Atelectasis", cx - 4.0, cy - 4.0, 8.0, 8.0});
+            if (sick) boxes_.push_back({name, "Atelectasis", Box::from_xywh(cx - 4.0, cy - 4.0, 8.0, 8.0)});
         }
         transform_ = data::eval_transform(size);
         transform_.resize = size;
@@ -56,10 +56,8 @@ public:
         return std::make_unique<Reader>(this, s, epoch, batch_size, skip, std::move(order));
     }
 
-    Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) override {
-        std::vector<data::PixelBox> pixel;
-        for (const auto& b : boxes) pixel.push_back({b.x0, b.y0, b.x1, b.y1});
-        return data::crop_local_batch(batch, pixel, size_, transform_);
+    Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) override {
+        return data::crop_local_batch(batch, boxes, size_, transform_);
     }
 
     // The blob of every sick image, as BBox_List_2017.csv would mark it.

@@ -306,39 +306,38 @@ TEST_CASE("linear as column-major GEMMs equals the CPU op") {
 }
 
 TEST_CASE("attention heatmap: the warp reduction equals model::channel_statistic") {
-    using agcnn::cuda::HeatmapStatistic;
+    using agcnn::HeatmapStatistic;
     const int h = 3, w = 2;
     const std::int64_t c = 70;  // not a multiple of the 32 lanes
     const auto f = random_values(h * w * c, 24, -3, 3);
-    struct Pair { HeatmapStatistic gpu; agcnn::model::HeatmapStatistic cpu; double tolerance; };
-    for (const Pair s : {Pair{HeatmapStatistic::max, agcnn::model::HeatmapStatistic::max, 0.0},
-                         Pair{HeatmapStatistic::l1, agcnn::model::HeatmapStatistic::l1, 1e-6},
-                         Pair{HeatmapStatistic::l2, agcnn::model::HeatmapStatistic::l2, 1e-6}}) {
-        const auto expected = agcnn::model::channel_statistic(f.data(), h, w, c, s.cpu);
+    struct Case { HeatmapStatistic statistic; double tolerance; };
+    for (const Case s : {Case{HeatmapStatistic::max, 0.0}, Case{HeatmapStatistic::l1, 1e-6},
+                         Case{HeatmapStatistic::l2, 1e-6}}) {
+        const auto expected = agcnn::model::channel_statistic(f.data(), h, w, c, s.statistic);
         std::vector<float> heat(h * w);
         for (int p = 0; p < h * w; ++p) {
             double lanes[32];
             for (int lane = 0; lane < 32; ++lane)
-                lanes[lane] = math::heatmap_lane(f.data() + p * c, c, lane, 32, s.gpu);
+                lanes[lane] = math::heatmap_lane(f.data() + p * c, c, lane, 32, s.statistic);
             for (int offset = 16; offset > 0; offset /= 2) {  // __shfl_xor_sync butterfly
                 double next[32];
                 for (int lane = 0; lane < 32; ++lane)
-                    next[lane] = math::heatmap_merge(lanes[lane], lanes[lane ^ offset], s.gpu);
+                    next[lane] = math::heatmap_merge(lanes[lane], lanes[lane ^ offset], s.statistic);
                 std::copy(next, next + 32, lanes);
             }
-            heat[p] = math::heatmap_finish(lanes[0], s.gpu);
+            heat[p] = math::heatmap_finish(lanes[0], s.statistic);
         }
         check_close(heat, expected, s.tolerance, "heatmap");
     }
 }
 
 TEST_CASE("crop and resize equals resizing the crop with model::resize_bilinear") {
-    using agcnn::cuda::CropBox;
+    using agcnn::Box;
     // PyTorch: F.interpolate([[0, 1], [2, 3]], size=4, mode="bilinear", align_corners=False).
     const std::vector<float> square{0, 1, 2, 3};
     const std::vector<float> expected{0,   0.25, 0.75, 1,   0.5, 0.75, 1.25, 1.5,
                                       1.5, 1.75, 2.25, 2.5, 2,   2.25, 2.75, 3};
-    const CropBox whole{0, 0, 2, 2};
+    const Box whole{0, 0, 2, 2};
     std::vector<float> y(16);
     for (int i = 0; i < 16; ++i) y[i] = math::crop_resize_output(square.data(), &whole, 2, 2, 1, 4, 4, i);
     check_close(y, expected, 1e-7, "2x2 -> 4x4");
@@ -346,17 +345,17 @@ TEST_CASE("crop and resize equals resizing the crop with model::resize_bilinear"
     // Two images [2, 9, 11, 2], boxes inside them, resized to 5 x 7.
     const std::int64_t h = 9, w = 11, c = 2, oh = 5, ow = 7;
     const auto x = random_values(2 * h * w * c, 25);
-    const CropBox boxes[2] = {{2, 1, 9, 8}, {0, 3, 11, 4}};  // x0, y0, x1, y1
+    const Box boxes[2] = {{2, 1, 9, 8}, {0, 3, 11, 4}};  // x0, y0, x1, y1
     std::vector<float> out(2 * oh * ow * c);
     for (std::int64_t i = 0; i < 2 * oh * ow * c; ++i)
         out[i] = math::crop_resize_output(x.data(), boxes, h, w, c, oh, ow, i);
     for (int n = 0; n < 2; ++n)
         for (int k = 0; k < c; ++k) {
-            const CropBox& b = boxes[n];
+            const Box& b = boxes[n];
             std::vector<float> crop;
-            for (int yy = b.y0; yy < b.y1; ++yy)
-                for (int xx = b.x0; xx < b.x1; ++xx) crop.push_back(x[((n * h + yy) * w + xx) * c + k]);
-            const auto ref = agcnn::model::resize_bilinear(crop, b.y1 - b.y0, b.x1 - b.x0, oh, ow);
+            for (int yy = int(b.y0); yy < int(b.y1); ++yy)
+                for (int xx = int(b.x0); xx < int(b.x1); ++xx) crop.push_back(x[((n * h + yy) * w + xx) * c + k]);
+            const auto ref = agcnn::model::resize_bilinear(crop, int(b.height()), int(b.width()), oh, ow);
             std::vector<float> got;
             for (int p = 0; p < oh * ow; ++p) got.push_back(out[(n * oh * ow + p) * c + k]);
             check_close(got, ref, 1e-6, "crop");
@@ -368,7 +367,7 @@ TEST_CASE("image normalisation with horizontal flip") {
     std::vector<std::uint8_t> x(n * h * w * c);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::uint8_t>(i * 7 % 256);
     const std::uint8_t flip[2] = {0, 1};
-    agcnn::cuda::ImageNormalization norm;
+    agcnn::ImageNormalization norm;
     const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
     for (int k = 0; k < 3; ++k) norm.mean[k] = mean[k], norm.std[k] = stdev[k];
     for (std::int64_t i = 0; i < n * h * w * c; ++i) {

@@ -78,8 +78,8 @@ void check_op(const std::string& name, const std::function<Tensor(const std::vec
 
 // Sets the conv/linear precision for a scope.
 struct PrecisionScope {
-    explicit PrecisionScope(agcnn::cuda::Precision p) { agcnn::cuda::set_precision(p); }
-    ~PrecisionScope() { agcnn::cuda::set_precision(agcnn::cuda::Precision::fp32); }
+    explicit PrecisionScope(agcnn::Precision p) { agcnn::cuda::set_precision(p); }
+    ~PrecisionScope() { agcnn::cuda::set_precision(agcnn::Precision::fp32); }
 };
 
 }  // namespace
@@ -128,7 +128,7 @@ TEST_CASE("batch norm, training and eval, with running statistics") {
 }
 
 TEST_CASE("conv2d and linear in fp32, tf32 and bf16") {
-    using agcnn::cuda::Precision;
+    using agcnn::Precision;
     struct Mode { Precision precision; double tolerance; };
     struct Conv { agcnn::Shape x, w; std::int64_t stride, pad; };
     const std::vector<Conv> convs = {{{2, 32, 32, 3}, {64, 7, 7, 3}, 2, 3},
@@ -180,25 +180,25 @@ TEST_CASE("attention heatmap, crop-resize and image normalisation") {
     namespace cuda = agcnn::cuda;
     const Tensor f = random_tensor({2, 7, 7, 2048}, 23, -2, 2), f_gpu = f.to(kGpu);
     Tensor heat = Tensor::empty({2, 7, 7}, kGpu);
-    cuda::attention_heatmap(heat.data(), f_gpu.data(), 2, 49, 2048, cuda::HeatmapStatistic::l2);
+    cuda::attention_heatmap(heat.data(), f_gpu.data(), 2, 49, 2048, agcnn::HeatmapStatistic::l2);
     std::vector<float> expected;
     for (int n = 0; n < 2; ++n) {
         const auto one = agcnn::model::channel_statistic(f.data() + n * 49 * 2048, 7, 7, 2048,
-                                                         agcnn::model::HeatmapStatistic::l2);
+                                                         agcnn::HeatmapStatistic::l2);
         expected.insert(expected.end(), one.begin(), one.end());
     }
     check_close(heat, Tensor::from_vector({2, 7, 7}, expected), 1e-5, "heatmap l2");
 
     const Tensor image = random_tensor({1, 40, 30, 3}, 24), image_gpu = image.to(kGpu);
-    const cuda::CropBox box{5, 7, 25, 33};
+    const agcnn::Box box{5, 7, 25, 33};
     Tensor crop = Tensor::empty({1, 16, 16, 3}, kGpu);
     cuda::crop_resize(crop.data(), image_gpu.data(), &box, 1, 40, 30, 3, 16, 16);
     std::vector<float> reference(16 * 16 * 3);
     for (int k = 0; k < 3; ++k) {
         std::vector<float> plane;
-        for (int y = box.y0; y < box.y1; ++y)
-            for (int x = box.x0; x < box.x1; ++x) plane.push_back(image.at((y * 30 + x) * 3 + k));
-        const auto r = agcnn::model::resize_bilinear(plane, box.y1 - box.y0, box.x1 - box.x0, 16, 16);
+        for (int y = int(box.y0); y < int(box.y1); ++y)
+            for (int x = int(box.x0); x < int(box.x1); ++x) plane.push_back(image.at((y * 30 + x) * 3 + k));
+        const auto r = agcnn::model::resize_bilinear(plane, int(box.height()), int(box.width()), 16, 16);
         for (int p = 0; p < 256; ++p) reference[p * 3 + k] = r[p];
     }
     check_close(crop, Tensor::from_vector({1, 16, 16, 3}, reference), 1e-5, "crop_resize");

@@ -265,12 +265,12 @@ TEST_CASE("crop geometry round trip: an attention box maps back to the right sou
         std::vector<float> input(224 * 224 * 3);
         render_input(source, g, t, nullptr, input.data());
         // The square's box in the input, found like the attention box would be.
-        PixelBox box{224, 224, 0, 0};
+        Box box{224, 224, 0, 0};
         for (int v = 0; v < 224; ++v)
             for (int u = 0; u < 224; ++u)
                 if (input[static_cast<std::size_t>(v * 224 + u) * 3] > 1.0f) {
-                    box.x0 = std::min(box.x0, u), box.y0 = std::min(box.y0, v);
-                    box.x1 = std::max(box.x1, u + 1), box.y1 = std::max(box.y1, v + 1);
+                    box.x0 = std::min(box.x0, double(u)), box.y0 = std::min(box.y0, double(v));
+                    box.x1 = std::max(box.x1, u + 1.0), box.y1 = std::max(box.y1, v + 1.0);
                 }
         REQUIRE(box.x1 > box.x0);
         const CropGeometry local = map_box_to_source(g, box, 64);

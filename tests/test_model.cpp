@@ -16,7 +16,6 @@
 #include "fake_data.hpp"
 
 using namespace agcnn;
-using model::Box;
 
 namespace {
 
@@ -39,9 +38,9 @@ std::string temp_dir(const std::string& name) {
 
 TEST_CASE("attention: channel statistics max, L1, L2 of |f|") {
     const std::vector<float> f = {-3.0f, 2.0f};  // one pixel, two channels
-    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::max)[0] == 3.0f);
-    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::l1)[0] == 5.0f);
-    CHECK(model::channel_statistic(f.data(), 1, 1, 2, model::HeatmapStatistic::l2)[0] ==
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, HeatmapStatistic::max)[0] == 3.0f);
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, HeatmapStatistic::l1)[0] == 5.0f);
+    CHECK(model::channel_statistic(f.data(), 1, 1, 2, HeatmapStatistic::l2)[0] ==
           doctest::Approx(std::sqrt(13.0)).epsilon(1e-6));
 }
 
@@ -94,7 +93,7 @@ TEST_CASE("attention: two peaks, the bigger region wins; L1 changes which") {
     f[(1 * 6 + 4) * 2 + 0] = 0.9f;  // max = 1 there too, L1 = 1.9 there
     const auto with_max = model::attend(f.data(), 6, 6, 2, 6, {});
     CHECK(with_max.box == Box{0, 1, 2, 2});
-    const auto with_l1 = model::attend(f.data(), 6, 6, 2, 6, {0.7, model::HeatmapStatistic::l1});
+    const auto with_l1 = model::attend(f.data(), 6, 6, 2, 6, {0.7, HeatmapStatistic::l1});
     CHECK(with_l1.box == Box{4, 1, 5, 2});  // 1.9 scaled to 1, the blob (1.0) to 0.526
 }
 
@@ -109,7 +108,7 @@ TEST_CASE("attention: no pixel above tau falls back to the first maximum") {
     const auto f = features(4, 4, 1, {{1, 1}});
     const auto a = model::attend(f.data(), 4, 4, 1, 8, {});
     CHECK(a.box == Box{2, 2, 3, 3});
-    CHECK_THROWS_AS(model::attend(f.data(), 4, 4, 1, 8, {1.0, model::HeatmapStatistic::max}), Error);
+    CHECK_THROWS_AS(model::attend(f.data(), 4, 4, 1, 8, {1.0, HeatmapStatistic::max}), Error);
 }
 
 TEST_CASE("AUROC: exact with ties, equal to brute-force pair counting") {
@@ -141,14 +140,14 @@ TEST_CASE("AUROC: exact with ties, equal to brute-force pair counting") {
 }
 
 TEST_CASE("localization: IoU, IoBB and hit counts at the thresholds") {
-    const metrics::Rect pred{0, 0, 10, 10}, truth{5, 0, 10, 10};
+    const Box pred = Box::from_xywh(0, 0, 10, 10), truth = Box::from_xywh(5, 0, 10, 10);
     CHECK(metrics::iou(pred, truth) == doctest::Approx(50.0 / 150.0));
     CHECK(metrics::iobb(pred, truth) == doctest::Approx(0.5));
-    CHECK(metrics::iou(pred, {20, 20, 5, 5}) == 0.0);
+    CHECK(metrics::iou(pred, Box::from_xywh(20, 20, 5, 5)) == 0.0);
     metrics::LocalizationResult r;
     r.add("Mass", pred, truth);               // IoU 0.333, IoBB 0.5
-    r.add("Mass", pred, {0, 0, 10, 10});      // 1, 1
-    r.add("Nodule", pred, {50, 50, 3, 3});    // 0, 0
+    r.add("Mass", pred, pred);                // 1, 1
+    r.add("Nodule", pred, Box::from_xywh(50, 50, 3, 3));    // 0, 0
     CHECK(r.per_disease["Mass"].iou_rate(2) == doctest::Approx(1.0));  // T = 0.3
     CHECK(r.per_disease["Mass"].iou_rate(3) == doctest::Approx(0.5));  // T = 0.4
     CHECK(r.per_disease["Mass"].iobb_rate(4) == doctest::Approx(0.5)); // T = 0.5: 0.5 is not > 0.5
@@ -289,11 +288,11 @@ TEST_CASE("training: another configuration in the same folder is refused") {
 
 TEST_CASE("evaluation: attention boxes map to source pixels, flips undone") {
     const data::CropGeometry g{10, 20, 100, 50, true, 10, 200, 200};
-    const metrics::Rect r = train::box_in_source({0, 0, 2, 5}, g);
-    CHECK(r.x == doctest::Approx(90));  // input columns 0-1 of a flipped input are source 90-110
-    CHECK(r.w == doctest::Approx(20));
-    CHECK(r.y == doctest::Approx(20));
-    CHECK(r.h == doctest::Approx(25));
+    const Box r = train::box_in_source({0, 0, 2, 5}, g);
+    CHECK(r.x0 == doctest::Approx(90));  // input columns 0-1 of a flipped input are source 90-110
+    CHECK(r.width() == doctest::Approx(20));
+    CHECK(r.y0 == doctest::Approx(20));
+    CHECK(r.height() == doctest::Approx(25));
 }
 
 TEST_CASE("evaluation: results.json layout, localization and the report page") {
@@ -334,10 +333,10 @@ TEST_CASE("training data: images come from the pack, annotated boxes scaled to t
     REQUIRE_FALSE(a.empty());
     for (std::size_t i = 0; i < a.size(); ++i) {
         CHECK(a[i].image == b[i].image);
-        CHECK(a[i].x == doctest::Approx(b[i].x / 2));
-        CHECK(a[i].y == doctest::Approx(b[i].y / 2));
-        CHECK(a[i].w == doctest::Approx(b[i].w / 2));
-        CHECK(a[i].h == doctest::Approx(b[i].h / 2));
+        CHECK(a[i].box.x0 == doctest::Approx(b[i].box.x0 / 2));
+        CHECK(a[i].box.y0 == doctest::Approx(b[i].box.y0 / 2));
+        CHECK(a[i].box.width() == doctest::Approx(b[i].box.width() / 2));
+        CHECK(a[i].box.height() == doctest::Approx(b[i].box.height() / 2));
     }
     // The loader hands out the packed copies, with geometry in their pixels.
     auto reader = packed.epoch(train::Split::test, 0, 4, 0);

@@ -6,8 +6,9 @@
 #include <cmath>
 #include <cstdint>
 
+#include "agcnn/backend/types.hpp"
+#include "agcnn/core/geometry.hpp"
 #include "kernels/math/hd.hpp"
-#include "kernels/math/types.hpp"
 
 namespace agcnn::cuda::math {
 
@@ -50,19 +51,23 @@ AGCNN_HD void bilinear_axis(std::int64_t o, std::int64_t out_len, std::int64_t i
 // Output element i = ((n*OH + oy)*OW + ox)*C + c of crop_resize: the crop boxes[n] of source
 // image n ([H, W, C] inside x [N, H, W, C]) resized to OH x OW, as resizing the cropped image
 // alone (the samples never reach outside the box).
-AGCNN_HD float crop_resize_output(const float* x, const CropBox* boxes, std::int64_t h,
+AGCNN_HD float crop_resize_output(const float* x, const Box* boxes, std::int64_t h,
                                   std::int64_t w, std::int64_t c, std::int64_t oh,
                                   std::int64_t ow, std::int64_t i) {
     const std::int64_t k = i % c, ox = (i / c) % ow, oy = (i / (c * ow)) % oh,
                        n = i / (c * ow * oh);
-    const CropBox box = boxes[n];
+    // Crop boxes have integer edges (Box's contract), so these conversions are exact.
+    const std::int64_t bx0 = static_cast<std::int64_t>(boxes[n].x0),
+                       by0 = static_cast<std::int64_t>(boxes[n].y0),
+                       bx1 = static_cast<std::int64_t>(boxes[n].x1),
+                       by1 = static_cast<std::int64_t>(boxes[n].y1);
     std::int64_t y0, y1, x0, x1;
     float ty, tx;
-    bilinear_axis(oy, oh, box.y1 - box.y0, y0, y1, ty);
-    bilinear_axis(ox, ow, box.x1 - box.x0, x0, x1, tx);
+    bilinear_axis(oy, oh, by1 - by0, y0, y1, ty);
+    bilinear_axis(ox, ow, bx1 - bx0, x0, x1, tx);
     const float* image = x + n * h * w * c;
     auto at = [&](std::int64_t yy, std::int64_t xx) {
-        return image[((box.y0 + yy) * w + (box.x0 + xx)) * c + k];
+        return image[((by0 + yy) * w + (bx0 + xx)) * c + k];
     };
     const float top = at(y0, x0) * (1 - tx) + at(y0, x1) * tx;
     const float bottom = at(y1, x0) * (1 - tx) + at(y1, x1) * tx;

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "kernels/math/hd.hpp"
-#include "kernels/math/types.hpp"
+#include "agcnn/backend/types.hpp"
 
 namespace agcnn::cuda::math {
 

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "agcnn/ops/geometry.hpp"
+#include "agcnn/core/geometry.hpp"
 #include "kernels/math/hd.hpp"
 
 namespace agcnn::cuda::math {

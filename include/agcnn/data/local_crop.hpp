@@ -11,24 +11,22 @@
 #include <algorithm>
 #include <vector>
 
+#include "agcnn/core/geometry.hpp"
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/data/batch.hpp"
 #include "agcnn/data/transforms.hpp"
 
 namespace agcnn::data {
 
-// A box in network-input pixels, half-open: columns [x0, x1), rows [y0, y1).
-struct PixelBox {
-    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-};
-
-// The geometry of the local input: `box` (clamped to the input) mapped into the source.
-inline CropGeometry map_box_to_source(const CropGeometry& g, PixelBox box, int output_size) {
+// The geometry of the local input: `box` (network-input pixels, clamped to the input) mapped
+// into the source.
+inline CropGeometry map_box_to_source(const CropGeometry& g, Box box, int output_size) {
     AGCNN_CHECK(g.input_size > 0 && g.width > 0 && g.height > 0, "local crop: empty crop geometry");
-    box.x0 = std::clamp(box.x0, 0, g.input_size);
-    box.x1 = std::clamp(box.x1, 0, g.input_size);
-    box.y0 = std::clamp(box.y0, 0, g.input_size);
-    box.y1 = std::clamp(box.y1, 0, g.input_size);
+    const double side = g.input_size;
+    box.x0 = std::clamp(box.x0, 0.0, side);
+    box.x1 = std::clamp(box.x1, 0.0, side);
+    box.y0 = std::clamp(box.y0, 0.0, side);
+    box.y1 = std::clamp(box.y1, 0.0, side);
     AGCNN_CHECK(box.x1 > box.x0 && box.y1 > box.y0, "local crop: the attention box is empty inside the ",
                 g.input_size, "x", g.input_size, " input");
     const double sx = g.width / g.input_size, sy = g.height / g.input_size;
@@ -43,7 +41,7 @@ inline CropGeometry map_box_to_source(const CropGeometry& g, PixelBox box, int o
 
 // The normalised [output_size, output_size, 3] local input of one image, written to `out`.
 // `t` supplies the contrast enhancement (no jitter: the crop is not augmented again).
-inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, const PixelBox& box,
+inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, const Box& box,
                                int output_size, const TransformConfig& t, float* out) {
     AGCNN_CHECK(source.width == g.source_width && source.height == g.source_height, "local crop: source is ",
                 source.width, "x", source.height, " but the geometry was made for ", g.source_width, "x",
@@ -54,7 +52,7 @@ inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, c
 }
 
 // The local inputs of a whole batch: [B, output_size, output_size, 3].
-inline Tensor crop_local_batch(const Batch& batch, const std::vector<PixelBox>& boxes, int output_size,
+inline Tensor crop_local_batch(const Batch& batch, const std::vector<Box>& boxes, int output_size,
                                const TransformConfig& t) {
     const std::size_t n = batch.sources.size();
     AGCNN_CHECK(boxes.size() == n && batch.geometry.size() == n, "local crop: ", boxes.size(), " boxes for ",

@@ -13,27 +13,24 @@
 #include <map>
 #include <string>
 
+#include "agcnn/core/geometry.hpp"
+
 namespace agcnn::metrics {
 
-// An axis-aligned rectangle in source pixels: [x, x + w) x [y, y + h).
-struct Rect {
-    double x = 0, y = 0, w = 0, h = 0;
-    double area() const { return std::max(0.0, w) * std::max(0.0, h); }
-};
-
-inline double intersection_area(const Rect& a, const Rect& b) {
-    const double w = std::min(a.x + a.w, b.x + b.w) - std::max(a.x, b.x);
-    const double h = std::min(a.y + a.h, b.y + b.h) - std::max(a.y, b.y);
+// Boxes here are in source-image pixels.
+inline double intersection_area(const Box& a, const Box& b) {
+    const double w = std::min(a.x1, b.x1) - std::max(a.x0, b.x0);
+    const double h = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
     return w > 0 && h > 0 ? w * h : 0.0;
 }
 
-inline double iou(const Rect& pred, const Rect& truth) {
+inline double iou(const Box& pred, const Box& truth) {
     const double inter = intersection_area(pred, truth);
     const double uni = pred.area() + truth.area() - inter;
     return uni > 0 ? inter / uni : 0.0;
 }
 
-inline double iobb(const Rect& pred, const Rect& truth) {
+inline double iobb(const Box& pred, const Box& truth) {
     const double area = pred.area();
     return area > 0 ? intersection_area(pred, truth) / area : 0.0;
 }
@@ -45,7 +42,7 @@ struct HitCounts {
     int boxes = 0;
     std::array<int, 7> iou_hits{}, iobb_hits{};
 
-    void add(const Rect& pred, const Rect& truth) {
+    void add(const Box& pred, const Box& truth) {
         ++boxes;
         const double u = iou(pred, truth), b = iobb(pred, truth);
         for (std::size_t t = 0; t < kLocalizationThresholds.size(); ++t) {
@@ -62,7 +59,7 @@ struct LocalizationResult {
     std::map<std::string, HitCounts> per_disease;
     HitCounts overall;
 
-    void add(const std::string& disease, const Rect& pred, const Rect& truth) {
+    void add(const std::string& disease, const Box& pred, const Box& truth) {
         per_disease[disease].add(pred, truth);
         overall.add(pred, truth);
     }

@@ -25,30 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "agcnn/backend/types.hpp"
+#include "agcnn/core/geometry.hpp"
 #include "agcnn/core/tensor.hpp"
 
 namespace agcnn::model {
-
-enum class HeatmapStatistic { max, l1, l2 };
-
-inline HeatmapStatistic parse_heatmap_statistic(const std::string& text) {
-    if (text == "max") return HeatmapStatistic::max;
-    if (text == "l1") return HeatmapStatistic::l1;
-    if (text == "l2") return HeatmapStatistic::l2;
-    throw Error("bad heatmap statistic '" + text + "': expected max, l1 or l2");
-}
-
-inline const char* heatmap_statistic_name(HeatmapStatistic s) {
-    return s == HeatmapStatistic::max ? "max" : s == HeatmapStatistic::l1 ? "l1" : "l2";
-}
-
-// A box on the network input, half-open: pixels x0 <= x < x1, y0 <= y < y1.
-struct Box {
-    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
-    int width() const { return x1 - x0; }
-    int height() const { return y1 - y0; }
-    bool operator==(const Box&) const = default;
-};
 
 struct AttentionOptions {
     double tau = 0.7;
@@ -170,15 +151,15 @@ inline std::vector<std::uint8_t> largest_region(const std::vector<std::uint8_t>&
 
 // Step 5b: the bounding box of the nonzero pixels of a w x h map (which must have one).
 inline Box bounding_box(const std::vector<std::uint8_t>& region, int w, int h) {
-    Box box{w, h, 0, 0};
+    int x0 = w, y0 = h, x1 = 0, y1 = 0;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
             if (region[static_cast<std::size_t>(y) * w + x]) {
-                box.x0 = std::min(box.x0, x), box.x1 = std::max(box.x1, x + 1);
-                box.y0 = std::min(box.y0, y), box.y1 = std::max(box.y1, y + 1);
+                x0 = std::min(x0, x), x1 = std::max(x1, x + 1);
+                y0 = std::min(y0, y), y1 = std::max(y1, y + 1);
             }
-    AGCNN_CHECK(box.x1 > box.x0, "attention: bounding box of an empty region");
-    return box;
+    AGCNN_CHECK(x1 > x0, "attention: bounding box of an empty region");
+    return {double(x0), double(y0), double(x1), double(y1)};
 }
 
 // Steps 1-5 for one image's features [h, w, c] and an input of size x size pixels.

@@ -26,7 +26,7 @@
 #include "agcnn/ops/cpu/gemm.hpp"
 #include "agcnn/ops/dispatch.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
-#include "agcnn/ops/geometry.hpp"
+#include "agcnn/core/geometry.hpp"
 
 namespace agcnn::cpu {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "agcnn/ops/dispatch.hpp"
-#include "agcnn/ops/geometry.hpp"
+#include "agcnn/core/geometry.hpp"
 
 namespace agcnn::cpu {
 

@@ -23,8 +23,8 @@ struct BranchOutputs {
     Tensor local_input;                                 // the crops [B, S, S, 3]
 };
 
-inline std::vector<model::Box> boxes_of(const std::vector<model::Attention>& attention) {
-    std::vector<model::Box> boxes;
+inline std::vector<Box> boxes_of(const std::vector<model::Attention>& attention) {
+    std::vector<Box> boxes;
     for (const auto& a : attention) boxes.push_back(a.box);
     return boxes;
 }

@@ -73,7 +73,7 @@ struct TrainConfig {
         return s == Stage::global ? global : s == Stage::local ? local : fusion;
     }
     model::AttentionOptions attention() const {
-        return {tau, model::parse_heatmap_statistic(heatmap)};
+        return {tau, parse_heatmap_statistic(heatmap)};
     }
     void validate() const {
         AGCNN_CHECK(optimizer == "sgd" || optimizer == "adam", "bad optimizer '", optimizer,
@@ -83,7 +83,7 @@ struct TrainConfig {
         AGCNN_CHECK(tau >= 0 && tau < 1, "tau must be in [0, 1), got ", tau);
         AGCNN_CHECK(pack_side == 0 || pack_side >= input_size, "pack side ", pack_side,
                     " must be 0 (no pack) or at least the input size ", input_size);
-        model::parse_heatmap_statistic(heatmap);
+        parse_heatmap_statistic(heatmap);
         AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
         for (Stage s : kStages)
             AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", stage_name(s),

@@ -77,10 +77,8 @@ public:
         return std::make_unique<Reader>(loader.get());
     }
 
-    Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) override {
-        std::vector<data::PixelBox> pixel;
-        for (const auto& b : boxes) pixel.push_back({b.x0, b.y0, b.x1, b.y1});
-        return data::crop_local_batch(batch, pixel, config_.input_size, eval_);
+    Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) override {
+        return data::crop_local_batch(batch, boxes, config_.input_size, eval_);
     }
 
     // Boxes in the pixels of the images the loader hands out (the pack's copy when packed).
@@ -99,8 +97,8 @@ public:
                 sx = double(entry->width) / width;
                 sy = double(entry->height) / height;
             }
-            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]), b.x * sx,
-                           b.y * sy, b.w * sx, b.h * sy});
+            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]),
+                           Box::from_xywh(b.x * sx, b.y * sy, b.w * sx, b.h * sy)});
         }
         return out;
     }

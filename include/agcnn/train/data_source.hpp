@@ -43,7 +43,7 @@ public:
 // An annotated box of BBox_List_2017.csv, in the source image's pixels.
 struct AnnotatedBox {
     std::string image, disease;
-    double x = 0, y = 0, w = 0, h = 0;
+    Box box;
 };
 
 class DataSource {
@@ -52,7 +52,7 @@ public:
     virtual std::int64_t images(Split split) const = 0;
     virtual std::unique_ptr<BatchReader> epoch(Split split, int epoch, int batch_size,
                                                std::int64_t skip_batches) = 0;
-    virtual Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) = 0;
+    virtual Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) = 0;
     // Boxes of BBox_List_2017.csv in source-image pixels (empty when the file is absent).
     virtual std::vector<AnnotatedBox> annotated_boxes() const = 0;
 

@@ -59,16 +59,16 @@ struct Scores {
 };
 
 // The attention box of input pixels in source-image pixels.
-inline metrics::Rect box_in_source(const model::Box& box, const data::CropGeometry& g) {
+inline Box box_in_source(const Box& box, const data::CropGeometry& g) {
     const double sx = g.width / g.input_size, sy = g.height / g.input_size;
     const double u0 = g.hflip ? g.input_size - box.x1 : box.x0;
-    return {g.x0 + u0 * sx, g.y0 + box.y0 * sy, box.width() * sx, box.height() * sy};
+    return Box::from_xywh(g.x0 + u0 * sx, g.y0 + box.y0 * sy, box.width() * sx, box.height() * sy);
 }
 
 struct Evaluation {
     std::map<Branch, Scores> scores;
     std::vector<std::string> names;
-    std::map<std::string, metrics::Rect> attention_boxes;  // by image name, source pixels
+    std::map<std::string, Box> attention_boxes;  // by image name, source pixels
     metrics::LocalizationResult localization;
     bool has_localization = false;
 };
@@ -98,7 +98,7 @@ inline Evaluation evaluate(model::AgCnn& net, DataSource& data, Split split, int
     for (const AnnotatedBox& truth : data.annotated_boxes()) {
         const auto it = result.attention_boxes.find(truth.image);
         if (it == result.attention_boxes.end()) continue;
-        result.localization.add(truth.disease, it->second, {truth.x, truth.y, truth.w, truth.h});
+        result.localization.add(truth.disease, it->second, truth.box);
         result.has_localization = true;
     }
     return result;

@@ -64,11 +64,13 @@ inline RgbImage mask_picture(const std::vector<std::uint8_t>& mask, const std::v
     return out;
 }
 
-inline void draw_box(RgbImage& image, const model::Box& box, int thickness = 1) {
-    for (int y = box.y0; y < box.y1; ++y)
-        for (int x = box.x0; x < box.x1; ++x) {
-            const bool edge = x < box.x0 + thickness || x >= box.x1 - thickness || y < box.y0 + thickness ||
-                              y >= box.y1 - thickness;
+// `box` has integer edges inside the image (an attention box, or one scaled by an integer).
+inline void draw_box(RgbImage& image, const Box& box, int thickness = 1) {
+    const int x0 = int(box.x0), y0 = int(box.y0), x1 = int(box.x1), y1 = int(box.y1);
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) {
+            const bool edge = x < x0 + thickness || x >= x1 - thickness || y < y0 + thickness ||
+                              y >= y1 - thickness;
             if (!edge) continue;
             std::uint8_t* p = image.at(x, y);
             p[0] = 0, p[1] = 255, p[2] = 0;

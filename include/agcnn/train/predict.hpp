@@ -34,10 +34,8 @@ public:
         AGCNN_CHECK(s == Split::test, "predict: image files form the test split only");
         return std::make_unique<Reader>(this, batch_size, skip);
     }
-    Tensor crop(const data::Batch& batch, const std::vector<model::Box>& boxes) override {
-        std::vector<data::PixelBox> pixel;
-        for (const auto& b : boxes) pixel.push_back({b.x0, b.y0, b.x1, b.y1});
-        return data::crop_local_batch(batch, pixel, transform_.input_size, transform_);
+    Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) override {
+        return data::crop_local_batch(batch, boxes, transform_.input_size, transform_);
     }
     std::vector<AnnotatedBox> annotated_boxes() const override { return {}; }
 
@@ -150,8 +148,8 @@ inline std::size_t predict(const PredictOptions& options) {
                          }
                          csv += "\n";
                      }
-                     const metrics::Rect box = box_in_source(out.attention[i].box, batch.geometry[i]);
-                     entry["box"] = {box.x, box.y, box.w, box.h};
+                     const Box box = box_in_source(out.attention[i].box, batch.geometry[i]);
+                     entry["box"] = {box.x0, box.y0, box.width(), box.height()};
                      json[path] = entry;
                      const std::string stem = std::filesystem::path(path).stem().string();
                      io::write_file_atomic(options.out_dir + "/" + stem + "-attention.png",

@@ -1,7 +1,9 @@
-// agcnn/ops/geometry.hpp — the sizes of a convolution and of a pooling window, shared by the CPU
-// kernels and the CUDA launchers (so this header includes neither Eigen nor CUDA).
+// agcnn/core/geometry.hpp — the sizes of a convolution and of a pooling window, and the one box
+// type of the whole engine; shared by the CPU kernels, the CUDA backend and the model (so this
+// header includes neither Eigen nor CUDA).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "agcnn/core/error.hpp"
@@ -47,5 +49,19 @@ inline PoolGeometry pool_geometry(const Shape& x, std::int64_t kernel, std::int6
                 "max_pool2d: input ", shape_str(x), " smaller than the kernel ", kernel);
     return {x[0], x[1], x[2], x[3], kernel, stride, pad, oh, ow};
 }
+
+// A box in pixels, half-open: x0 <= x < x1, y0 <= y < y1, in the frame its owner states (the
+// network input for the attention box, a source image for a crop or an annotation). The attention
+// box and every crop box have integer edges; annotated boxes (BBox_List_2017.csv) need not.
+struct Box {
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+
+    // From BBox_List_2017.csv's convention: top-left corner, width, height.
+    static Box from_xywh(double x, double y, double w, double h) { return {x, y, x + w, y + h}; }
+    double width() const { return x1 - x0; }
+    double height() const { return y1 - y0; }
+    double area() const { return std::max(0.0, width()) * std::max(0.0, height()); }
+    bool operator==(const Box&) const = default;
+};
 
 }  // namespace agcnn
