@@ -27,9 +27,9 @@ public:
                     image->pixels[std::size_t(y) * size + x] =
                         static_cast<std::uint8_t>(blob ? 230 : 60 + rng.below(40));
                 }
-            std::vector<float> labels(data::kLabelCount, 0.0f);
+            std::vector<float> labels(model::kLabelCount, 0.0f);
             labels[0] = sick ? 1.0f : 0.0f;
-            labels[data::kNoFindingIndex] = sick ? 0.0f : 1.0f;
+            labels[model::kNoFindingIndex] = sick ? 0.0f : 1.0f;
             labels[1] = i % 3 == 0 ? 1.0f : 0.0f;
             const std::string name = "img" + std::to_string(i) + ".png";
             (i < train_images ? train_ : val_).push_back({image, labels, name});
@@ -81,14 +81,14 @@ private:
             const int s = data->size_;
             data::Batch b;
             b.images = Tensor::empty({std::int64_t(end - begin), s, s, 3});
-            b.labels = Tensor::empty({std::int64_t(end - begin), data::kLabelCount});
+            b.labels = Tensor::empty({std::int64_t(end - begin), model::kLabelCount});
             for (std::size_t i = begin; i < end; ++i) {
                 const Item& item = data->items(split)[order[i]];
                 data::CropGeometry g{0, 0, double(s), double(s), false, s, s, s};
                 data::render_input(*item.image, g, data->transform_, nullptr,
                                    b.images.data() + (i - begin) * s * s * 3);
                 std::copy(item.labels.begin(), item.labels.end(),
-                          b.labels.data() + (i - begin) * data::kLabelCount);
+                          b.labels.data() + (i - begin) * model::kLabelCount);
                 b.names.push_back(item.name);
                 b.geometry.push_back(g);
                 b.sources.push_back(item.image);

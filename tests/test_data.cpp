@@ -116,8 +116,8 @@ TEST_CASE("shared real sample: CheXNet lists, patient-wise, every PNG decodes") 
     CHECK(d.problems.empty());
     CHECK(disjoint_patients(d));
     const std::vector<SplitSummary> s = summarize(d);
-    CHECK(s[0].positives[kNoFindingIndex] == 380);  // all-zero rows
-    CHECK(s[0].positives[static_cast<std::size_t>(label_index("Effusion"))] == 99);
+    CHECK(s[0].positives[model::kNoFindingIndex] == 380);  // all-zero rows
+    CHECK(s[0].positives[static_cast<std::size_t>(model::label_index("Effusion"))] == 99);
     // The sample is RGB (some RGBA): every image decodes to one gray channel.
     int decoded = 0;
     for (const ImageRecord& r : d.records) {
@@ -168,7 +168,7 @@ TEST_CASE("malformed CSV and list files: errors name file and line; --skip-bad c
     const std::vector<ImageRecord> kept = read_chexnet_list(dir.file("list.txt"), lenient);
     CHECK(kept.size() == 1);
     CHECK(kept[0].labels[1] == 1.0f);
-    CHECK(kept[0].labels[kNoFindingIndex] == 0.0f);
+    CHECK(kept[0].labels[model::kNoFindingIndex] == 0.0f);
     CHECK(lenient.problems().size() == 2);
     write_text(dir.file("bbox.csv"), "Image Index,Finding Label,Bbox [x,y,w,h],,,\n00000001_000.png,Infiltrate,1,2,3,4\n"
                                      "00000001_000.png,Mass,1,2,x,4\n");
@@ -176,7 +176,7 @@ TEST_CASE("malformed CSV and list files: errors name file and line; --skip-bad c
     ProblemLog boxes_log(true);
     const std::vector<BoundingBox> boxes = read_bbox_list(dir.file("bbox.csv"), boxes_log);
     REQUIRE(boxes.size() == 1);
-    CHECK(boxes[0].label == label_index("Infiltration"));
+    CHECK(boxes[0].label == model::label_index("Infiltration"));
 }
 
 TEST_CASE("synthetic set: official layout, deterministic, patient-wise splits, missing images reported") {
@@ -363,7 +363,7 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
     for (std::size_t i = 0; i < a.size(); ++i) {
         CHECK(a[i].names == b[i].names);
         CHECK(a[i].images.to_vector() == b[i].images.to_vector());
-        CHECK(a[i].labels.shape() == Shape{static_cast<std::int64_t>(a[i].names.size()), kLabelCount});
+        CHECK(a[i].labels.shape() == Shape{static_cast<std::int64_t>(a[i].names.size()), model::kLabelCount});
         CHECK(a[i].geometry.size() == a[i].names.size());
     }
     CHECK(a[0].names != c[0].names);  // another epoch, another order

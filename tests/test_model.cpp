@@ -9,9 +9,9 @@
 #include "agcnn/metrics/localization.hpp"
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
-#include "agcnn/train/report.hpp"
+#include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
-#include "agcnn/train/data_adapter.hpp"
+#include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
 
@@ -223,7 +223,6 @@ TEST_CASE("training: an interrupted and resumed run ends with the uninterrupted 
     const train::TrainConfig config = tiny_config();
     const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
     train::RunOptions options;
-    options.quiet = true;
     train::run_training(config, whole, data, options);
 
     // Interrupt mid-epoch in each stage (batch 2 of epoch 1 in global, batch 1 in local and
@@ -261,7 +260,6 @@ TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint
     train::TrainConfig config = tiny_config();
     const std::string dir = temp_dir("nan");
     train::RunOptions options;
-    options.quiet = true;
     options.stages = {train::Stage::global};
     CHECK_THROWS_WITH_AS(train::run_training(config, dir, data, options),
                          doctest::Contains("the loss is nan"), Error);
@@ -279,7 +277,6 @@ TEST_CASE("training: another configuration in the same folder is refused") {
     config.global.epochs = config.local.epochs = config.fusion.epochs = 0;
     const std::string dir = temp_dir("config");
     train::RunOptions options;
-    options.quiet = true;
     options.stages = {train::Stage::global};
     train::run_training(config, dir, data, options);
     config.lr = 0.5;
@@ -288,7 +285,7 @@ TEST_CASE("training: another configuration in the same folder is refused") {
 
 TEST_CASE("evaluation: attention boxes map to source pixels, flips undone") {
     const data::CropGeometry g{10, 20, 100, 50, true, 10, 200, 200};
-    const Box r = train::box_in_source({0, 0, 2, 5}, g);
+    const Box r = app::box_in_source({0, 0, 2, 5}, g);
     CHECK(r.x0 == doctest::Approx(90));  // input columns 0-1 of a flipped input are source 90-110
     CHECK(r.width() == doctest::Approx(20));
     CHECK(r.y0 == doctest::Approx(20));
@@ -299,18 +296,18 @@ TEST_CASE("evaluation: results.json layout, localization and the report page") {
     set_num_threads(2);
     testing::FakeData data(8, 8, 64);
     model::AgCnn net({2, 3});
-    const train::Evaluation e =
-        train::evaluate(net, data, train::Split::val, 4, {}, Device::cpu());
+    const app::Evaluation e =
+        app::evaluate_split(net, data, train::Split::val, 4, {}, Device::cpu());
     CHECK(e.names.size() == 8);
-    const auto results = train::results_json(e);
+    const auto results = app::results_json(e);
     std::vector<std::string> keys;
     for (auto& [key, value] : results.items()) keys.push_back(key);
     CHECK(keys == std::vector<std::string>{"global", "local", "fusion", "localization"});
     CHECK(results["global"]["auroc"].begin().key() == "Atelectasis");
     CHECK(results["global"]["auroc"]["Hernia"].is_null());  // no positive image
     CHECK(results["localization"]["overall"]["boxes"] == 4);  // the 4 sick val images
-    train::ReportInputs in{"RUN", "val", {{"version", "test"}}, {}, &e, {{"x.png", "PNGDATA", "caption"}}};
-    const std::string html = train::report_html(in);
+    app::ReportInputs in{"RUN", "val", {{"version", "test"}}, {}, &e, {{"x.png", "PNGDATA", "caption"}}};
+    const std::string html = app::report_html(in);
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("data:image/png;base64,UE5HREFUQQ==") != std::string::npos);
     CHECK(html.find("Localization") != std::string::npos);

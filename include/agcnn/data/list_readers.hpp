@@ -115,8 +115,8 @@ inline std::vector<ImageRecord> read_chexnet_list(const std::string& path, Probl
     for (const TextLine& line : read_text_lines(path)) {
         const std::string at = where(path, line.number);
         const std::vector<std::string> words = detail::split_words(line.text);
-        if (words.size() != 1 + kDiseaseCount || !detail::is_png_name(words[0])) {
-            log.report(at, "", "expected a .png file name and " + std::to_string(kDiseaseCount) +
+        if (words.size() != 1 + model::kDiseaseCount || !detail::is_png_name(words[0])) {
+            log.report(at, "", "expected a .png file name and " + std::to_string(model::kDiseaseCount) +
                                    " labels 0/1, got " + std::to_string(words.size()) + " fields");
             continue;
         }
@@ -125,11 +125,11 @@ inline std::vector<ImageRecord> read_chexnet_list(const std::string& path, Probl
         record.patient = patient_of_name(record.name);
         record.origin = at;
         bool ok = true;
-        for (int k = 0; k < kDiseaseCount && ok; ++k) {
+        for (int k = 0; k < model::kDiseaseCount && ok; ++k) {
             const std::string& w = words[static_cast<std::size_t>(k) + 1];
             ok = w == "0" || w == "1";
             if (!ok) log.report(at, record.name, "label " + std::to_string(k + 1) + " (" +
-                                    std::string(kLabelNames[static_cast<std::size_t>(k)]) +
+                                    std::string(model::kLabelNames[static_cast<std::size_t>(k)]) +
                                     ") is '" + w + "', expected 0 or 1");
             record.labels[static_cast<std::size_t>(k)] = w == "1" ? 1.0f : 0.0f;
         }
@@ -157,10 +157,10 @@ inline std::vector<BoundingBox> read_bbox_list(const std::string& path, ProblemL
         BoundingBox box;
         const bool shape_ok = f.size() >= 6 && detail::is_png_name(f[0]);
         const std::string label = shape_ok && f[1] == "Infiltrate" ? "Infiltration" : (shape_ok ? f[1] : "");
-        box.label = label_index(label);
+        box.label = model::label_index(label);
         if (!shape_ok) {
             log.report(at, "", "expected 'name,label,x,y,w,h', got '" + lines[i].text + "'");
-        } else if (box.label < 0 || box.label >= kDiseaseCount) {
+        } else if (box.label < 0 || box.label >= model::kDiseaseCount) {
             log.report(at, f[0], "unknown finding label '" + f[1] + "'");
         } else if (!detail::parse_double(f[2], box.x) || !detail::parse_double(f[3], box.y) ||
                    !detail::parse_double(f[4], box.w) || !detail::parse_double(f[5], box.h) ||

@@ -111,7 +111,7 @@ public:
         const int s = config_.transform.input_size;
         Batch batch;
         batch.images = Tensor::empty({n, s, s, 3});
-        batch.labels = Tensor::empty({n, kLabelCount});
+        batch.labels = Tensor::empty({n, model::kLabelCount});
         for (std::int64_t i = 0; i < n; ++i) {
             const std::int64_t position = begin + i;
             const ImageRecord& record = records_[static_cast<std::size_t>(order_[static_cast<std::size_t>(position)])];
@@ -120,7 +120,7 @@ public:
             std::shared_ptr<const GrayImage> image = source_->load(record);
             const CropGeometry g = sample_geometry(config_.transform, image->width, image->height, rng);
             render_input(*image, g, config_.transform, &rng, batch.images.data() + i * s * s * 3);
-            std::copy(record.labels.begin(), record.labels.end(), batch.labels.data() + i * kLabelCount);
+            std::copy(record.labels.begin(), record.labels.end(), batch.labels.data() + i * model::kLabelCount);
             batch.names.push_back(record.name);
             batch.geometry.push_back(g);
             batch.sources.push_back(std::move(image));

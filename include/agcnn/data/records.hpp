@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "agcnn/core/error.hpp"
-#include "agcnn/data/labels.hpp"
+#include "agcnn/model/labels.hpp"
 
 namespace agcnn::data {
 
-using LabelVector = std::array<float, kLabelCount>;  // 0/1; index 14 is No Finding
+using LabelVector = std::array<float, model::kLabelCount>;  // 0/1; index 14 is No Finding
 
 struct ImageRecord {
     std::string name;     // file name, e.g. 00000001_000.png
@@ -83,7 +83,7 @@ inline LabelVector parse_finding_labels(std::string_view text, const std::string
         std::string_view item = text.substr(start, bar == std::string_view::npos ? bar : bar - start);
         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
         while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-        const int index = label_index(item);
+        const int index = model::label_index(item);
         AGCNN_CHECK(index >= 0, where, ": unknown finding label '", item, "'");
         AGCNN_CHECK(labels[static_cast<std::size_t>(index)] == 0.0f, where, ": label '", item,
                     "' given twice");
@@ -92,8 +92,8 @@ inline LabelVector parse_finding_labels(std::string_view text, const std::string
         start = bar + 1;
     }
     int diseases = 0;
-    for (int i = 0; i < kDiseaseCount; ++i) diseases += labels[static_cast<std::size_t>(i)] != 0.0f;
-    AGCNN_CHECK(!(diseases > 0 && labels[kNoFindingIndex] != 0.0f), where,
+    for (int i = 0; i < model::kDiseaseCount; ++i) diseases += labels[static_cast<std::size_t>(i)] != 0.0f;
+    AGCNN_CHECK(!(diseases > 0 && labels[model::kNoFindingIndex] != 0.0f), where,
                 ": 'No Finding' together with a disease");
     return labels;
 }
@@ -101,8 +101,8 @@ inline LabelVector parse_finding_labels(std::string_view text, const std::string
 // Sets No Finding from the 14 diseases (for list files, where all zeros means No Finding).
 inline void set_no_finding(LabelVector& labels) {
     float any = 0.0f;
-    for (int i = 0; i < kDiseaseCount; ++i) any = std::max(any, labels[static_cast<std::size_t>(i)]);
-    labels[kNoFindingIndex] = any > 0.0f ? 0.0f : 1.0f;
+    for (int i = 0; i < model::kDiseaseCount; ++i) any = std::max(any, labels[static_cast<std::size_t>(i)]);
+    labels[model::kNoFindingIndex] = any > 0.0f ? 0.0f : 1.0f;
 }
 
 }  // namespace agcnn::data

@@ -15,7 +15,7 @@ namespace agcnn::data {
 struct SplitSummary {
     std::string name;
     int images = 0, patients = 0;
-    std::array<int, kLabelCount> positives{};
+    std::array<int, model::kLabelCount> positives{};
 };
 
 inline std::vector<SplitSummary> summarize(const Dataset& data) {
@@ -30,7 +30,7 @@ inline std::vector<SplitSummary> summarize(const Dataset& data) {
             const ImageRecord& r = data.records[static_cast<std::size_t>(i)];
             ++s.images;
             patients.insert(r.patient);
-            for (int k = 0; k < kLabelCount; ++k) s.positives[static_cast<std::size_t>(k)] += r.labels[static_cast<std::size_t>(k)] > 0;
+            for (int k = 0; k < model::kLabelCount; ++k) s.positives[static_cast<std::size_t>(k)] += r.labels[static_cast<std::size_t>(k)] > 0;
         }
         s.patients = static_cast<int>(patients.size());
         out.push_back(s);
@@ -49,9 +49,9 @@ inline std::string format_summary(const Dataset& data, std::size_t max_problems 
     std::snprintf(line, sizeof line, "%-20s %8d %8d %8d\n", "patients", parts[0].patients, parts[1].patients,
                   parts[2].patients);
     text += line;
-    for (int k = 0; k < kLabelCount; ++k) {
+    for (int k = 0; k < model::kLabelCount; ++k) {
         const auto i = static_cast<std::size_t>(k);
-        std::snprintf(line, sizeof line, "%-20s %8d %8d %8d\n", std::string(kLabelNames[i]).c_str(),
+        std::snprintf(line, sizeof line, "%-20s %8d %8d %8d\n", std::string(model::kLabelNames[i]).c_str(),
                       parts[0].positives[i], parts[1].positives[i], parts[2].positives[i]);
         text += line;
     }

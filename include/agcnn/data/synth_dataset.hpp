@@ -73,7 +73,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
         const int age = 20 + static_cast<int>(rng.below(60));
         const char sex = rng.below(2) ? 'M' : 'F';
         const bool test = rng.uniform() < config.test_fraction;
-        const int chronic_label = rng.uniform() < 0.3 ? label_index(chronic[rng.below(7)]) : -1;
+        const int chronic_label = rng.uniform() < 0.3 ? model::label_index(chronic[rng.below(7)]) : -1;
         for (int visit = 0; visit < visits && static_cast<int>(plans.size()) < config.images; ++visit) {
             SynthPlan p;
             char name[32];
@@ -92,7 +92,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
                 const double u = visit_rng.uniform();
                 const int count = 1 + (u < 0.35) + (u < 0.1);
                 while (static_cast<int>(p.labels.size()) < count) {
-                    const int label = static_cast<int>(visit_rng.below(kDiseaseCount));
+                    const int label = static_cast<int>(visit_rng.below(model::kDiseaseCount));
                     if (!detail::contains(p.labels, label)) p.labels.push_back(label);
                 }
             }
@@ -116,11 +116,11 @@ inline GrayImage render(const SynthPlan& plan, int size, std::vector<SynthFindin
 }
 
 inline std::string finding_labels_text(const std::vector<int>& labels) {
-    if (labels.empty()) return std::string(kLabelNames[kNoFindingIndex]);
+    if (labels.empty()) return std::string(model::kLabelNames[model::kNoFindingIndex]);
     std::string text;
     for (int label : labels) {
         if (!text.empty()) text += '|';
-        text += kLabelNames[static_cast<std::size_t>(label)];
+        text += model::kLabelNames[static_cast<std::size_t>(label)];
     }
     return text;
 }
@@ -170,7 +170,7 @@ inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
             const double x1 = std::clamp(f.box.x1, 0.0, 1.0) * side, y1 = std::clamp(f.box.y1, 0.0, 1.0) * side;
             char row[160];
             std::snprintf(row, sizeof row, "%s,%s,%.1f,%.1f,%.1f,%.1f\n", p.name.c_str(),
-                          std::string(kLabelNames[static_cast<std::size_t>(f.label)]).c_str(), x0, y0, x1 - x0, y1 - y0);
+                          std::string(model::kLabelNames[static_cast<std::size_t>(f.label)]).c_str(), x0, y0, x1 - x0, y1 - y0);
             boxes += row;
         }
     }

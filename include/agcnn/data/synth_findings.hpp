@@ -26,7 +26,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "agcnn/data/labels.hpp"
+#include "agcnn/model/labels.hpp"
 #include "agcnn/data/synth_anatomy.hpp"
 
 namespace agcnn::data::synth {
@@ -37,11 +37,11 @@ struct RelBox {
 
 // Findings that change the anatomy itself are applied before the chest is painted.
 inline void apply_to_anatomy(int label, Anatomy& a, Rng& rng) {
-    if (label == label_index("Cardiomegaly")) {
+    if (label == model::label_index("Cardiomegaly")) {
         const double grow = rng.uniform(1.35, 1.5);
         a.heart_rx *= grow;
         a.heart_ry *= 1 + (grow - 1) / 2;
-    } else if (label == label_index("Emphysema")) {
+    } else if (label == model::label_index("Emphysema")) {
         a.lung_darkening = rng.uniform(0.1, 0.14);
         a.diaphragm_flattening = 1.0;
         a.lung_ry *= 1.06;
@@ -82,7 +82,7 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
     using detail::around;
     const int side = static_cast<int>(rng.below(2));
     const double lx = a.lung_x(side);
-    const std::string_view name = kLabelNames[static_cast<std::size_t>(label)];
+    const std::string_view name = model::kLabelNames[static_cast<std::size_t>(label)];
     if (name == "Atelectasis") {
         const auto [x, y] = detail::point_in_lung(a, side, 0.55, 0.75, rng);
         const double half = rng.uniform(0.05, 0.08), tilt = rng.uniform(-0.03, 0.03);

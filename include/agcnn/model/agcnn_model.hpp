@@ -4,22 +4,35 @@
 //   local   the same network with its own weights, on the attention crop
 //   fusion  fc 4096 -> 15 over concat(global pooled, local pooled)
 // Each branch's output is logits; sigmoid gives probabilities (the loss is BCE with logits).
-// Weight names on disk are "global.<torchvision name>", "local.<...>", "fusion.weight",
-// "fusion.bias", so each branch loads into torchvision's ResNet-50 after stripping its prefix.
-// `base_width` < 64 gives a narrow copy of the same topology (tests and the demo); the fusion
-// layer then has 2 * 32 * base_width inputs.
+// Module names are "global.<torchvision name>", "local.<...>", "fusion.weight", "fusion.bias",
+// so each branch loads into torchvision's ResNet-50 after stripping its prefix (the files are
+// io/agcnn_weights.hpp's). `base_width` < 64 gives a narrow copy of the same topology (tests and
+// the demo); the fusion layer then has 2 * 32 * base_width inputs.
+// How one batch runs through the three branches is model/forward.hpp.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <string>
 
-#include "agcnn/data/labels.hpp"
-#include "agcnn/io/state_dict.hpp"
+#include "agcnn/model/labels.hpp"
 #include "agcnn/nn/resnet50.hpp"
 #include "agcnn/ops/concat.hpp"
 
 namespace agcnn::model {
+
+// The branches, in the order the paper trains them (stages I, II, III).
+enum class Branch { global, local, fusion };
+constexpr Branch kBranches[] = {Branch::global, Branch::local, Branch::fusion};
+
+inline const char* branch_name(Branch b) {
+    return b == Branch::global ? "global" : b == Branch::local ? "local" : "fusion";
+}
+
+inline Branch parse_branch(const std::string& text) {
+    for (Branch b : kBranches)
+        if (text == branch_name(b)) return b;
+    throw Error("bad branch '" + text + "': expected global, local or fusion");
+}
 
 struct AgCnnConfig {
     std::int64_t base_width = 64;
@@ -39,33 +52,22 @@ public:
         return fusion.forward(ops::concat_channels(pooled_global, pooled_local));
     }
 
-    const AgCnnConfig& config() const { return config_; }
+    nn::Module& branch(Branch b) {
+        if (b == Branch::global) return global;
+        if (b == Branch::local) return local;
+        return fusion;
+    }
 
-    // Every weight of the three branches, in one safetensors file, atomically.
-    void save(const std::string& path, const std::map<std::string, std::string>& metadata) {
-        io::TensorFile file;
-        file.metadata = metadata;
-        file.metadata["base_width"] = std::to_string(config_.base_width);
-        io::append_state(file, *this, "");
-        io::write_safetensors(path, file);
-    }
-    // Strict load of all three branches (errors name the file and the mismatching tensors);
-    // other entries of the file (a checkpoint's optimizer state) are ignored.
-    void load(const io::TensorFile& file, const std::string& path) {
-        io::load_state(global, file, "global.", path);
-        io::load_state(local, file, "local.", path);
-        io::load_state(fusion, file, "fusion.", path);
-    }
-    void load(const std::string& path) { load(io::read_safetensors(path), path); }
+    const AgCnnConfig& config() const { return config_; }
 
 private:
     static std::unique_ptr<nn::ResNet50> make_branch(const AgCnnConfig& c, std::uint64_t offset) {
         return std::make_unique<nn::ResNet50>(
-            nn::ResNetConfig{data::kLabelCount, nn::GlobalPool::max, c.base_width, c.seed + offset});
+            nn::ResNetConfig{kLabelCount, nn::GlobalPool::max, c.base_width, c.seed + offset});
     }
     static std::unique_ptr<nn::Linear> make_fusion(const AgCnnConfig& c, std::int64_t features) {
         Rng rng(c.seed + 2);
-        return std::make_unique<nn::Linear>(2 * features, data::kLabelCount, rng);
+        return std::make_unique<nn::Linear>(2 * features, kLabelCount, rng);
     }
 
     AgCnnConfig config_;

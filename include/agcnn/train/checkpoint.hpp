@@ -17,8 +17,7 @@
 #include <limits>
 #include <string>
 
-#include "agcnn/io/state_dict.hpp"
-#include "agcnn/model/agcnn_model.hpp"
+#include "agcnn/io/agcnn_weights.hpp"
 #include "agcnn/optim/sgd.hpp"
 #include "agcnn/train/config.hpp"
 
@@ -53,7 +52,7 @@ inline void save_checkpoint(const std::string& path, model::AgCnn& net,
                             const std::string& config_json) {
     io::TensorFile file;
     file.metadata = {{"format", "agcnn-checkpoint-1"},
-                     {"stage", stage_name(stage)},
+                     {"stage", model::branch_name(stage)},
                      {"epoch", std::to_string(s.epoch)},
                      {"batch", std::to_string(s.batch)},
                      {"loss_sum", detail::exact(s.loss_sum)},
@@ -81,9 +80,9 @@ inline StageState load_checkpoint(const std::string& path, model::AgCnn& net,
                                   optim::Optimizer& optimizer, Stage stage) {
     const io::TensorFile file = io::read_safetensors(path);
     AGCNN_CHECK(detail::meta(file, "format", path) == "agcnn-checkpoint-1" &&
-                    detail::meta(file, "stage", path) == stage_name(stage),
-                path, ": not a checkpoint of stage ", stage_name(stage));
-    net.load(file, path);
+                    detail::meta(file, "stage", path) == model::branch_name(stage),
+                path, ": not a checkpoint of stage ", model::branch_name(stage));
+    io::load_agcnn(net, file, path);
     for (auto& [name, tensor] : optimizer.state()) {
         const io::TensorRecord* record = file.find("optimizer." + name);
         AGCNN_CHECK(record && record->shape == tensor->shape(), path,

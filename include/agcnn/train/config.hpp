@@ -14,21 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "agcnn/core/error.hpp"
+#include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
 
 namespace agcnn::train {
 
-enum class Stage { global, local, fusion };
-constexpr Stage kStages[] = {Stage::global, Stage::local, Stage::fusion};
-
-inline const char* stage_name(Stage s) {
-    return s == Stage::global ? "global" : s == Stage::local ? "local" : "fusion";
-}
-inline Stage parse_stage(const std::string& text) {
-    for (Stage s : kStages)
-        if (text == stage_name(s)) return s;
-    throw Error("bad stage '" + text + "': expected global, local or fusion");
-}
+// The three training stages train one branch each, in the paper's order (section 3.4): I global,
+// II local, III fusion. A stage is named by the branch it trains.
+using Stage = model::Branch;
 
 // Per-stage settings (the paper: batch 128 for global, 64 for local and fusion).
 struct StageConfig {
@@ -85,8 +78,8 @@ struct TrainConfig {
                     " must be 0 (no pack) or at least the input size ", input_size);
         parse_heatmap_statistic(heatmap);
         AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
-        for (Stage s : kStages)
-            AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", stage_name(s),
+        for (Stage s : model::kBranches)
+            AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", model::branch_name(s),
                         ": epochs must be >= 0 and the batch size > 0");
     }
 };

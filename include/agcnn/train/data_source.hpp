@@ -1,5 +1,5 @@
 // agcnn/train/data_source.hpp — what training and evaluation need from the data layer, as one
-// small interface (the adapter over agcnn/data's loader is train/data_adapter.hpp; the tests
+// small interface (the adapter over agcnn/data's loader is train/dataset_source.hpp; the tests
 // implement it with tiny in-memory images).
 //
 // Contract:
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "agcnn/data/batch.hpp"
-#include "agcnn/model/attention.hpp"
+#include "agcnn/model/forward.hpp"
 
 namespace agcnn::train {
 
@@ -60,5 +60,10 @@ public:
         return (images(split) + batch_size - 1) / batch_size;
     }
 };
+
+// model::forward's crop step for one batch of `data` (both must outlive the function).
+inline model::CropFn crop_from(DataSource& data, const data::Batch& batch) {
+    return [&data, &batch](const std::vector<Box>& boxes) { return data.crop(batch, boxes); };
+}
 
 }  // namespace agcnn::train

@@ -8,6 +8,7 @@
 //   local   global.* from RUN/global-best; local.* from ImageNet or random;
 //   fusion  global.* from RUN/global-best, local.* from RUN/local-best.
 // A stage with a checkpoint continues from it instead; a finished stage is skipped.
+// read_run_config() reads RUN/config.json back (resume, evaluation, predict).
 #pragma once
 
 #include <filesystem>
@@ -58,10 +59,23 @@ inline void prepare_stage(model::AgCnn& net, const StageContext& ctx, Stage stag
 
 struct RunOptions {
     std::vector<Stage> stages{Stage::global, Stage::local, Stage::fusion};
-    bool quiet = false;
+    Reporter* reporter = &silent_reporter();                     // progress and notes
     std::string version = "unknown";
     std::function<void(Stage, int, std::int64_t)> after_batch;  // tests
 };
+
+// The configuration of the run in run_dir (RUN/config.json) into `config`; returns the whole file.
+inline nlohmann::json read_run_config(const std::string& run_dir, TrainConfig& config) {
+    const std::string path = run_dir + "/config.json";
+    auto j = nlohmann::json::parse(io::read_file(path), nullptr, false);
+    AGCNN_CHECK(!j.is_discarded() && j.contains("config"), path, ": not an agcnn run configuration");
+    try {
+        from_json(j["config"], config);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path + ": bad configuration: " + e.what());
+    }
+    return j;
+}
 
 inline void write_config(const TrainConfig& config, const std::string& run_dir,
                          const std::string& version) {
@@ -80,18 +94,17 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
     io::write_file_atomic(path, j.dump(2) + "\n");
 }
 
-// Runs the requested stages (continuing any interrupted one). Throws Interrupted on Ctrl-C.
+// Runs the requested stages (continuing any interrupted one). Throws Interrupted after a stop
+// request (request_stop(), or Ctrl-C under a SigintGuard) once the checkpoint is written.
 inline void run_training(const TrainConfig& config, const std::string& run_dir, DataSource& data,
                          const RunOptions& options) {
     config.validate();
     std::filesystem::create_directories(run_dir);
     write_config(config, run_dir, options.version);
-    Progress progress(options.quiet);
     if (config.weights.empty())
-        std::fprintf(stderr,
-                     "agcnn: WARNING: no ImageNet weights (--weights): the global and local "
-                     "branches train FROM SCRATCH; expect far lower AUROC than the paper's.\n");
-    StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), &progress,
+        options.reporter->warning("no ImageNet weights: the global and local branches train FROM SCRATCH; "
+                                  "expect far lower AUROC than the paper's.");
+    StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), options.reporter,
                      nlohmann::json(config).dump(), options.after_batch};
     model::AgCnn net({config.base_width, config.seed});
     net.to(ctx.device);

@@ -1,4 +1,5 @@
-// Shared helpers of the agcnn commands: thread set-up and NCHW <-> NHWC conversion of .npy data.
+// Shared helpers of the agcnn commands: --threads, --device and the precision flags, thread
+// set-up, and NCHW <-> NHWC conversion of .npy data.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -19,9 +20,7 @@ inline void add_threads_option(CLI::App* command, int& threads) {
         ->check(CLI::NonNegativeNumber);
 }
 
-// Every command calls this first: thread count, denormal flushing, and freed memory kept for
-// reuse by the next step (core/memory_reuse.hpp).
-// --device, --tf32, --bf16 (see ops/device_select.hpp).
+// --device, --tf32, --bf16: what select_device() takes (backend/device_select.hpp).
 struct DeviceArgs {
     std::string device = "cpu";
     bool tf32 = false, bf16 = false;
@@ -37,6 +36,8 @@ inline void add_device_options(CLI::App* command, DeviceArgs& args) {
         ->excludes(tf32);
 }
 
+// Every command calls this first: thread count, denormal flushing, and freed memory kept for
+// reuse by the next step (core/memory_reuse.hpp).
 inline void apply_threads(int threads) {
     set_num_threads(threads);
     keep_freed_memory();

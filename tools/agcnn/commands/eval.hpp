@@ -4,8 +4,9 @@
 
 #include <memory>
 
-#include "agcnn/train/eval_run.hpp"
+#include "agcnn/app/evaluate_run.hpp"
 #include "commands/common.hpp"
+#include "progress.hpp"
 
 namespace agcnn::cli {
 
@@ -18,7 +19,7 @@ inline void print_localization(const nlohmann::ordered_json& results) {
 }
 
 inline void add_eval_command(CLI::App& app) {
-    auto options = std::make_shared<train::EvalOptions>();
+    auto options = std::make_shared<app::EvalOptions>();
     auto split = std::make_shared<std::string>("test");
     auto threads = std::make_shared<int>(0);
     CLI::App* cmd = app.add_subcommand("eval", "AUROC of the global, local and fusion branches on a split");
@@ -32,8 +33,9 @@ inline void add_eval_command(CLI::App& app) {
     cmd->callback([options, split, threads] {
         apply_threads(*threads);
         options->split = train::parse_split(*split);
-        const train::EvalOutcome outcome = train::evaluate_run(*options);
-        std::printf("%s", train::auroc_table(outcome.evaluation).c_str());
+        ProgressBar progress(false);
+        const app::EvalOutcome outcome = app::evaluate_run(*options, progress);
+        std::printf("%s", app::auroc_table(outcome.evaluation).c_str());
         print_localization(outcome.results);
         std::printf("wrote %s/results.json and %s/report.html\n", options->run_dir.c_str(), options->run_dir.c_str());
     });

@@ -3,13 +3,13 @@
 
 #include <memory>
 
-#include "agcnn/train/predict.hpp"
+#include "agcnn/app/predict.hpp"
 #include "commands/common.hpp"
 
 namespace agcnn::cli {
 
 inline void add_predict_command(CLI::App& app) {
-    auto options = std::make_shared<train::PredictOptions>();
+    auto options = std::make_shared<app::PredictOptions>();
     auto threads = std::make_shared<int>(0);
     options->out_dir = "predictions";
     CLI::App* cmd = app.add_subcommand("predict", "run a trained AG-CNN on PNG images (files or folders)");
@@ -22,7 +22,7 @@ inline void add_predict_command(CLI::App& app) {
     add_threads_option(cmd, *threads);
     cmd->callback([options, threads] {
         apply_threads(*threads);
-        const std::size_t n = train::predict(*options);
+        const std::size_t n = app::predict(*options);
         std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png\n", n,
                     options->out_dir.c_str());
     });

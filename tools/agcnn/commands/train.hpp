@@ -5,9 +5,10 @@
 
 #include <memory>
 
-#include "agcnn/train/data_adapter.hpp"
+#include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "commands/common.hpp"
+#include "progress.hpp"
 
 namespace agcnn::cli {
 
@@ -15,7 +16,7 @@ struct TrainArgs {
     train::TrainConfig config;
     std::string out, stage = "all";
     bool resume = false, quiet = false;
-    bool tf32 = false, bf16 = false;  // CUDA precision (config.precision), fp32 otherwise
+    DeviceArgs device;  // config.device and config.precision unless resuming
 };
 
 inline void add_stage_options(CLI::App* c, const std::string& name, train::StageConfig& s) {
@@ -27,10 +28,11 @@ inline void add_stage_options(CLI::App* c, const std::string& name, train::Stage
 inline void run_train_stages(const train::TrainConfig& config, const std::string& out,
                              const std::vector<train::Stage>& stages, bool quiet) {
     train::SigintGuard sigint;
-    train::DatasetSource data(config);
+    ProgressBar progress(quiet);
+    train::DatasetSource data(config, progress);
     train::RunOptions options;
     options.stages = stages;
-    options.quiet = quiet;
+    options.reporter = &progress;
     options.version = AGCNN_VERSION;
     try {
         train::run_training(config, out, data, options);
@@ -47,16 +49,16 @@ inline void run_train(TrainArgs& args) {
         train::read_run_config(out, args.config);
     }
     AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
-    if (!args.resume) args.config.precision = args.bf16 ? "bf16" : args.tf32 ? "tf32" : "fp32";
+    if (!args.resume) args.config.device = args.device.device, args.config.precision = args.device.precision();
     apply_threads(args.config.threads);
     std::vector<train::Stage> stages;
     if (args.stage == "all")
-        stages.assign(std::begin(train::kStages), std::end(train::kStages));
+        stages.assign(std::begin(model::kBranches), std::end(model::kBranches));
     else
-        stages.push_back(train::parse_stage(args.stage));
+        stages.push_back(model::parse_branch(args.stage));
     run_train_stages(args.config, args.out, stages, args.quiet);
     std::printf("training finished: %s (best weights of the last stage: %s/%s-best.safetensors)\n",
-                args.out.c_str(), args.out.c_str(), train::stage_name(stages.back()));
+                args.out.c_str(), args.out.c_str(), model::branch_name(stages.back()));
 }
 
 inline void add_train_command(CLI::App& app) {
@@ -98,12 +100,7 @@ inline void add_train_command(CLI::App& app) {
     cmd->add_option("--fusion-cache", c.fusion_cache, "stage III on features computed once (augment off)")
         ->capture_default_str();
     cmd->add_option("--seed", c.seed, "seed of weights, split and data order")->capture_default_str();
-    cmd->add_option("--device", c.device, "cpu | cuda | cuda:N")->capture_default_str();
-    CLI::Option* tf32 = cmd->add_flag(
-        "--tf32", args->tf32, "CUDA: TF32 tensor-core convolutions and matrix products (~1e-3)");
-    cmd->add_flag("--bf16", args->bf16,
-                  "CUDA: bf16 convolutions and matrix products, FP32 weights and optimizer state")
-        ->excludes(tf32);
+    add_device_options(cmd, args->device);
     cmd->add_option("--workers", c.loader_workers, "loader threads")->capture_default_str();
     add_threads_option(cmd, c.threads);
     cmd->add_flag("--quiet", args->quiet, "no progress bar");

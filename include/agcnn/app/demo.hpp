@@ -1,4 +1,4 @@
-// agcnn/train/demo.hpp — `agcnn demo`: the whole of AG-CNN on synthetic chest X-rays, small
+// agcnn/app/demo.hpp — `agcnn demo`: the whole of AG-CNN on synthetic chest X-rays, small
 // enough for about 10 minutes on 2 CPU cores.
 //
 // Steps: `agcnn synth` data in RUN/data (official layout with BBox_List_2017.csv; kept when it
@@ -18,10 +18,9 @@
 #include <filesystem>
 
 #include "agcnn/data/synth_dataset.hpp"
-#include "agcnn/train/eval_run.hpp"
-#include "agcnn/train/run.hpp"
+#include "agcnn/app/evaluate_run.hpp"
 
-namespace agcnn::train {
+namespace agcnn::app {
 
 struct DemoOptions {
     std::string out = "agcnn-demo";
@@ -29,12 +28,11 @@ struct DemoOptions {
     int source_size = 256;
     int threads = 0;
     std::string device = "cpu";
-    bool quiet = false;
     std::string version = "unknown";
 };
 
-inline TrainConfig demo_config(const DemoOptions& o) {
-    TrainConfig c;
+inline train::TrainConfig demo_config(const DemoOptions& o) {
+    train::TrainConfig c;
     c.data_dir = o.out + "/data";
     c.split = "official";
     c.input_size = 128;
@@ -59,24 +57,26 @@ struct DemoResult {
     double seconds = 0;
 };
 
-inline DemoResult run_demo(const DemoOptions& o) {
+// Throws train::Interrupted after a stop request, like train::run_training; running it again
+// continues.
+inline DemoResult run_demo(const DemoOptions& o, Reporter& reporter = silent_reporter()) {
     const auto started = std::chrono::steady_clock::now();
-    const TrainConfig config = demo_config(o);
+    const train::TrainConfig config = demo_config(o);
     if (!std::filesystem::exists(config.data_dir + "/Data_Entry_2017.csv")) {
-        if (!o.quiet) std::fprintf(stderr, "demo: generating %d synthetic X-rays (%dx%d) in %s\n", o.images,
-                                   o.source_size, o.source_size, config.data_dir.c_str());
+        reporter.note("demo: generating " + std::to_string(o.images) + " synthetic X-rays (" +
+                      std::to_string(o.source_size) + "x" + std::to_string(o.source_size) + ") in " + config.data_dir);
         data::synth::write_dataset(config.data_dir, {o.images, o.source_size, config.seed, 0.2});
     }
-    DatasetSource data(config);
-    RunOptions run;
-    run.quiet = o.quiet;
+    train::DatasetSource data(config, reporter);
+    train::RunOptions run;
+    run.reporter = &reporter;
     run.version = o.version;
-    run_training(config, o.out, data, run);
+    train::run_training(config, o.out, data, run);
     EvalOptions eval;
     eval.run_dir = o.out;
-    DemoResult result{evaluate_run(eval), 0};
+    DemoResult result{evaluate_run(eval, reporter), 0};
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return result;
 }
 
-}  // namespace agcnn::train
+}  // namespace agcnn::app

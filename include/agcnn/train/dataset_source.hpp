@@ -1,4 +1,4 @@
-// agcnn/train/data_adapter.hpp — the DataSource of a real data set: agcnn/data's reader,
+// agcnn/train/dataset_source.hpp — the DataSource of a real data set: agcnn/data's reader,
 // split, prefetching loader and local crop behind the small interface training uses.
 //
 // Transforms (paper section 4.1): train = resize, random crop, horizontal flip when `augment`,
@@ -8,14 +8,14 @@
 // Images come from the packed cache (data/pack.hpp, longer side `pack_side`, 512 by default),
 // built in the data folder on first use and rebuilt when a PNG changes, so no PNG is decoded
 // after the first epoch. The attention crop is cut from that copy, the highest resolution at
-// hand (use --pack 0 to read the PNGs at full resolution every time, or a larger side). When the
-// data folder is not writable and has no current pack, the PNGs are read directly, with a note.
+// hand (pack_side 0 reads the PNGs at full resolution every time; a larger side keeps more). When
+// the data folder is not writable and has no current pack, the PNGs are read directly, with a
+// warning. Packing reports its progress to the Reporter given.
 // BBox_List_2017.csv's boxes are in the original PNG's pixels; they are scaled to the copy's.
 #pragma once
 
 #include <unistd.h>
 
-#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -24,6 +24,7 @@
 #include "agcnn/data/local_crop.hpp"
 #include "agcnn/data/pack.hpp"
 #include "agcnn/train/config.hpp"
+#include "agcnn/core/reporter.hpp"
 #include "agcnn/train/data_source.hpp"
 
 namespace agcnn::train {
@@ -45,9 +46,9 @@ inline data::DataSpec data_spec(const TrainConfig& c) {
 
 class DatasetSource final : public DataSource {
 public:
-    explicit DatasetSource(const TrainConfig& config)
+    explicit DatasetSource(const TrainConfig& config, Reporter& reporter = silent_reporter())
         : config_(config), dataset_(data::open_dataset(data_spec(config))),
-          images_(open_images(config, dataset_)) {
+          images_(open_images(config, dataset_, reporter)) {
         eval_ = data::eval_transform(config.input_size);
         eval_.resize = config.resize;
         eval_.contrast = config.contrast;
@@ -97,28 +98,27 @@ public:
                 sx = double(entry->width) / width;
                 sy = double(entry->height) / height;
             }
-            out.push_back({b.name, std::string(data::kLabelNames[std::size_t(b.label)]),
+            out.push_back({b.name, std::string(model::kLabelNames[std::size_t(b.label)]),
                            Box::from_xywh(b.x * sx, b.y * sy, b.w * sx, b.h * sy)});
         }
         return out;
     }
 
 private:
-    static std::shared_ptr<const data::ImageSource> open_images(const TrainConfig& c,
-                                                               const data::Dataset& d) {
+    static std::shared_ptr<const data::ImageSource> open_images(const TrainConfig& c, const data::Dataset& d,
+                                                               Reporter& reporter) {
         if (c.pack_side == 0) return std::make_shared<data::PngSource>(0);
         const std::string path = data::default_pack_path(c.data_dir, c.pack_side);
         const bool writable = ::access(c.data_dir.c_str(), W_OK) == 0;
         if (!writable) {
             if (auto reader = data::open_current_pack(d.records, path, c.pack_side)) return reader;
-            std::fprintf(stderr, "note: %s is not writable and has no current pack; reading the "
-                                 "PNGs directly (every epoch)\n", c.data_dir.c_str());
+            reporter.warning(c.data_dir + " is not writable and has no current pack; reading the PNGs "
+                                          "directly (every epoch)");
             return std::make_shared<data::PngSource>(0);
         }
-        const auto progress = [&path](std::size_t done, std::size_t total) {
-            if (done == 0 || done == total || done % 256 == 0)
-                std::fprintf(stderr, "\rpacking images into %s: %zu / %zu%s", path.c_str(), done,
-                             total, done == total ? "\n" : "");
+        const auto progress = [&](std::size_t done, std::size_t total) {
+            reporter.step({"packing images into " + path, std::int64_t(done), std::int64_t(total), 0,
+                           std::int64_t(done)});
         };
         return data::ensure_pack(d.records, path, c.pack_side, false, progress).first;
     }

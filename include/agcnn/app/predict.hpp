@@ -1,4 +1,4 @@
-// agcnn/train/predict.hpp — `agcnn predict`: a trained run on image files of any size.
+// agcnn/app/predict.hpp — `agcnn predict`: a trained run on image files of any size.
 //
 // Each PNG (files, or every .png in the folders given, sorted by name) goes through the run's
 // evaluation transform (resize, centre crop, normalise) at full resolution, the three
@@ -17,30 +17,30 @@
 #include <numeric>
 
 #include "agcnn/data/local_crop.hpp"
-#include "agcnn/train/eval_run.hpp"
+#include "agcnn/app/evaluate_run.hpp"
 
-namespace agcnn::train {
+namespace agcnn::app {
 
 // Image files as a DataSource: everything is the test split, labels unknown (zero).
-class ImageFilesSource final : public DataSource {
+class ImageFilesSource final : public train::DataSource {
 public:
-    ImageFilesSource(std::vector<std::string> paths, const TrainConfig& config) : paths_(std::move(paths)) {
+    ImageFilesSource(std::vector<std::string> paths, const train::TrainConfig& config) : paths_(std::move(paths)) {
         transform_ = data::eval_transform(config.input_size);
         transform_.resize = config.resize;
         transform_.contrast = config.contrast;
     }
     std::int64_t images(Split s) const override { return s == Split::test ? std::int64_t(paths_.size()) : 0; }
-    std::unique_ptr<BatchReader> epoch(Split s, int, int batch_size, std::int64_t skip) override {
+    std::unique_ptr<train::BatchReader> epoch(Split s, int, int batch_size, std::int64_t skip) override {
         AGCNN_CHECK(s == Split::test, "predict: image files form the test split only");
         return std::make_unique<Reader>(this, batch_size, skip);
     }
     Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) override {
         return data::crop_local_batch(batch, boxes, transform_.input_size, transform_);
     }
-    std::vector<AnnotatedBox> annotated_boxes() const override { return {}; }
+    std::vector<train::AnnotatedBox> annotated_boxes() const override { return {}; }
 
 private:
-    struct Reader final : BatchReader {
+    struct Reader final : train::BatchReader {
         Reader(ImageFilesSource* s, int bs, std::int64_t skip) : source(s), batch_size(bs), next_index(skip * bs) {}
         std::optional<data::Batch> next() override {
             const auto& paths = source->paths_;
@@ -49,7 +49,7 @@ private:
             const int s = source->transform_.input_size;
             data::Batch b;
             b.images = Tensor::empty({n, s, s, 3});
-            b.labels = Tensor::zeros({n, data::kLabelCount});
+            b.labels = Tensor::zeros({n, model::kLabelCount});
             Rng unused(0);  // the evaluation transform draws nothing
             for (std::int64_t i = 0; i < n; ++i) {
                 const std::string& path = paths[std::size_t(next_index + i)];
@@ -97,7 +97,7 @@ struct PredictOptions {
     bool steps = false;
 };
 
-inline void write_steps(const std::string& prefix, const data::Batch& batch, const BranchOutputs& out,
+inline void write_steps(const std::string& prefix, const data::Batch& batch, const model::AgCnnOutputs& out,
                         std::size_t i) {
     const model::Attention& a = out.attention[i];
     const int f = legible_factor(a.size);
@@ -117,34 +117,32 @@ inline void write_steps(const std::string& prefix, const data::Batch& batch, con
 
 // Returns the number of images predicted.
 inline std::size_t predict(const PredictOptions& options) {
-    TrainConfig config;
-    read_run_config(options.run_dir, config);
+    train::TrainConfig config;
+    train::read_run_config(options.run_dir, config);
     const Device device = parse_device(options.device.empty() ? config.device : options.device);
     ImageFilesSource files(expand_inputs(options.inputs), config);
-    model::AgCnn net({config.base_width, config.seed});
-    net.load(options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights);
-    net.to(device);
+    const auto net = load_run_model(config, options.run_dir, options.weights, device);
     std::filesystem::create_directories(options.out_dir);
     std::string csv = "image,branch";
-    for (auto name : data::kLabelNames) csv += "," + std::string(name);
+    for (auto name : model::kLabelNames) csv += "," + std::string(name);
     csv += "\n";
     nlohmann::json json = nlohmann::json::object();
     std::size_t count = 0;
-    evaluate(net, files, Split::test, options.batch_size, config.attention(), device,
-             [&](const data::Batch& batch, const BranchOutputs& out) {
+    evaluate_split(*net, files, Split::test, options.batch_size, config.attention(), device,
+             [&](const data::Batch& batch, const model::AgCnnOutputs& out) {
                  for (std::size_t i = 0; i < batch.names.size(); ++i, ++count) {
                      const std::string& path = batch.names[i];
                      nlohmann::json entry;
-                     for (auto [branch, logits] : {std::pair{"global", &out.global_logits},
-                                                   {"local", &out.local_logits}, {"fusion", &out.fusion_logits}}) {
-                         const std::vector<float> l = logits->to_vector();
+                     for (Branch b : model::kBranches) {
+                         const char* branch = model::branch_name(b);
+                         const std::vector<float> l = out.logits(b).to_vector();
                          csv += path + "," + branch;
-                         for (int k = 0; k < data::kLabelCount; ++k) {
-                             const double p = 1.0 / (1.0 + std::exp(-double(l[i * data::kLabelCount + k])));
+                         for (int k = 0; k < model::kLabelCount; ++k) {
+                             const double p = 1.0 / (1.0 + std::exp(-double(l[i * model::kLabelCount + k])));
                              char text[24];
                              std::snprintf(text, sizeof text, ",%.6f", p);
                              csv += text;
-                             entry[branch][std::string(data::kLabelNames[k])] = p;
+                             entry[branch][std::string(model::kLabelNames[k])] = p;
                          }
                          csv += "\n";
                      }
@@ -163,4 +161,4 @@ inline std::size_t predict(const PredictOptions& options) {
     return count;
 }
 
-}  // namespace agcnn::train
+}  // namespace agcnn::app

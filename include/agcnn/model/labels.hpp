@@ -1,4 +1,4 @@
-// agcnn/data/labels.hpp — the 15 outputs of AG-CNN: the 14 ChestX-ray14 diseases in the
+// agcnn/model/labels.hpp — the 15 outputs of AG-CNN: the 14 ChestX-ray14 diseases in the
 // canonical order (Wang et al. 2017, and every CheXNet-style list file), then No Finding.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace agcnn::data {
+namespace agcnn::model {
 
 constexpr int kDiseaseCount = 14;
 constexpr int kLabelCount = 15;  // diseases + No Finding
@@ -24,4 +24,4 @@ inline int label_index(std::string_view name) {
     return -1;
 }
 
-}  // namespace agcnn::data
+}  // namespace agcnn::model

@@ -1,4 +1,4 @@
-// agcnn/train/report.hpp — RUN/report.html: one self-contained page (no scripts, no external
+// agcnn/app/report.hpp — RUN/report.html: one self-contained page (no scripts, no external
 // files) with the configuration, the learning curves, the AUROC table, per-class ROC curves as
 // inline SVG, the localization hit rates, and sample heatmaps with their attention boxes as
 // base64 PNGs.
@@ -13,10 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agcnn/train/config.hpp"
-#include "agcnn/train/evaluate.hpp"
+#include "agcnn/app/split_evaluation.hpp"
 
-namespace agcnn::train {
+namespace agcnn::app {
 
 inline std::string base64(const std::string& bytes) {
     static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -135,10 +134,10 @@ inline std::string report_html(const ReportInputs& in) {
     html << "<h2>Learning curves</h2><div class='grid'>";
     std::vector<detail::Series> loss, auroc;
     double max_loss = 0.1;
-    for (Stage s : kStages) {
-        detail::Series l{stage_name(s), detail::kBranchColours[int(s)], {}}, a = l;
+    for (Branch s : model::kBranches) {
+        detail::Series l{model::branch_name(s), detail::kBranchColours[int(s)], {}}, a = l;
         for (const auto& line : in.metrics) {
-            if (line.value("stage", "") != stage_name(s)) continue;
+            if (line.value("stage", "") != model::branch_name(s)) continue;
             const double e = line.value("epoch", 0);
             if (line["train_loss"].is_number()) {
                 l.points.emplace_back(e, line["train_loss"].get<double>());
@@ -153,35 +152,35 @@ inline std::string report_html(const ReportInputs& in) {
 
     const Evaluation& e = *in.evaluation;
     html << "<h2>AUROC on " << html_escape(in.split) << " (" << e.names.size() << " images)</h2><table><tr><th>label</th>";
-    for (Branch b : kBranches) html << "<th>" << branch_name(b) << "</th>";
+    for (Branch b : model::kBranches) html << "<th>" << model::branch_name(b) << "</th>";
     html << "</tr>";
     std::map<Branch, nlohmann::ordered_json> per;
-    for (Branch b : kBranches) per[b] = auroc_json(e.scores.at(b));
-    for (int k = 0; k < data::kLabelCount; ++k) {
-        const std::string label(data::kLabelNames[k]);
+    for (Branch b : model::kBranches) per[b] = metrics::auroc_json(e.scores.at(b));
+    for (int k = 0; k < model::kLabelCount; ++k) {
+        const std::string label(model::kLabelNames[k]);
         html << "<tr><td>" << label << "</td>";
-        for (Branch b : kBranches) html << "<td>" << detail::number(per[b]["auroc"][label]) << "</td>";
+        for (Branch b : model::kBranches) html << "<td>" << detail::number(per[b]["auroc"][label]) << "</td>";
         html << "</tr>";
-        if (k + 1 == data::kDiseaseCount) {
+        if (k + 1 == model::kDiseaseCount) {
             html << "<tr><th>mean (14 diseases)</th>";
-            for (Branch b : kBranches) html << "<th>" << detail::number(per[b]["mean_auroc"]) << "</th>";
+            for (Branch b : model::kBranches) html << "<th>" << detail::number(per[b]["mean_auroc"]) << "</th>";
             html << "</tr>";
         }
     }
     html << "</table>";
 
     html << "<h2>ROC curves</h2><div class='grid'>";
-    for (int k = 0; k < data::kLabelCount; ++k) {
+    for (int k = 0; k < model::kLabelCount; ++k) {
         std::vector<detail::Series> curves;
-        for (Branch b : kBranches) {
-            const Scores& s = e.scores.at(b);
-            detail::Series c{branch_name(b), detail::kBranchColours[int(b)], {}};
+        for (Branch b : model::kBranches) {
+            const metrics::Scores& s = e.scores.at(b);
+            detail::Series c{model::branch_name(b), detail::kBranchColours[int(b)], {}};
             for (auto p : metrics::roc_curve(s.column(s.probabilities, k), s.column(s.labels, k)))
                 c.points.emplace_back(p.fpr, p.tpr);
             if (c.points.size() < 2) c.points.clear();
             curves.push_back(c);
         }
-        html << detail::line_chart(std::string(data::kLabelNames[k]), curves, 0, 1, "false positive rate", 270, 230);
+        html << detail::line_chart(std::string(model::kLabelNames[k]), curves, 0, 1, "false positive rate", 270, 230);
     }
     html << "</div>";
 
@@ -225,4 +224,4 @@ inline std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
     return lines;
 }
 
-}  // namespace agcnn::train
+}  // namespace agcnn::app

@@ -1,4 +1,4 @@
-// agcnn/train/overlay.hpp — pictures of what the attention saw: the network input as gray, the
+// agcnn/app/overlay.hpp — pictures of what the attention saw: the network input as gray, the
 // heatmap over it (a blue-to-red colour scale, 45% opaque), masks, and the attention box drawn
 // in green. Used by `agcnn predict`, the report and the docs; PNG bytes via data/png.hpp.
 #pragma once
@@ -12,7 +12,7 @@
 #include "agcnn/data/transforms.hpp"
 #include "agcnn/model/attention.hpp"
 
-namespace agcnn::train {
+namespace agcnn::app {
 
 struct RgbImage {
     int width = 0, height = 0;
@@ -105,4 +105,4 @@ inline RgbImage attention_picture(const Tensor& images, std::int64_t index, cons
     return picture;
 }
 
-}  // namespace agcnn::train
+}  // namespace agcnn::app
