@@ -9,6 +9,7 @@
 #include "agcnn/metrics/localization.hpp"
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
+#include "agcnn/model/forward.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
 #include "agcnn/train/dataset_source.hpp"
@@ -195,6 +196,94 @@ std::vector<float> weights_of(const std::string& path) {
 
 }  // namespace
 
+TEST_CASE("model::forward: the five steps, composed by hand, give the same numbers bit for bit") {
+    set_num_threads(2);
+    model::AgCnn net({2, 4});
+    Rng rng(11);
+    std::vector<std::shared_ptr<const data::GrayImage>> sources;
+    for (int i = 0; i < 3; ++i) {  // non-square sources, larger than the input
+        auto image = std::make_shared<data::GrayImage>();
+        image->width = 90 + 10 * i, image->height = 80;
+        for (int p = 0; p < image->width * image->height; ++p)
+            image->pixels.push_back(static_cast<std::uint8_t>(rng.below(256)));
+        sources.push_back(image);
+    }
+    data::TransformConfig t = data::eval_transform(64);
+    const data::Batch batch = data::inference_batch(sources, {"a", "b", "c"}, t);
+    const model::CropFn crop = [&](const std::vector<Box>& boxes) {
+        return data::crop_local_batch(batch, boxes, 64, t);
+    };
+    const model::AttentionOptions attention{0.6, HeatmapStatistic::max};
+    const model::AgCnnOutputs out =
+        model::forward(net, batch.images, crop, {attention, Device::cpu(), std::nullopt, model::Branch::fusion, false});
+
+    NoGradGuard no_grad;
+    net.eval();
+    const nn::ResNetOutput global = net.global.forward_all(batch.images);
+    const auto attended = model::attend_batch(global.features, 64, attention);
+    const Tensor crops = crop(model::boxes_of(attended));
+    const nn::ResNetOutput local = net.local.forward_all(crops);
+    CHECK(out.global.logits.to_vector() == global.logits.to_vector());
+    REQUIRE(out.attention.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(out.attention[i].box == attended[i].box);
+    CHECK(out.local_input.to_vector() == crops.to_vector());
+    CHECK(out.local.logits.to_vector() == local.logits.to_vector());
+    CHECK(out.fusion_logits.to_vector() == net.fuse(global.pooled, local.pooled).to_vector());
+    CHECK(out.logits(model::Branch::local).to_vector() == local.logits.to_vector());
+    CHECK(out.local_attention.empty());  // only when asked
+}
+
+TEST_CASE("model::forward: only the trained branch learns; `through` stops the pass") {
+    set_num_threads(2);
+    model::AgCnn net({2, 6});
+    testing::FakeData data(4, 4, 64);
+    auto reader = data.epoch(train::Split::train, 0, 4, 0);
+    const data::Batch batch = *reader->next();
+    int crops = 0;
+    const model::CropFn crop = [&](const std::vector<Box>& boxes) {
+        ++crops;
+        return data.crop(batch, boxes);
+    };
+    for (model::Branch b : model::kBranches) net.branch(b).set_requires_grad(b == model::Branch::local);
+    const model::AgCnnOutputs out =
+        model::forward(net, batch.images, crop, {{}, Device::cpu(), model::Branch::local, model::Branch::local});
+    CHECK(crops == 1);
+    CHECK_FALSE(out.fusion_logits.defined());  // stopped after the local branch
+    CHECK(net.local.is_training());
+    CHECK_FALSE(net.global.is_training());
+    CHECK_FALSE(out.global.logits.requires_grad());  // frozen: no graph
+    REQUIRE(out.local.logits.requires_grad());
+    backward(ops::bce_with_logits(out.local.logits, batch.labels));
+    CHECK(net.local.conv1.weight->grad().defined());
+    CHECK_FALSE(net.global.conv1.weight->grad().defined());
+
+    const model::AgCnnOutputs global_only =
+        model::forward(net, batch.images, crop, {{}, Device::cpu(), std::nullopt, model::Branch::global});
+    CHECK(crops == 1);  // no attention, no crop
+    CHECK(global_only.attention.empty());
+    CHECK_THROWS_WITH_AS(
+        model::forward(net, batch.images, crop, {{}, Device::cpu(), model::Branch::fusion, model::Branch::local}),
+        doctest::Contains("fusion is trained but the pass stops after local"), Error);
+}
+
+TEST_CASE("data::inference_batch: the evaluation transform of each source, sources kept") {
+    auto image = std::make_shared<data::GrayImage>();
+    image->width = 300, image->height = 200;
+    image->pixels.assign(300 * 200, 128);
+    const data::TransformConfig t = data::eval_transform(64);
+    const data::Batch b = data::inference_batch({image}, {"x.png"}, t);
+    CHECK(b.images.shape() == Shape{1, 64, 64, 3});
+    CHECK(b.labels.shape() == Shape{1, model::kLabelCount});
+    CHECK(b.sources[0] == image);
+    Rng unused(0);
+    const data::CropGeometry g = data::sample_geometry(t, 300, 200, unused);
+    CHECK(b.geometry[0].x0 == g.x0);
+    CHECK(b.geometry[0].width == g.width);
+    CHECK_THROWS_WITH_AS(data::inference_batch({image}, {"x.png"}, data::train_transform(64)),
+                         doctest::Contains("evaluation transform"), Error);
+    CHECK_THROWS_AS(data::inference_batch({image}, {}, t), Error);
+}
+
 TEST_CASE("checkpoint: model, optimizer moments and stage state round-trip exactly") {
     const std::string dir = temp_dir("checkpoint");
     model::AgCnn net({2, 1});
@@ -250,6 +339,34 @@ TEST_CASE("training: an interrupted and resumed run ends with the uninterrupted 
     // metrics.jsonl has one line per epoch: 2 epochs x 3 stages.
     std::ifstream lines(parts + "/metrics.jsonl");
     CHECK(std::count(std::istreambuf_iterator<char>(lines), {}, '\n') == 6);
+}
+
+TEST_CASE("training reports to the Reporter it is given: steps, notes, the missing-weights warning") {
+    struct Recorder final : Reporter {
+        std::vector<Step> steps;
+        std::vector<std::string> notes, warnings;
+        void step(const Step& s) override { steps.push_back(s); }
+        void note(const std::string& text) override { notes.push_back(text); }
+        void warning(const std::string& text) override { warnings.push_back(text); }
+    } recorder;
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    train::TrainConfig config = tiny_config();
+    config.global = {1, 8};
+    train::RunOptions options;
+    options.stages = {train::Stage::global};
+    options.reporter = &recorder;
+    train::run_training(config, temp_dir("reported"), data, options);
+    REQUIRE(recorder.steps.size() == 3);  // 24 images in batches of 8
+    CHECK(recorder.steps[0].task == "[global] epoch 1/1");
+    CHECK(recorder.steps[2].done == 3);
+    CHECK(recorder.steps[2].total == 3);
+    CHECK(recorder.steps[2].items == 24);
+    CHECK(std::isfinite(recorder.steps[2].loss));
+    REQUIRE(recorder.notes.size() == 1);
+    CHECK(recorder.notes[0].rfind("[global] epoch 1/1: train loss ", 0) == 0);
+    REQUIRE(recorder.warnings.size() == 1);
+    CHECK(recorder.warnings[0].find("no ImageNet weights") != std::string::npos);
 }
 
 TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint") {

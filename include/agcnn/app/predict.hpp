@@ -46,22 +46,14 @@ private:
             const auto& paths = source->paths_;
             if (next_index >= std::int64_t(paths.size())) return std::nullopt;
             const std::int64_t n = std::min<std::int64_t>(batch_size, std::int64_t(paths.size()) - next_index);
-            const int s = source->transform_.input_size;
-            data::Batch b;
-            b.images = Tensor::empty({n, s, s, 3});
-            b.labels = Tensor::zeros({n, model::kLabelCount});
-            Rng unused(0);  // the evaluation transform draws nothing
+            std::vector<std::shared_ptr<const data::GrayImage>> images;
+            std::vector<std::string> names;
             for (std::int64_t i = 0; i < n; ++i) {
-                const std::string& path = paths[std::size_t(next_index + i)];
-                auto image = std::make_shared<const data::GrayImage>(data::read_png(path));
-                const auto g = data::sample_geometry(source->transform_, image->width, image->height, unused);
-                data::render_input(*image, g, source->transform_, nullptr, b.images.data() + i * s * s * 3);
-                b.names.push_back(path);
-                b.geometry.push_back(g);
-                b.sources.push_back(std::move(image));
+                names.push_back(paths[std::size_t(next_index + i)]);
+                images.push_back(std::make_shared<const data::GrayImage>(data::read_png(names.back())));
             }
             next_index += n;
-            return b;
+            return data::inference_batch(std::move(images), std::move(names), source->transform_);
         }
         ImageFilesSource* source;
         int batch_size;

@@ -9,12 +9,15 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "agcnn/core/geometry.hpp"
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/data/batch.hpp"
 #include "agcnn/data/transforms.hpp"
+#include "agcnn/model/labels.hpp"
 
 namespace agcnn::data {
 
@@ -49,6 +52,30 @@ inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, c
     const CropGeometry local = map_box_to_source(g, box, output_size);
     render_input(source, local, t, nullptr, out);
     return local;
+}
+
+// An inference batch from images in memory (any sizes): each source through the evaluation
+// transform `t` (which draws nothing), names as given, labels zero. The sources stay in the batch,
+// so crop_local_batch can cut the attention box from them at full resolution.
+inline Batch inference_batch(std::vector<std::shared_ptr<const GrayImage>> sources,
+                             std::vector<std::string> names, const TransformConfig& t) {
+    AGCNN_CHECK(sources.size() == names.size(), "inference batch: ", sources.size(), " images but ",
+                names.size(), " names");
+    AGCNN_CHECK(t.crop == CropMode::resize_center_crop && !t.hflip && t.contrast_jitter == 0,
+                "inference batch: the transform must be an evaluation transform (no random crop, flip or jitter)");
+    const std::int64_t n = static_cast<std::int64_t>(sources.size()), s = t.input_size;
+    Batch b;
+    b.images = Tensor::empty({n, s, s, 3});
+    b.labels = Tensor::zeros({n, model::kLabelCount});
+    Rng unused(0);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const GrayImage& image = *sources[std::size_t(i)];
+        b.geometry.push_back(sample_geometry(t, image.width, image.height, unused));
+        render_input(image, b.geometry.back(), t, nullptr, b.images.data() + i * s * s * 3);
+    }
+    b.names = std::move(names);
+    b.sources = std::move(sources);
+    return b;
 }
 
 // The local inputs of a whole batch: [B, output_size, output_size, 3].

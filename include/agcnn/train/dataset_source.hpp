@@ -34,7 +34,7 @@ inline data::DataSpec data_spec(const TrainConfig& c) {
     spec.seed = c.seed;
     if (c.split == "lists") {
         AGCNN_CHECK(!c.train_list.empty() && !c.val_list.empty() && !c.test_list.empty(),
-                    "split 'lists' needs --train-list, --val-list and --test-list");
+                    "split 'lists' needs a train, a validation and a test list file");
         spec.images_dir = c.data_dir;
         spec.train_list = c.train_list, spec.val_list = c.val_list, spec.test_list = c.test_list;
     } else {

@@ -86,8 +86,8 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
         TrainConfig previous;
         from_json(old["config"], previous);
         if (weight_relevant(previous) != weight_relevant(config))
-            throw Error(path + " holds another run's configuration; continue it with --resume or "
-                               "choose another --out (differences: " +
+            throw Error(path + " holds another run's configuration; continue that run with its own "
+                               "configuration or choose another run folder (differences: " +
                         nlohmann::json::diff(weight_relevant(previous), weight_relevant(config)).dump() + ")");
     }
     const nlohmann::json j = {{"version", version}, {"config", config}};
