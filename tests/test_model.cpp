@@ -15,6 +15,7 @@
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
+#include "tutorial.inc"  // agcnn.hpp's tutorial, cut from its comment (tests/CMakeLists.txt)
 
 using namespace agcnn;
 
@@ -264,6 +265,23 @@ TEST_CASE("model::forward: only the trained branch learns; `through` stops the p
     CHECK_THROWS_WITH_AS(
         model::forward(net, batch.images, crop, {{}, Device::cpu(), model::Branch::fusion, model::Branch::local}),
         doctest::Contains("fusion is trained but the pass stops after local"), Error);
+}
+
+TEST_CASE("the tutorial in agcnn.hpp runs: a training step, then AG-CNN on a non-square X-ray") {
+    set_num_threads(2);
+    const std::string png = temp_dir("tutorial") + "/xray.png";
+    data::GrayImage xray{300, 240, {}};
+    for (int y = 0; y < 240; ++y)
+        for (int x = 0; x < 300; ++x) xray.pixels.push_back(static_cast<std::uint8_t>((x * 7 + y * 3) % 256));
+    data::write_png(png, xray);
+    Rng rng(3);
+    std::vector<float> pixels(2 * 64 * 64 * 3), labels(2 * model::kLabelCount);
+    for (float& v : pixels) v = static_cast<float>(rng.uniform(-2, 2));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = i % 3 == 0 ? 1.0f : 0.0f;
+    const Tensor logits = tutorial(Tensor::from_vector({2, 64, 64, 3}, pixels),
+                                   Tensor::from_vector({2, model::kLabelCount}, labels), png, 2);
+    CHECK(logits.shape() == Shape{1, model::kLabelCount});
+    for (float v : logits.to_vector()) CHECK(std::isfinite(v));
 }
 
 TEST_CASE("data::inference_batch: the evaluation transform of each source, sources kept") {
