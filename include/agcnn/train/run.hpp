@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "agcnn/ops/device_select.hpp"
+#include "agcnn/backend/device_select.hpp"
 #include "agcnn/train/stage.hpp"
 
 namespace agcnn::train {

@@ -1,4 +1,4 @@
-// agcnn/ops/device_select.hpp — what `--device` and the precision flags mean, in one place.
+// agcnn/backend/device_select.hpp — what `--device` and the precision flags mean, in one place.
 //
 // select_device("cpu" | "cuda" | "cuda:N", "fp32" | "tf32" | "bf16") parses the device, checks
 // that this build and this machine can use it, and sets the arithmetic of the CUDA backend's
