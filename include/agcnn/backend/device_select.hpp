@@ -9,8 +9,9 @@
 
 #include <string>
 
+#include "agcnn/backend/cuda.hpp"
+#include "agcnn/core/build.hpp"
 #include "agcnn/core/device.hpp"
-#include "agcnn/ops/dispatch.hpp"
 
 namespace agcnn {
 
@@ -21,23 +22,22 @@ inline Device select_device(const std::string& device_text, const std::string& p
     AGCNN_CHECK(precision == "fp32" || device.is_cuda(), "--", precision,
                 " is a CUDA precision mode; use it with --device cuda");
     if (device.is_cpu()) return device;
-#ifdef AGCNN_WITH_CUDA
-    const int count = cuda::device_count();
-    AGCNN_CHECK(device.index < count, device.str(), " does not exist (", count,
-                " CUDA devices found); use --device cpu");
-    cuda::set_precision(cuda::parse_precision(precision));
-#else
-    ops::require_cuda_build("--device cuda");
-#endif
+    if constexpr (kCudaBuilt) {
+        const int count = cuda::device_count();
+        AGCNN_CHECK(device.index < count, device.str(), " does not exist (", count,
+                    " CUDA devices found); use --device cpu");
+        cuda::set_precision(cuda::parse_precision(precision));
+    } else {
+        throw_cuda_not_built(device);
+    }
     return device;
 }
 
 inline void synchronize(Device device) {
-#ifdef AGCNN_WITH_CUDA
-    if (device.is_cuda()) cuda::synchronize(device.index);
-#else
-    (void)device;
-#endif
+    if (device.is_cuda()) {
+        // Without the backend nothing can be queued on a CUDA device.
+        if constexpr (kCudaBuilt) cuda::synchronize(device.index);
+    }
 }
 
 }  // namespace agcnn

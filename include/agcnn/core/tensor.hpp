@@ -142,13 +142,7 @@ public:
     }
 
     void fill_zero() const {
-        const std::size_t bytes = static_cast<std::size_t>(numel()) * sizeof(float);
-        if (device().is_cpu()) {
-            std::memset(data(), 0, bytes);
-        } else {
-            require_cuda_backend();
-            cuda_hooks().fill_zero(data(), device().index, bytes);
-        }
+        fill_zero_bytes(data(), static_cast<std::size_t>(numel()) * sizeof(float), device());
     }
 
     // A copy of the data on `device` (a new storage, no autograd history).

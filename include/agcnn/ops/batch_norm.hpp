@@ -27,9 +27,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 #include "agcnn/core/threads.hpp"
 #include "agcnn/ops/add.hpp"
-#include "agcnn/ops/dispatch.hpp"
 #include "agcnn/ops/relu.hpp"
 
 namespace agcnn::cpu {
@@ -290,21 +293,22 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
     Tensor y = Tensor::empty(x.shape(), x.device());
     Tensor mean_used = Tensor::empty({c}, x.device());
     Tensor invstd_used = Tensor::empty({c}, x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("batch_norm");
-#ifdef AGCNN_WITH_CUDA
-        cuda::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
-                                 gamma.data(), beta.data(), running_mean.data(),
-                                 running_var.data(), rows, c, options.training,
-                                 options.momentum, options.eps);
-#endif
-    } else {
-        cpu::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
-                                gamma.data(), beta.data(), running_mean.data(),
-                                running_var.data(), rows, c, options.training, options.momentum,
-                                options.eps,
-                                {residual.defined() ? residual.data() : nullptr, options.relu});
-    }
+    dispatch(
+        "batch_norm", x.device(),
+        [&] {
+            cpu::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
+                                    gamma.data(), beta.data(), running_mean.data(),
+                                    running_var.data(), rows, c, options.training,
+                                    options.momentum, options.eps,
+                                    {residual.defined() ? residual.data() : nullptr,
+                                     options.relu});
+        },
+        [&] {
+            cuda::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
+                                     gamma.data(), beta.data(), running_mean.data(),
+                                     running_var.data(), rows, c, options.training,
+                                     options.momentum, options.eps);
+        });
     const Tensor saved_x = x.detach(), saved_gamma = gamma.detach();
     const Tensor saved_y = options.relu ? y.detach() : Tensor();
     const bool training = options.training;
@@ -315,21 +319,22 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
                   Tensor dgamma = Tensor::empty({c}, dy.device());
                   Tensor dbeta = Tensor::empty({c}, dy.device());
                   float* pdx = dx.defined() ? dx.data() : nullptr;
-                  if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-                      cuda::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
-                                                saved_x.data(), saved_gamma.data(),
-                                                mean_used.data(), invstd_used.data(), rows, c,
-                                                training);
-#endif
-                  } else {
-                      cpu::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
-                                               saved_x.data(), saved_gamma.data(),
-                                               mean_used.data(), invstd_used.data(), rows, c,
-                                               training,
-                                               saved_y.defined() ? saved_y.data() : nullptr,
-                                               dres.defined() ? dres.data() : nullptr);
-                  }
+                  dispatch(
+                      "batch_norm backward", dy.device(),
+                      [&] {
+                          cpu::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
+                                                   saved_x.data(), saved_gamma.data(),
+                                                   mean_used.data(), invstd_used.data(), rows, c,
+                                                   training,
+                                                   saved_y.defined() ? saved_y.data() : nullptr,
+                                                   dres.defined() ? dres.data() : nullptr);
+                      },
+                      [&] {
+                          cuda::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
+                                                    saved_x.data(), saved_gamma.data(),
+                                                    mean_used.data(), invstd_used.data(), rows,
+                                                    c, training);
+                      });
                   return std::vector<Tensor>{dx, needs[1] ? dgamma : Tensor(),
                                              needs[2] ? dbeta : Tensor(), dres};
               });
