@@ -34,7 +34,7 @@ DeviceContext& context(int device) {
     std::lock_guard<std::mutex> lock(mutex);
     if (contexts->empty()) contexts->resize(static_cast<std::size_t>(device_count()));
     AGCNN_CHECK(device >= 0 && device < static_cast<int>(contexts->size()), "cuda:", device,
-                " does not exist (", contexts->size(), " CUDA devices found); use --device cpu");
+                " does not exist (", contexts->size(), " CUDA devices found)");
     DeviceContext*& slot = (*contexts)[static_cast<std::size_t>(device)];
     if (!slot) slot = new DeviceContext(device);
     return *slot;

@@ -143,7 +143,7 @@ TEST_CASE("bad input: one line naming the file and the problem, non-zero exit") 
                                              "tensors cannot live on cuda:7");
     check_one_line_error(run("forward " + kNet + weights + " --input " + tmp("x.npy") + " --output " +
                              tmp("y.npy") + " --bf16"),
-                         "--bf16 is a CUDA precision mode; use it with --device cuda");
+                         "precision bf16 needs a CUDA device");
     io::write_npy(tmp("bad-labels.npy"), {2, 3}, values);
     check_one_line_error(run("grad " + kNet + weights + " --input " + tmp("x.npy") + " --labels " + tmp("bad-labels.npy") +
                              " --output " + tmp("g")),
