@@ -110,7 +110,8 @@ void batch_norm_invstd(T* invstd, const T* var, std::int64_t c, double eps) {
 
 // Eval-mode batch norm's scale and shift [C] from gamma, beta and the running statistics [C]:
 // the same helpers, so the same float operations, as the eval branch of batch_norm_forward.
-// nn::conv_bn hands them to the GEMM epilogue of ops::conv2d_affine.
+// ops::batch_norm_eval_affine runs it for nn::conv_bn, which hands the result to the GEMM
+// epilogue of ops::conv2d_affine.
 template <class T>
 void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
                             const T* var, std::int64_t c, double eps) {
@@ -339,6 +340,32 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
                                              needs[2] ? dbeta : Tensor(), dres};
               });
     return y;
+}
+
+// Eval-mode batch norm as a per-channel affine map y = x * scale + shift, for the GEMM epilogue
+// of ops::conv2d_affine (nn::conv_bn). CPU only, no autograd:
+//   batch_norm_eval_affine(gamma, beta, running_mean, running_var, eps): all [C], on the CPU
+//   -> {scale, shift} [C], scale = gamma / sqrt(running_var + eps),
+//      shift = beta - running_mean * scale,
+// with the same float operations as batch_norm's eval mode (cpu::batch_norm_eval_affine).
+struct BatchNormAffine {
+    Tensor scale, shift;
+};
+
+inline BatchNormAffine batch_norm_eval_affine(const Tensor& gamma, const Tensor& beta,
+                                              const Tensor& running_mean,
+                                              const Tensor& running_var, double eps) {
+    const std::int64_t c = gamma.numel();
+    for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {
+        AGCNN_CHECK(t->rank() == 1 && t->dim(0) == c, "batch_norm_eval_affine: parameter of shape ",
+                    shape_str(t->shape()), ", expected [", c, "]");
+        AGCNN_CHECK(t->device().is_cpu(), "batch_norm_eval_affine: CPU only, got a tensor on ",
+                    t->device().str());
+    }
+    BatchNormAffine affine{Tensor::empty({c}), Tensor::empty({c})};
+    cpu::batch_norm_eval_affine(affine.scale.data(), affine.shift.data(), gamma.data(),
+                                beta.data(), running_mean.data(), running_var.data(), c, eps);
+    return affine;
 }
 
 }  // namespace agcnn::ops
