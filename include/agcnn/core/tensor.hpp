@@ -163,8 +163,9 @@ public:
         return Tensor(std::move(impl));
     }
 
-    // Same storage, another shape of the same size, no autograd history (use ops::reshape for a
-    // differentiable one).
+    // Same storage, another shape of the same size, no autograd history. The engine has no
+    // differentiable reshape (no op needs one: global pooling yields [N, C] directly), so a view
+    // is for data outside the graph.
     Tensor view(const Shape& new_shape) const {
         AGCNN_CHECK(shape_numel(new_shape) == numel(), "cannot view shape ", shape_str(shape()),
                     " as ", shape_str(new_shape));
