@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/attention_math.hpp"
 #include "kernels/runtime.cuh"
 

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/batch_norm_math.hpp"
 #include "kernels/runtime.cuh"
 

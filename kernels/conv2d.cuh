@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "kernels/convert.cuh"
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/runtime.cuh"
 
 namespace agcnn::cuda {

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/elementwise_math.hpp"
 #include "kernels/runtime.cuh"
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/image_math.hpp"
 #include "kernels/runtime.cuh"
 

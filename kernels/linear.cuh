@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "kernels/convert.cuh"
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/gemm_math.hpp"
 #include "kernels/runtime.cuh"
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/launchers.hpp"
+#include "agcnn/backend/cuda.hpp"
 #include "kernels/math/pool_math.hpp"
 #include "kernels/runtime.cuh"
 

@@ -1,12 +1,13 @@
-// kernels/runtime.cu — devices, streams, library handles, memory, the precision setting, and the
-// registration of agcnn::cuda_hooks() (the core's door to the CUDA backend).
+// kernels/runtime.cu — devices, streams, library handles, memory, the precision setting: the
+// runtime part of agcnn/backend/cuda.hpp and the device memory functions that core/device.hpp
+// declares (agcnn::cuda::device_allocate, device_release, copy_bytes, fill_zero).
 #include <atomic>
 #include <mutex>
 #include <vector>
 
+#include "agcnn/backend/cuda.hpp"
 #include "agcnn/core/device.hpp"
 #include "kernels/allocator.cuh"
-#include "kernels/launchers.hpp"
 #include "kernels/runtime.cuh"
 
 namespace agcnn::cuda {
@@ -33,7 +34,7 @@ DeviceContext& context(int device) {
     std::lock_guard<std::mutex> lock(mutex);
     if (contexts->empty()) contexts->resize(static_cast<std::size_t>(device_count()));
     AGCNN_CHECK(device >= 0 && device < static_cast<int>(contexts->size()), "cuda:", device,
-                " does not exist (", contexts->size(), " CUDA devices found); use --device cpu");
+                " does not exist (", contexts->size(), " CUDA devices found)");
     DeviceContext*& slot = (*contexts)[static_cast<std::size_t>(device)];
     if (!slot) slot = new DeviceContext(device);
     return *slot;
@@ -41,42 +42,7 @@ DeviceContext& context(int device) {
 
 std::atomic<Precision> global_precision{Precision::fp32};
 
-// ---- the CudaHooks of core/device.hpp ----
-
-void* hook_allocate(std::size_t bytes, int device) { return device_allocate(bytes, device); }
-
-void hook_release(void* pointer, int device) { device_release(pointer, device); }
-
-// Synchronous, as a host copy must be: the host buffer may be read or freed right after.
-void hook_copy(void* dst, Device dst_device, const void* src, Device src_device,
-               std::size_t bytes) {
-    const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
-    if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index)
-        synchronize(src_device.index);  // the source's producers ran on the other stream
-    DeviceScope scope(device);
-    AGCNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream(device)));
-    AGCNN_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
-}
-
-void hook_fill_zero(void* pointer, int device, std::size_t bytes) {
-    DeviceScope scope(device);
-    AGCNN_CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, stream(device)));
-}
-
-void hook_add(float* out, const float* a, const float* b, std::size_t count, int /*device*/) {
-    add_forward(out, a, b, static_cast<std::int64_t>(count));
-}
-
 }  // namespace
-
-void init() {
-    CudaHooks& hooks = cuda_hooks();
-    hooks.allocate = hook_allocate;
-    hooks.release = hook_release;
-    hooks.copy = hook_copy;
-    hooks.fill_zero = hook_fill_zero;
-    hooks.add = hook_add;
-}
 
 int device_count() {
     static const int count = [] {
@@ -190,6 +156,22 @@ void* device_allocate(std::size_t bytes, int device) {
 }
 
 void device_release(void* pointer, int device) { context(device).allocator.release(pointer); }
+
+// Synchronous, as a host copy must be: the host buffer may be read or freed right after.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                std::size_t bytes) {
+    const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
+    if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index)
+        synchronize(src_device.index);  // the source's producers ran on the other stream
+    DeviceScope scope(device);
+    AGCNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream(device)));
+    AGCNN_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+}
+
+void fill_zero(void* pointer, std::size_t bytes, int device) {
+    DeviceScope scope(device);
+    AGCNN_CUDA_CHECK(cudaMemsetAsync(pointer, 0, bytes, stream(device)));
+}
 
 void upload(void* device_dst, const void* host_src, std::size_t bytes, int device) {
     DeviceScope scope(device);

@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include "agcnn/core/device.hpp"
 #include "kernels/check.cuh"
 
 namespace agcnn::cuda {
@@ -42,9 +43,8 @@ cudnnHandle_t cudnn(int device);
 // next call that asks for more (work already queued keeps using it safely: growth synchronises).
 void* workspace(int device, std::size_t bytes);
 
-// Caching allocator (allocator.cuh) entry points.
-void* device_allocate(std::size_t bytes, int device);
-void device_release(void* pointer, int device);
+// The caching allocator's (allocator.cuh) entry points, device_allocate and device_release, are
+// declared in agcnn/core/device.hpp.
 
 // Temporary device memory, returned to the cache when the object goes away.
 class Scratch {

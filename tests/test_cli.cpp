@@ -138,10 +138,12 @@ TEST_CASE("bad input: one line naming the file and the problem, non-zero exit") 
     // A GPU where there is none (or no CUDA build), and a CUDA precision mode on the CPU.
     check_one_line_error(run("forward " + kNet + weights + " --input " + tmp("x.npy") + " --output " +
                              tmp("y.npy") + " --device cuda:7"),
-                         "use --device cpu");
+                         agcnn::kCudaBuilt ? "cuda:7 does not exist"
+                                           : "this agcnn was built without the CUDA backend, so "
+                                             "tensors cannot live on cuda:7");
     check_one_line_error(run("forward " + kNet + weights + " --input " + tmp("x.npy") + " --output " +
                              tmp("y.npy") + " --bf16"),
-                         "--bf16 is a CUDA precision mode; use it with --device cuda");
+                         "precision bf16 needs a CUDA device");
     io::write_npy(tmp("bad-labels.npy"), {2, 3}, values);
     check_one_line_error(run("grad " + kNet + weights + " --input " + tmp("x.npy") + " --labels " + tmp("bad-labels.npy") +
                              " --output " + tmp("g")),

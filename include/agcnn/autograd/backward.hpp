@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
 #include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 
@@ -23,22 +24,20 @@ namespace agcnn {
 
 namespace detail {
 
+// out[i] = a[i] + b[i] for i < n, on the CPU.
+inline void add_on_cpu(float* out, const float* a, const float* b, std::int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
 inline Tensor add_out_of_place(const Tensor& a, const Tensor& b) {
     check_same_shape(a, b, "gradient accumulation");
     check_same_device(a, b, "gradient accumulation");
     Tensor out = Tensor::empty(a.shape(), a.device());
     const std::int64_t n = a.numel();
-    if (a.device().is_cuda()) {
-        require_cuda_backend();
-        cuda_hooks().add(out.data(), a.data(), b.data(), static_cast<std::size_t>(n),
-                         a.device().index);
-        return out;
-    }
-    const float* pa = a.data();
-    const float* pb = b.data();
-    float* po = out.data();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (std::int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+    dispatch(
+        "gradient accumulation", a.device(), [&] { add_on_cpu(out.data(), a.data(), b.data(), n); },
+        [&] { cuda::add_forward(out.data(), a.data(), b.data(), n); });
     return out;
 }
 

@@ -1,8 +1,10 @@
 // agcnn/core/device.hpp — where a tensor's memory lives, and how it is allocated there.
 //
-// The CPU allocator is here: 64-byte aligned memory, so that AVX-512 loads of a row start on a
-// cache line. The CUDA backend (kernels/, built only when a CUDA toolkit is found) registers its
-// allocator and copy functions in `cuda_hooks()` at start-up; the core never includes CUDA headers.
+// allocate_bytes, release_bytes, copy_bytes and fill_zero_bytes work on any device. The CPU
+// allocator is here: 64-byte aligned memory, so that AVX-512 loads of a row start on a cache
+// line. CUDA memory comes from the CUDA backend (kernels/runtime.cu) through the plain
+// declarations in namespace agcnn::cuda below; the core never includes CUDA headers. In a build
+// without the backend (core/build.hpp) a CUDA device is an agcnn::Error.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "agcnn/core/build.hpp"
 #include "agcnn/core/error.hpp"
 
 namespace agcnn {
@@ -40,28 +43,29 @@ inline Device parse_device(const std::string& text) {
     throw Error("bad device '" + text + "': expected cpu, cuda or cuda:N");
 }
 
-// Functions the CUDA backend provides. All null when the CUDA backend is not linked in.
-struct CudaHooks {
-    void* (*allocate)(std::size_t bytes, int device) = nullptr;
-    void (*release)(void* pointer, int device) = nullptr;
-    // Copies bytes between any two devices (host<->device or device<->device).
-    void (*copy)(void* dst, Device dst_device, const void* src, Device src_device,
-                 std::size_t bytes) = nullptr;
-    void (*fill_zero)(void* pointer, int device, std::size_t bytes) = nullptr;
-    // out[i] = a[i] + b[i] for i < count, all on `device` (gradient accumulation).
-    void (*add)(float* out, const float* a, const float* b, std::size_t count,
-                int device) = nullptr;
-};
+// The CUDA half of the memory functions below: plain declarations, visible in every build,
+// defined by the CUDA backend in kernels/runtime.cu. They are called only under
+// `if constexpr (kCudaBuilt)`, so a build without the backend needs no definition.
+namespace cuda {
+// From the device's caching allocator (kernels/allocator.cuh); throws for a missing device.
+void* device_allocate(std::size_t bytes, int device);
+// Hands the block back to the cache; later work may reuse it (stream order).
+void device_release(void* pointer, int device);
+// Copies bytes between any two devices, at least one of them CUDA (host<->device or
+// device<->device); synchronous: the destination is complete when it returns.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
+                std::size_t bytes);
+// Zeroes bytes of device memory, queued on the device's stream.
+void fill_zero(void* pointer, std::size_t bytes, int device);
+}  // namespace cuda
 
-inline CudaHooks& cuda_hooks() {
-    static CudaHooks hooks;
-    return hooks;
-}
-
-inline void require_cuda_backend() {
-    AGCNN_CHECK(cuda_hooks().allocate != nullptr,
-                "this agcnn was built without the CUDA backend (no CUDA toolkit was found at "
-                "configure time); use --device cpu");
+// The error for a CUDA device in a build without the CUDA backend; `what` (the op, or null)
+// starts the message.
+[[noreturn]] inline void throw_cuda_not_built(Device device, const char* what = nullptr) {
+    throw Error(detail::concat(what ? what : "", what ? ": " : "",
+                               "this agcnn was built without the CUDA backend, so tensors "
+                               "cannot live on ",
+                               device.str()));
 }
 
 constexpr std::size_t kCpuAlignment = 64;
@@ -69,8 +73,10 @@ constexpr std::size_t kCpuAlignment = 64;
 inline void* allocate_bytes(std::size_t bytes, Device device) {
     if (bytes == 0) bytes = kCpuAlignment;
     if (device.is_cuda()) {
-        require_cuda_backend();
-        return cuda_hooks().allocate(bytes, device.index);
+        if constexpr (kCudaBuilt)
+            return cuda::device_allocate(bytes, device.index);
+        else
+            throw_cuda_not_built(device);
     }
     const std::size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
     void* pointer = std::aligned_alloc(kCpuAlignment, rounded);
@@ -81,7 +87,8 @@ inline void* allocate_bytes(std::size_t bytes, Device device) {
 inline void release_bytes(void* pointer, Device device) {
     if (pointer == nullptr) return;
     if (device.is_cuda()) {
-        if (cuda_hooks().release) cuda_hooks().release(pointer, device.index);
+        // Without the backend no CUDA memory was ever allocated.
+        if constexpr (kCudaBuilt) cuda::device_release(pointer, device.index);
         return;
     }
     std::free(pointer);
@@ -94,8 +101,22 @@ inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src
         std::memcpy(dst, src, bytes);
         return;
     }
-    require_cuda_backend();
-    cuda_hooks().copy(dst, dst_device, src, src_device, bytes);
+    if constexpr (kCudaBuilt)
+        cuda::copy_bytes(dst, dst_device, src, src_device, bytes);
+    else
+        throw_cuda_not_built(dst_device.is_cuda() ? dst_device : src_device);
+}
+
+// Zeroes bytes of memory on device.
+inline void fill_zero_bytes(void* pointer, std::size_t bytes, Device device) {
+    if (device.is_cpu()) {
+        std::memset(pointer, 0, bytes);
+        return;
+    }
+    if constexpr (kCudaBuilt)
+        cuda::fill_zero(pointer, bytes, device.index);
+    else
+        throw_cuda_not_built(device);
 }
 
 }  // namespace agcnn

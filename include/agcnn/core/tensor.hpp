@@ -142,13 +142,7 @@ public:
     }
 
     void fill_zero() const {
-        const std::size_t bytes = static_cast<std::size_t>(numel()) * sizeof(float);
-        if (device().is_cpu()) {
-            std::memset(data(), 0, bytes);
-        } else {
-            require_cuda_backend();
-            cuda_hooks().fill_zero(data(), device().index, bytes);
-        }
+        fill_zero_bytes(data(), static_cast<std::size_t>(numel()) * sizeof(float), device());
     }
 
     // A copy of the data on `device` (a new storage, no autograd history).
@@ -169,8 +163,9 @@ public:
         return Tensor(std::move(impl));
     }
 
-    // Same storage, another shape of the same size, no autograd history (use ops::reshape for a
-    // differentiable one).
+    // Same storage, another shape of the same size, no autograd history. The engine has no
+    // differentiable reshape (no op needs one: global pooling yields [N, C] directly), so a view
+    // is for data outside the graph.
     Tensor view(const Shape& new_shape) const {
         AGCNN_CHECK(shape_numel(new_shape) == numel(), "cannot view shape ", shape_str(shape()),
                     " as ", shape_str(new_shape));

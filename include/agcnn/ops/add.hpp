@@ -7,7 +7,10 @@
 
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -26,14 +29,9 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
     check_same_shape(a, b, "add");
     check_same_device(a, b, "add");
     Tensor y = Tensor::empty(a.shape(), a.device());
-    if (a.device().is_cuda()) {
-        require_cuda_build("add");
-#ifdef AGCNN_WITH_CUDA
-        cuda::add_forward(y.data(), a.data(), b.data(), a.numel());
-#endif
-    } else {
-        cpu::add_forward(y.data(), a.data(), b.data(), a.numel());
-    }
+    dispatch(
+        "add", a.device(), [&] { cpu::add_forward(y.data(), a.data(), b.data(), a.numel()); },
+        [&] { cuda::add_forward(y.data(), a.data(), b.data(), a.numel()); });
     record_op(y, "add", {a, b}, [](const Tensor& dy, const std::vector<bool>&) {
         return std::vector<Tensor>{dy, dy};
     });

@@ -27,9 +27,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 #include "agcnn/core/threads.hpp"
 #include "agcnn/ops/add.hpp"
-#include "agcnn/ops/dispatch.hpp"
 #include "agcnn/ops/relu.hpp"
 
 namespace agcnn::cpu {
@@ -107,7 +110,8 @@ void batch_norm_invstd(T* invstd, const T* var, std::int64_t c, double eps) {
 
 // Eval-mode batch norm's scale and shift [C] from gamma, beta and the running statistics [C]:
 // the same helpers, so the same float operations, as the eval branch of batch_norm_forward.
-// nn::conv_bn hands them to the GEMM epilogue of ops::conv2d_affine.
+// ops::batch_norm_eval_affine runs it for nn::conv_bn, which hands the result to the GEMM
+// epilogue of ops::conv2d_affine.
 template <class T>
 void batch_norm_eval_affine(T* scale, T* shift, const T* gamma, const T* beta, const T* mean,
                             const T* var, std::int64_t c, double eps) {
@@ -290,21 +294,22 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
     Tensor y = Tensor::empty(x.shape(), x.device());
     Tensor mean_used = Tensor::empty({c}, x.device());
     Tensor invstd_used = Tensor::empty({c}, x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("batch_norm");
-#ifdef AGCNN_WITH_CUDA
-        cuda::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
-                                 gamma.data(), beta.data(), running_mean.data(),
-                                 running_var.data(), rows, c, options.training,
-                                 options.momentum, options.eps);
-#endif
-    } else {
-        cpu::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
-                                gamma.data(), beta.data(), running_mean.data(),
-                                running_var.data(), rows, c, options.training, options.momentum,
-                                options.eps,
-                                {residual.defined() ? residual.data() : nullptr, options.relu});
-    }
+    dispatch(
+        "batch_norm", x.device(),
+        [&] {
+            cpu::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
+                                    gamma.data(), beta.data(), running_mean.data(),
+                                    running_var.data(), rows, c, options.training,
+                                    options.momentum, options.eps,
+                                    {residual.defined() ? residual.data() : nullptr,
+                                     options.relu});
+        },
+        [&] {
+            cuda::batch_norm_forward(y.data(), mean_used.data(), invstd_used.data(), x.data(),
+                                     gamma.data(), beta.data(), running_mean.data(),
+                                     running_var.data(), rows, c, options.training,
+                                     options.momentum, options.eps);
+        });
     const Tensor saved_x = x.detach(), saved_gamma = gamma.detach();
     const Tensor saved_y = options.relu ? y.detach() : Tensor();
     const bool training = options.training;
@@ -315,25 +320,52 @@ inline Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& bet
                   Tensor dgamma = Tensor::empty({c}, dy.device());
                   Tensor dbeta = Tensor::empty({c}, dy.device());
                   float* pdx = dx.defined() ? dx.data() : nullptr;
-                  if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-                      cuda::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
-                                                saved_x.data(), saved_gamma.data(),
-                                                mean_used.data(), invstd_used.data(), rows, c,
-                                                training);
-#endif
-                  } else {
-                      cpu::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
-                                               saved_x.data(), saved_gamma.data(),
-                                               mean_used.data(), invstd_used.data(), rows, c,
-                                               training,
-                                               saved_y.defined() ? saved_y.data() : nullptr,
-                                               dres.defined() ? dres.data() : nullptr);
-                  }
+                  dispatch(
+                      "batch_norm backward", dy.device(),
+                      [&] {
+                          cpu::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
+                                                   saved_x.data(), saved_gamma.data(),
+                                                   mean_used.data(), invstd_used.data(), rows, c,
+                                                   training,
+                                                   saved_y.defined() ? saved_y.data() : nullptr,
+                                                   dres.defined() ? dres.data() : nullptr);
+                      },
+                      [&] {
+                          cuda::batch_norm_backward(pdx, dgamma.data(), dbeta.data(), dy.data(),
+                                                    saved_x.data(), saved_gamma.data(),
+                                                    mean_used.data(), invstd_used.data(), rows,
+                                                    c, training);
+                      });
                   return std::vector<Tensor>{dx, needs[1] ? dgamma : Tensor(),
                                              needs[2] ? dbeta : Tensor(), dres};
               });
     return y;
+}
+
+// Eval-mode batch norm as a per-channel affine map y = x * scale + shift, for the GEMM epilogue
+// of ops::conv2d_affine (nn::conv_bn). CPU only, no autograd:
+//   batch_norm_eval_affine(gamma, beta, running_mean, running_var, eps): all [C], on the CPU
+//   -> {scale, shift} [C], scale = gamma / sqrt(running_var + eps),
+//      shift = beta - running_mean * scale,
+// with the same float operations as batch_norm's eval mode (cpu::batch_norm_eval_affine).
+struct BatchNormAffine {
+    Tensor scale, shift;
+};
+
+inline BatchNormAffine batch_norm_eval_affine(const Tensor& gamma, const Tensor& beta,
+                                              const Tensor& running_mean,
+                                              const Tensor& running_var, double eps) {
+    const std::int64_t c = gamma.numel();
+    for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {
+        AGCNN_CHECK(t->rank() == 1 && t->dim(0) == c, "batch_norm_eval_affine: parameter of shape ",
+                    shape_str(t->shape()), ", expected [", c, "]");
+        AGCNN_CHECK(t->device().is_cpu(), "batch_norm_eval_affine: CPU only, got a tensor on ",
+                    t->device().str());
+    }
+    BatchNormAffine affine{Tensor::empty({c}), Tensor::empty({c})};
+    cpu::batch_norm_eval_affine(affine.scale.data(), affine.shift.data(), gamma.data(),
+                                beta.data(), running_mean.data(), running_var.data(), c, eps);
+    return affine;
 }
 
 }  // namespace agcnn::ops

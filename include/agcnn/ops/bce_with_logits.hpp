@@ -11,7 +11,9 @@
 #include <cmath>
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 #include "agcnn/ops/sigmoid.hpp"
 
 namespace agcnn::cpu {

@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -50,14 +53,10 @@ inline Tensor concat_channels(const Tensor& a, const Tensor& b) {
     Shape out_shape = a.shape();
     out_shape.back() = ca + cb;
     Tensor y = Tensor::empty(out_shape, a.device());
-    if (a.device().is_cuda()) {
-        require_cuda_build("concat_channels");
-#ifdef AGCNN_WITH_CUDA
-        cuda::concat_forward(y.data(), a.data(), b.data(), rows, ca, cb);
-#endif
-    } else {
-        cpu::concat_forward(y.data(), a.data(), b.data(), rows, ca, cb);
-    }
+    dispatch(
+        "concat_channels", a.device(),
+        [&] { cpu::concat_forward(y.data(), a.data(), b.data(), rows, ca, cb); },
+        [&] { cuda::concat_forward(y.data(), a.data(), b.data(), rows, ca, cb); });
     const Shape shape_a = a.shape(), shape_b = b.shape();
     record_op(y, "concat_channels", {a, b},
               [=](const Tensor& dy, const std::vector<bool>& needs) {
@@ -65,13 +64,10 @@ inline Tensor concat_channels(const Tensor& a, const Tensor& b) {
                   Tensor db = needs[1] ? Tensor::empty(shape_b, dy.device()) : Tensor();
                   float* pa = da.defined() ? da.data() : nullptr;
                   float* pb = db.defined() ? db.data() : nullptr;
-                  if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-                      cuda::concat_backward(pa, pb, dy.data(), rows, ca, cb);
-#endif
-                  } else {
-                      cpu::concat_backward(pa, pb, dy.data(), rows, ca, cb);
-                  }
+                  dispatch(
+                      "concat_channels backward", dy.device(),
+                      [&] { cpu::concat_backward(pa, pb, dy.data(), rows, ca, cb); },
+                      [&] { cuda::concat_backward(pa, pb, dy.data(), rows, ca, cb); });
                   return std::vector<Tensor>{da, db};
               });
     return y;

@@ -23,10 +23,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "agcnn/ops/cpu/gemm.hpp"
-#include "agcnn/ops/dispatch.hpp"
-#include "agcnn/ops/eigen_maps.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
 #include "agcnn/core/geometry.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
+#include "agcnn/ops/cpu/gemm.hpp"
+#include "agcnn/ops/eigen_maps.hpp"
 
 namespace agcnn::cpu {
 
@@ -267,27 +270,21 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
     check_same_device(x, w, "conv2d");
     const ConvGeometry g = conv_geometry(x.shape(), w.shape(), stride, pad);
     Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.o}, x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("conv2d");
-#ifdef AGCNN_WITH_CUDA
-        cuda::conv2d_forward(y.data(), x.data(), w.data(), g);
-#endif
-    } else {
-        cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
-    }
+    dispatch(
+        "conv2d", x.device(), [&] { cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g); },
+        [&] { cuda::conv2d_forward(y.data(), x.data(), w.data(), g); });
     const Tensor saved_x = x.detach(), saved_w = w.detach();
     record_op(y, "conv2d", {x, w}, [=](const Tensor& dy, const std::vector<bool>& needs) {
         Tensor dx = needs[0] ? Tensor::empty(saved_x.shape(), dy.device()) : Tensor();
         Tensor dw = needs[1] ? Tensor::empty(saved_w.shape(), dy.device()) : Tensor();
         float* pdx = dx.defined() ? dx.data() : nullptr;
         float* pdw = dw.defined() ? dw.data() : nullptr;
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
-#endif
-        } else {
-            cpu::conv2d_backward_fast(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
-        }
+        dispatch(
+            "conv2d backward", dy.device(),
+            [&] {
+                cpu::conv2d_backward_fast(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g);
+            },
+            [&] { cuda::conv2d_backward(pdx, pdw, dy.data(), saved_x.data(), saved_w.data(), g); });
         return std::vector<Tensor>{dx, dw};
     });
     return y;

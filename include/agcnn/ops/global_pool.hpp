@@ -14,7 +14,10 @@
 #include <memory>
 #include <vector>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -89,28 +92,27 @@ inline Tensor global_max_pool(const Tensor& x) {
     Tensor y = Tensor::empty({n, c}, x.device());
     auto argmax = std::make_shared<std::vector<std::int32_t>>();
     std::shared_ptr<void> device_argmax;
-    if (x.device().is_cuda()) {
-        require_cuda_build("global_max_pool");
-#ifdef AGCNN_WITH_CUDA
-        device_argmax = cuda::global_max_pool_forward(y.data(), x.data(), n, hw, c);
-#endif
-    } else {
-        argmax->resize(static_cast<std::size_t>(n * c));
-        cpu::global_max_pool_forward(y.data(), argmax->data(), x.data(), n, hw, c);
-    }
+    dispatch(
+        "global_max_pool", x.device(),
+        [&] {
+            argmax->resize(static_cast<std::size_t>(n * c));
+            cpu::global_max_pool_forward(y.data(), argmax->data(), x.data(), n, hw, c);
+        },
+        [&] { device_argmax = cuda::global_max_pool_forward(y.data(), x.data(), n, hw, c); });
     const Shape x_shape = x.shape();
     record_op(y, "global_max_pool", {x},
               [=](const Tensor& dy, const std::vector<bool>&) {
                   Tensor dx = Tensor::empty(x_shape, dy.device());
-                  if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-                      cuda::global_max_pool_backward(dx.data(), dy.data(), device_argmax.get(), n,
-                                                     hw, c);
-#endif
-                  } else {
-                      cpu::global_max_pool_backward(dx.data(), dy.data(), argmax->data(), n, hw,
-                                                    c);
-                  }
+                  dispatch(
+                      "global_max_pool backward", dy.device(),
+                      [&] {
+                          cpu::global_max_pool_backward(dx.data(), dy.data(), argmax->data(), n,
+                                                        hw, c);
+                      },
+                      [&] {
+                          cuda::global_max_pool_backward(dx.data(), dy.data(),
+                                                         device_argmax.get(), n, hw, c);
+                      });
                   return std::vector<Tensor>{dx};
               });
     return y;
@@ -122,24 +124,17 @@ inline Tensor global_avg_pool(const Tensor& x) {
     const std::int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
     AGCNN_CHECK(hw > 0, "global_avg_pool: empty spatial size in ", shape_str(x.shape()));
     Tensor y = Tensor::empty({n, c}, x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("global_avg_pool");
-#ifdef AGCNN_WITH_CUDA
-        cuda::global_avg_pool_forward(y.data(), x.data(), n, hw, c);
-#endif
-    } else {
-        cpu::global_avg_pool_forward(y.data(), x.data(), n, hw, c);
-    }
+    dispatch(
+        "global_avg_pool", x.device(),
+        [&] { cpu::global_avg_pool_forward(y.data(), x.data(), n, hw, c); },
+        [&] { cuda::global_avg_pool_forward(y.data(), x.data(), n, hw, c); });
     const Shape x_shape = x.shape();
     record_op(y, "global_avg_pool", {x}, [=](const Tensor& dy, const std::vector<bool>&) {
         Tensor dx = Tensor::empty(x_shape, dy.device());
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::global_avg_pool_backward(dx.data(), dy.data(), n, hw, c);
-#endif
-        } else {
-            cpu::global_avg_pool_backward(dx.data(), dy.data(), n, hw, c);
-        }
+        dispatch(
+            "global_avg_pool backward", dy.device(),
+            [&] { cpu::global_avg_pool_backward(dx.data(), dy.data(), n, hw, c); },
+            [&] { cuda::global_avg_pool_backward(dx.data(), dy.data(), n, hw, c); });
         return std::vector<Tensor>{dx};
     });
     return y;

@@ -9,7 +9,10 @@
 
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
 
 namespace agcnn::cpu {
@@ -54,14 +57,10 @@ inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     const std::int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
     Tensor y = Tensor::empty({n, out}, x.device());
     const float* pb = b.defined() ? b.data() : nullptr;
-    if (x.device().is_cuda()) {
-        require_cuda_build("linear");
-#ifdef AGCNN_WITH_CUDA
-        cuda::linear_forward(y.data(), x.data(), w.data(), pb, n, in, out);
-#endif
-    } else {
-        cpu::linear_forward(y.data(), x.data(), w.data(), pb, n, in, out);
-    }
+    dispatch(
+        "linear", x.device(),
+        [&] { cpu::linear_forward(y.data(), x.data(), w.data(), pb, n, in, out); },
+        [&] { cuda::linear_forward(y.data(), x.data(), w.data(), pb, n, in, out); });
     const Tensor saved_x = x.detach(), saved_w = w.detach();
     const bool has_bias = b.defined();
     record_op(y, "linear", {x, w, b}, [=](const Tensor& dy, const std::vector<bool>& needs) {
@@ -71,15 +70,16 @@ inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         float* pdx = dx.defined() ? dx.data() : nullptr;
         float* pdw = dw.defined() ? dw.data() : nullptr;
         float* pdb = db.defined() ? db.data() : nullptr;
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::linear_backward(pdx, pdw, pdb, dy.data(), saved_x.data(), saved_w.data(), n, in,
-                                  out);
-#endif
-        } else {
-            cpu::linear_backward(pdx, pdw, pdb, dy.data(), saved_x.data(), saved_w.data(), n, in,
-                                 out);
-        }
+        dispatch(
+            "linear backward", dy.device(),
+            [&] {
+                cpu::linear_backward(pdx, pdw, pdb, dy.data(), saved_x.data(), saved_w.data(), n,
+                                     in, out);
+            },
+            [&] {
+                cuda::linear_backward(pdx, pdw, pdb, dy.data(), saved_x.data(), saved_w.data(), n,
+                                      in, out);
+            });
         return std::vector<Tensor>{dx, dw, db};
     });
     return y;

@@ -13,8 +13,11 @@
 #include <memory>
 #include <vector>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
 #include "agcnn/core/geometry.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -79,25 +82,20 @@ inline Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stri
     Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.c}, x.device());
     auto argmax = std::make_shared<std::vector<std::int32_t>>();
     std::shared_ptr<void> device_argmax;
-    if (x.device().is_cuda()) {
-        require_cuda_build("max_pool2d");
-#ifdef AGCNN_WITH_CUDA
-        device_argmax = cuda::max_pool2d_forward(y.data(), x.data(), g);
-#endif
-    } else {
-        argmax->resize(static_cast<std::size_t>(y.numel()));
-        cpu::max_pool2d_forward(y.data(), argmax->data(), x.data(), g);
-    }
+    dispatch(
+        "max_pool2d", x.device(),
+        [&] {
+            argmax->resize(static_cast<std::size_t>(y.numel()));
+            cpu::max_pool2d_forward(y.data(), argmax->data(), x.data(), g);
+        },
+        [&] { device_argmax = cuda::max_pool2d_forward(y.data(), x.data(), g); });
     const Shape x_shape = x.shape();
     record_op(y, "max_pool2d", {x}, [=](const Tensor& dy, const std::vector<bool>&) {
         Tensor dx = Tensor::empty(x_shape, dy.device());
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::max_pool2d_backward(dx.data(), dy.data(), device_argmax.get(), g);
-#endif
-        } else {
-            cpu::max_pool2d_backward(dx.data(), dy.data(), argmax->data(), g);
-        }
+        dispatch(
+            "max_pool2d backward", dy.device(),
+            [&] { cpu::max_pool2d_backward(dx.data(), dy.data(), argmax->data(), g); },
+            [&] { cuda::max_pool2d_backward(dx.data(), dy.data(), device_argmax.get(), g); });
         return std::vector<Tensor>{dx};
     });
     return y;

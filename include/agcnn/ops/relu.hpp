@@ -6,7 +6,10 @@
 
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -29,24 +32,16 @@ namespace agcnn::ops {
 inline Tensor relu(const Tensor& x) {
     profiler::Scope timer("relu");
     Tensor y = Tensor::empty(x.shape(), x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("relu");
-#ifdef AGCNN_WITH_CUDA
-        cuda::relu_forward(y.data(), x.data(), x.numel());
-#endif
-    } else {
-        cpu::relu_forward(y.data(), x.data(), x.numel());
-    }
+    dispatch(
+        "relu", x.device(), [&] { cpu::relu_forward(y.data(), x.data(), x.numel()); },
+        [&] { cuda::relu_forward(y.data(), x.data(), x.numel()); });
     Tensor saved_y = y.detach();
     record_op(y, "relu", {x}, [saved_y](const Tensor& dy, const std::vector<bool>&) {
         Tensor dx = Tensor::empty(dy.shape(), dy.device());
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::relu_backward(dx.data(), dy.data(), saved_y.data(), dy.numel());
-#endif
-        } else {
-            cpu::relu_backward(dx.data(), dy.data(), saved_y.data(), dy.numel());
-        }
+        dispatch(
+            "relu backward", dy.device(),
+            [&] { cpu::relu_backward(dx.data(), dy.data(), saved_y.data(), dy.numel()); },
+            [&] { cuda::relu_backward(dx.data(), dy.data(), saved_y.data(), dy.numel()); });
         return std::vector<Tensor>{dx};
     });
     return y;

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/autograd/node.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
+#include "agcnn/core/tensor.hpp"
 
 namespace agcnn::cpu {
 
@@ -38,24 +41,16 @@ namespace agcnn::ops {
 inline Tensor sigmoid(const Tensor& x) {
     profiler::Scope timer("sigmoid");
     Tensor y = Tensor::empty(x.shape(), x.device());
-    if (x.device().is_cuda()) {
-        require_cuda_build("sigmoid");
-#ifdef AGCNN_WITH_CUDA
-        cuda::sigmoid_forward(y.data(), x.data(), x.numel());
-#endif
-    } else {
-        cpu::sigmoid_forward(y.data(), x.data(), x.numel());
-    }
+    dispatch(
+        "sigmoid", x.device(), [&] { cpu::sigmoid_forward(y.data(), x.data(), x.numel()); },
+        [&] { cuda::sigmoid_forward(y.data(), x.data(), x.numel()); });
     Tensor saved_y = y.detach();
     record_op(y, "sigmoid", {x}, [saved_y](const Tensor& dy, const std::vector<bool>&) {
         Tensor dx = Tensor::empty(dy.shape(), dy.device());
-        if (dy.device().is_cuda()) {
-#ifdef AGCNN_WITH_CUDA
-            cuda::sigmoid_backward(dx.data(), dy.data(), saved_y.data(), dy.numel());
-#endif
-        } else {
-            cpu::sigmoid_backward(dx.data(), dy.data(), saved_y.data(), dy.numel());
-        }
+        dispatch(
+            "sigmoid backward", dy.device(),
+            [&] { cpu::sigmoid_backward(dx.data(), dy.data(), saved_y.data(), dy.numel()); },
+            [&] { cuda::sigmoid_backward(dx.data(), dy.data(), saved_y.data(), dy.numel()); });
         return std::vector<Tensor>{dx};
     });
     return y;

@@ -11,7 +11,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/core/profiler.hpp"
 #include "agcnn/optim/optimizer.hpp"
 
 namespace agcnn::cpu {
@@ -62,18 +63,18 @@ public:
             Tensor& p = *parameters_[i].second;
             const Tensor g = p.grad();
             if (!g.defined()) continue;
-            if (p.device().is_cuda()) {
-                ops::require_cuda_build("adam");
-#ifdef AGCNN_WITH_CUDA
-                cuda::adam_update(p.data(), m_[i].data(), v_[i].data(), g.data(), p.numel(), lr_,
-                                  options_.beta1, options_.beta2, options_.eps,
-                                  options_.weight_decay, steps_);
-#endif
-            } else {
-                cpu::adam_update(p.data(), m_[i].data(), v_[i].data(), g.data(), p.numel(), lr_,
-                                 options_.beta1, options_.beta2, options_.eps,
-                                 options_.weight_decay, steps_);
-            }
+            dispatch(
+                "adam", p.device(),
+                [&] {
+                    cpu::adam_update(p.data(), m_[i].data(), v_[i].data(), g.data(), p.numel(),
+                                     lr_, options_.beta1, options_.beta2, options_.eps,
+                                     options_.weight_decay, steps_);
+                },
+                [&] {
+                    cuda::adam_update(p.data(), m_[i].data(), v_[i].data(), g.data(), p.numel(),
+                                      lr_, options_.beta1, options_.beta2, options_.eps,
+                                      options_.weight_decay, steps_);
+                });
         }
     }
 

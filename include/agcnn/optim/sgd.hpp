@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "agcnn/ops/dispatch.hpp"
+#include "agcnn/backend/dispatch.hpp"
 #include "agcnn/optim/optimizer.hpp"
 
 namespace agcnn::cpu {
@@ -61,18 +61,18 @@ public:
             const Tensor g = p.grad();
             if (!g.defined()) continue;
             const bool first = has_momentum_[i] == 0.0f;
-            if (p.device().is_cuda()) {
-                ops::require_cuda_build("sgd");
-#ifdef AGCNN_WITH_CUDA
-                cuda::sgd_update(p.data(), momentum_[i].data(), g.data(), p.numel(), lr_,
-                                 options_.momentum, options_.dampening, options_.weight_decay,
-                                 options_.nesterov, first);
-#endif
-            } else {
-                cpu::sgd_update(p.data(), momentum_[i].data(), g.data(), p.numel(), lr_,
-                                options_.momentum, options_.dampening, options_.weight_decay,
-                                options_.nesterov, first);
-            }
+            dispatch(
+                "sgd", p.device(),
+                [&] {
+                    cpu::sgd_update(p.data(), momentum_[i].data(), g.data(), p.numel(), lr_,
+                                    options_.momentum, options_.dampening, options_.weight_decay,
+                                    options_.nesterov, first);
+                },
+                [&] {
+                    cuda::sgd_update(p.data(), momentum_[i].data(), g.data(), p.numel(), lr_,
+                                     options_.momentum, options_.dampening, options_.weight_decay,
+                                     options_.nesterov, first);
+                });
             has_momentum_[i] = 1.0f;
         }
     }

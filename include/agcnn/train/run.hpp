@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "agcnn/ops/device_select.hpp"
+#include "agcnn/backend/device_select.hpp"
 #include "agcnn/train/stage.hpp"
 
 namespace agcnn::train {

@@ -9,7 +9,7 @@
 
 #include "agcnn/agcnn.hpp"
 #include "agcnn/core/layout.hpp"
-#include "agcnn/ops/device_select.hpp"
+#include "agcnn/backend/device_select.hpp"
 #include "agcnn/core/memory_reuse.hpp"
 
 namespace agcnn::cli {

@@ -1,15 +1,22 @@
-// kernels/launchers.hpp — the CUDA backend as the engine sees it: plain C++ declarations (no CUDA
-// headers), defined in kernels/*.cu and linked from the static library agcnn_cuda.
+// agcnn/backend/cuda.hpp — the CUDA backend as the engine sees it: plain C++ declarations (no
+// CUDA headers), visible in every build, defined in kernels/ and linked from the static library
+// agcnn_cuda when the build has the CUDA backend (core/build.hpp).
 //
-// ops/dispatch.hpp includes this file when AGCNN_WITH_CUDA is defined, and the op headers call
-// these functions for tensors on a CUDA device. Every pointer is device memory of the device the
-// tensors live on (found from the pointer), shapes are those of the matching CPU kernel in
-// namespace agcnn::cpu, and every function follows its CPU kernel's contract:
+// The ops, the optimizers and gradient accumulation (autograd/backward.hpp) call these functions
+// through backend/dispatch.hpp for tensors on a CUDA device; a build without the backend never
+// instantiates those calls, so it links without definitions. The device memory functions the
+// core needs (allocate, release, copy, fill) are declared in core/device.hpp. Every pointer is
+// device memory of the device the tensors live on (found from the pointer), shapes are those of
+// the matching CPU kernel in namespace agcnn::cpu (include/agcnn/ops, include/agcnn/optim), and
+// every function follows its CPU kernel's contract:
 //   - activation gradients are assigned (=); parameter gradients (dw, dgamma, ...) are assigned
 //     too, and autograd/backward.hpp accumulates them (+=) out of place;
 //   - work is queued on the device's one stream, in order; results are visible to every later
-//     launch and to host copies (CudaHooks::copy synchronises);
+//     launch and to host copies (cuda::copy_bytes synchronises);
 //   - every CUDA, cuBLAS and cuDNN error becomes an agcnn::Error naming file and line.
+// Each group below names the file of kernels/ that implements it: runtime.cu is a translation
+// unit of its own; the .cuh files are compiled through kernels.cu (own kernels) and libraries.cu
+// (cuDNN and cuBLAS).
 #pragma once
 
 #include <cstdint>
@@ -22,10 +29,6 @@
 namespace agcnn::cuda {
 
 // ---- runtime (runtime.cu) -----------------------------------------------------------------
-
-// Registers the allocator, copies and gradient accumulation in agcnn::cuda_hooks(). Idempotent
-// and cheap: it touches no device (a CUDA context is created on first use).
-void init();
 
 // Devices present; 0 when there is no driver or no device (never throws).
 int device_count();
@@ -74,13 +77,13 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
                          const float* gamma, const float* mean_used, const float* invstd_used,
                          std::int64_t rows, std::int64_t c, bool training);
 
-// ---- convolution, cuDNN (conv2d.cu) --------------------------------------------------------
+// ---- convolution, cuDNN (conv2d.cuh) -------------------------------------------------------
 void conv2d_forward(float* y, const float* x, const float* w, const ConvGeometry& g);
 // Either of dx, dw may be null (not wanted).
 void conv2d_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                      const ConvGeometry& g);
 
-// ---- linear, cuBLAS (linear.cu) ------------------------------------------------------------
+// ---- linear, cuBLAS (linear.cuh) -----------------------------------------------------------
 // b may be null; any of dx, dw, db may be null.
 void linear_forward(float* y, const float* x, const float* w, const float* b, std::int64_t n,
                     std::int64_t in, std::int64_t out);
@@ -108,11 +111,5 @@ void crop_resize(float* y, const float* x, const Box* boxes_host, std::int64_t n
 void normalize_images(float* y, const std::uint8_t* x, const std::uint8_t* flip_host,
                       std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
                       const ImageNormalization& norm);
-
-namespace detail {
-// Every program that includes this header registers the hooks before main(); this reference
-// also makes the linker keep runtime.cu's object from the static library.
-inline const bool hooks_registered = (init(), true);
-}  // namespace detail
 
 }  // namespace agcnn::cuda

@@ -1,4 +1,4 @@
-// agcnn/ops/device_select.hpp — what `--device` and the precision flags mean, in one place.
+// agcnn/backend/device_select.hpp — the device a run asks for, checked, and its arithmetic set.
 //
 // select_device("cpu" | "cuda" | "cuda:N", "fp32" | "tf32" | "bf16") parses the device, checks
 // that this build and this machine can use it, and sets the arithmetic of the CUDA backend's
@@ -9,8 +9,9 @@
 
 #include <string>
 
+#include "agcnn/backend/cuda.hpp"
+#include "agcnn/core/build.hpp"
 #include "agcnn/core/device.hpp"
-#include "agcnn/ops/dispatch.hpp"
 
 namespace agcnn {
 
@@ -18,26 +19,25 @@ inline Device select_device(const std::string& device_text, const std::string& p
     const Device device = parse_device(device_text);
     AGCNN_CHECK(precision == "fp32" || precision == "tf32" || precision == "bf16",
                 "bad precision '", precision, "': expected fp32, tf32 or bf16");
-    AGCNN_CHECK(precision == "fp32" || device.is_cuda(), "--", precision,
-                " is a CUDA precision mode; use it with --device cuda");
+    AGCNN_CHECK(precision == "fp32" || device.is_cuda(), "precision ", precision,
+                " needs a CUDA device");
     if (device.is_cpu()) return device;
-#ifdef AGCNN_WITH_CUDA
-    const int count = cuda::device_count();
-    AGCNN_CHECK(device.index < count, device.str(), " does not exist (", count,
-                " CUDA devices found); use --device cpu");
-    cuda::set_precision(cuda::parse_precision(precision));
-#else
-    ops::require_cuda_build("--device cuda");
-#endif
+    if constexpr (kCudaBuilt) {
+        const int count = cuda::device_count();
+        AGCNN_CHECK(device.index < count, device.str(), " does not exist (", count,
+                    " CUDA devices found)");
+        cuda::set_precision(cuda::parse_precision(precision));
+    } else {
+        throw_cuda_not_built(device);
+    }
     return device;
 }
 
 inline void synchronize(Device device) {
-#ifdef AGCNN_WITH_CUDA
-    if (device.is_cuda()) cuda::synchronize(device.index);
-#else
-    (void)device;
-#endif
+    if (device.is_cuda()) {
+        // Without the backend nothing can be queued on a CUDA device.
+        if constexpr (kCudaBuilt) cuda::synchronize(device.index);
+    }
 }
 
 }  // namespace agcnn

@@ -1,0 +1,19 @@
+// agcnn/core/build.hpp — what this build of agcnn contains, as constants the code can test.
+//
+// kCudaBuilt is true when the CUDA backend (kernels/, the static library agcnn_cuda) is linked
+// into the program. This is the one header that reads the AGCNN_WITH_CUDA macro (set by the
+// build on every translation unit of a CUDA build, see CMakeLists.txt); everything else asks
+// `if constexpr (kCudaBuilt)`. The CUDA declarations (core/device.hpp, backend/cuda.hpp) are
+// visible in every build, so both branches always compile; a function named only in the discarded
+// branch needs no definition, so a build without the backend links without it.
+#pragma once
+
+namespace agcnn {
+
+#ifdef AGCNN_WITH_CUDA
+inline constexpr bool kCudaBuilt = true;
+#else
+inline constexpr bool kCudaBuilt = false;
+#endif
+
+}  // namespace agcnn
