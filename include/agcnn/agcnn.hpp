@@ -90,6 +90,7 @@
 
 #include "agcnn/autograd/backward.hpp"
 #include "agcnn/autograd/grad_mode.hpp"
+#include "agcnn/backend/device_select.hpp"
 #include "agcnn/core/layout.hpp"
 #include "agcnn/core/rng.hpp"
 #include "agcnn/core/tensor.hpp"

@@ -22,7 +22,7 @@ public:
     void step(const Step& s) override {
         if (quiet_) return;
         const auto now = Clock::now();
-        if (s.task != task_) task_ = s.task, start_ = now, last_ = now - std::chrono::hours(1);
+        if (s.task != task_) task_ = s.task, start_ = last_ = now;  // first line after a rate exists
         if (s.done < s.total && seconds(last_, now) < (tty_ ? 0.2 : 30.0)) return;
         last_ = now;
         const double elapsed = seconds(start_, now);

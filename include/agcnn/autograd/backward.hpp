@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "agcnn/autograd/node.hpp"
-#include "agcnn/backend/dispatch.hpp"
+#include "agcnn/backend/add.hpp"
 #include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 
@@ -24,30 +24,13 @@ namespace agcnn {
 
 namespace detail {
 
-// out[i] = a[i] + b[i] for i < n, on the CPU.
-inline void add_on_cpu(float* out, const float* a, const float* b, std::int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-}
-
-inline Tensor add_out_of_place(const Tensor& a, const Tensor& b) {
-    check_same_shape(a, b, "gradient accumulation");
-    check_same_device(a, b, "gradient accumulation");
-    Tensor out = Tensor::empty(a.shape(), a.device());
-    const std::int64_t n = a.numel();
-    dispatch(
-        "gradient accumulation", a.device(), [&] { add_on_cpu(out.data(), a.data(), b.data(), n); },
-        [&] { cuda::add_forward(out.data(), a.data(), b.data(), n); });
-    return out;
-}
-
 inline void accumulate_grad(AutogradMeta& target, const Tensor& g) {
     AGCNN_CHECK(g.shape() == target.shape, "backward produced a gradient of shape ",
                 shape_str(g.shape()), " for a tensor of shape ", shape_str(target.shape));
     if (!target.grad) {
         target.grad = g.impl_ptr();
     } else {
-        target.grad = add_out_of_place(Tensor(target.grad), g).impl_ptr();
+        target.grad = add_values(Tensor(target.grad), g, "gradient accumulation").impl_ptr();
     }
 }
 

@@ -5,6 +5,8 @@
 // convolutions and matrix products (fp32 with FMA by default, matching the CPU; tf32 and bf16
 // are opt-in speed modes, see docs/gpu.md). tf32 and bf16 need a CUDA device.
 // synchronize(device) waits for the device's queued work (for timing); a no-op on the CPU.
+// cuda_device_count() is how many CUDA devices this program can use: 0 in a build without the
+// CUDA backend or on a machine without a GPU (it never throws).
 #pragma once
 
 #include <string>
@@ -31,6 +33,13 @@ inline Device select_device(const std::string& device_text, const std::string& p
         throw_cuda_not_built(device);
     }
     return device;
+}
+
+inline int cuda_device_count() {
+    if constexpr (kCudaBuilt)
+        return cuda::device_count();
+    else
+        return 0;
 }
 
 inline void synchronize(Device device) {
