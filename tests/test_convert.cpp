@@ -101,32 +101,33 @@ TEST_CASE("sha256 matches FIPS 180-4 test vectors") {
           "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_CASE("convert: ResNet-50 check, fc and num_batches_tracked policies, prefix") {
+TEST_CASE("convert: ResNet-50 check, fc and num_batches_tracked policies") {
     const io::TensorFile& source = resnet50_source();
-    const io::TensorFile out =
-        io::convert_weights(source, source_provenance, {"resnet50", "global.", false});
+    const io::TensorFile out = io::convert_weights(source, source_provenance, {"resnet50", true});
     // torchvision's ResNet-50: 161 parameters and 106 running statistics, less fc.weight and
-    // fc.bias; the 53 counters dropped.
+    // fc.bias (asked for); the 53 counters dropped.
     REQUIRE(out.tensors.size() == 265);
     CHECK(out.metadata.at("num_batches_tracked") == "dropped (53)");
     CHECK(out.metadata.at("fc") == "dropped");
+    CHECK(out.metadata.at("base_width") == "64");
     CHECK(out.metadata.at("source_sha256") == "abc123");
     CHECK(out.metadata.at("source_format") == "pytorch-zip");
     CHECK(out.metadata.at("source_file") == "resnet50.pth");
     CHECK(out.metadata.at("arch") == "resnet50");
     CHECK(out.metadata.at("format_version") == "1");
-    CHECK(out.tensors.front().name == "global.conv1.weight");
+    CHECK(out.tensors.front().name == "conv1.weight");
     CHECK(out.tensors.front().shape == Shape({64, 3, 7, 7}));
     for (const auto& t : out.tensors) {
         CHECK(t.dtype == "F32");
-        CHECK(t.bytes == source.find(t.name.substr(7))->bytes);  // F32 in, same bytes out
+        CHECK(t.bytes == source.find(t.name)->bytes);  // F32 in, same bytes out
     }
-    const io::TensorFile kept =
-        io::convert_weights(source, source_provenance, {"resnet50", "", true});
+    // By default every tensor of the source is kept, the classifier too.
+    const io::TensorFile kept = io::convert_weights(source, source_provenance, {});
     REQUIRE(kept.tensors.size() == 267);
     CHECK(kept.tensors.back().name == "fc.bias");
+    CHECK(kept.metadata.at("fc") == "kept (1000 classes)");
 
-    // The converted file loads strictly into the engine's ResNet-50 under its prefix.
+    // The converted file loads strictly into the engine's ResNet-50.
     nn::ResNet50 model(nn::ResNetConfig{1000, nn::GlobalPool::avg, 64, 99});
     io::load_state(model, kept, "", "converted.safetensors");
     io::TensorFile reloaded;
@@ -172,14 +173,18 @@ TEST_CASE("convert: missing, unexpected, wrong-shaped and integer tensors are al
               io::convert_weights(integer, source_provenance, {});
           }).find("not floating point (1): bn1.running_var (I32)") != std::string::npos);
 
-    // With --keep-fc the classifier is checked like the rest.
+    // The classifier is checked like the rest; a source without one converts without one.
+    io::TensorFile half_fc = resnet50_source();
+    std::erase_if(half_fc.tensors, [](const io::TensorRecord& t) { return t.name == "fc.bias"; });
+    CHECK(error_of([&] {
+              io::convert_weights(half_fc, source_provenance, {});
+          }).find("missing (1): fc.bias") != std::string::npos);
     io::TensorFile no_fc = resnet50_source();
     std::erase_if(no_fc.tensors,
                   [](const io::TensorRecord& t) { return t.name.rfind("fc.", 0) == 0; });
-    CHECK(error_of([&] {
-              io::convert_weights(no_fc, source_provenance, {"resnet50", "", true});
-          }).find("missing (2): fc.weight, fc.bias") != std::string::npos);
-    CHECK(io::convert_weights(no_fc, source_provenance, {}).tensors.size() == 265);
+    const io::TensorFile headless = io::convert_weights(no_fc, source_provenance, {});
+    CHECK(headless.tensors.size() == 265);
+    CHECK(headless.metadata.at("fc") == "absent in the source");
 }
 
 TEST_CASE("hostile: every truncation and every single-byte corruption is an Error or a file") {

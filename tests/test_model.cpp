@@ -12,6 +12,8 @@
 #include "agcnn/model/forward.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
+#include "agcnn/io/convert_weights.hpp"
+#include "agcnn/io/sha256.hpp"
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
@@ -385,6 +387,56 @@ TEST_CASE("training reports to the Reporter it is given: steps, notes, the missi
     CHECK(recorder.notes[0].rfind("[global] epoch 1/1: train loss ", 0) == 0);
     REQUIRE(recorder.warnings.size() == 1);
     CHECK(recorder.warnings[0].find("no ImageNet weights") != std::string::npos);
+}
+
+TEST_CASE("training from a converted torch.save'd ResNet-50: backbone loaded, fc skipped and said") {
+    // tests/reference/convert/resnet50_narrow.pth: torchvision's names and layouts, 1000-class
+    // fc, num_batches_tracked, width 2 (make_convert_fixtures.py), converted as agcnn-convert does.
+    const std::string source = std::string(AGCNN_TEST_DATA_DIR) + "/reference/convert/resnet50_narrow.pth";
+    const std::string content = io::read_file(source);
+    const io::Provenance from{source, io::sha256_hex(content), io::detect_format(content, source)};
+    const io::TensorFile converted = io::convert_weights(io::parse_weights(content, source, from.format), from, {});
+    CHECK(converted.metadata.at("fc") == "kept (1000 classes)");
+    CHECK(converted.metadata.at("base_width") == "2");
+    const std::string dir = temp_dir("from-imagenet"), weights = dir + "/imagenet.safetensors";
+    io::write_safetensors(weights, converted);
+
+    // The backbone arrives value for value (conv weights OIHW on disk, OHWI inside).
+    nn::ResNet50 branch({model::kLabelCount, nn::GlobalPool::max, 2, 9});
+    CHECK(train::load_backbone(branch, weights) == "fc.weight [1000, 64], fc.bias [1000]");
+    CHECK(branch.conv1.weight->to_vector() ==
+          io::oihw_to_ohwi(converted.find("conv1.weight")->to_float32(weights), branch.conv1.weight->shape()));
+    io::TensorFile loaded;
+    io::append_state(loaded, branch.layer3, "layer3.");
+    CHECK(loaded.find("layer3.1.conv2.weight")->bytes == converted.find("layer3.1.conv2.weight")->bytes);
+    CHECK(branch.bn1.running_var->to_vector() == converted.find("bn1.running_var")->to_float32(weights));
+
+    // All three stages train from it; the run says what it skipped, once per branch.
+    struct Notes final : Reporter {
+        std::vector<std::string> lines;
+        void note(const std::string& text) override { lines.push_back(text); }
+    } notes;
+    set_num_threads(2);
+    testing::FakeData data(16, 8, 64);
+    train::TrainConfig config = tiny_config();
+    config.weights = weights;
+    config.global = config.local = config.fusion = {1, 8};
+    train::RunOptions options;
+    options.reporter = &notes;
+    train::run_training(config, dir + "/run", data, options);
+    CHECK(std::filesystem::exists(dir + "/run/fusion-best.safetensors"));
+    const auto said = std::count_if(notes.lines.begin(), notes.lines.end(), [&](const std::string& l) {
+        return l.find("branch starts from " + weights) != std::string::npos &&
+               l.find("skipped fc.weight [1000, 64], fc.bias [1000]") != std::string::npos;
+    });
+    CHECK(said == 2);  // global and local
+
+    // A file that is not a ResNet-50 backbone is refused with the names that do not fit.
+    io::TensorFile extra = converted;
+    extra.add_f32("head.weight", {1}, std::vector<float>{1.0f}.data());
+    io::write_safetensors(dir + "/extra.safetensors", extra);
+    CHECK_THROWS_WITH_AS(train::load_backbone(branch, dir + "/extra.safetensors"),
+                         doctest::Contains("not a torchvision ResNet-50 backbone: unexpected head.weight [1]"), Error);
 }
 
 TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint") {

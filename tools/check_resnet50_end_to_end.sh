@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end check of agcnn-convert (issue 3): a full-size torchvision ResNet-50 (random init,
-# nothing downloaded) saved with torch.save, converted by agcnn-convert --keep-fc, run with
+# nothing downloaded) saved with torch.save, converted by agcnn-convert (fc kept), run with
 # `agcnn forward --pool avg`, and compared with torchvision's eval-mode logits in float64:
 # relative error ||agcnn - torch|| / ||torch|| must be under 1e-4.
 #
@@ -34,7 +34,7 @@ with torch.no_grad():
     np.save("torch_logits.npy", model.double()(x.double()).numpy())
 PY
 
-"$build/agcnn-convert" resnet50.pth -o resnet50.safetensors --keep-fc
+"$build/agcnn-convert" resnet50.pth -o resnet50.safetensors
 "$build/agcnn" forward --model resnet50 --classes 1000 --pool avg \
     --weights resnet50.safetensors --input x.npy --output agcnn_logits.npy
 

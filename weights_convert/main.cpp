@@ -1,10 +1,10 @@
 // agcnn-convert — import ImageNet-pretrained weights from the files users download, no Python.
 //
-//   agcnn-convert IN -o OUT.safetensors [--arch resnet50] [--prefix global.] [--keep-fc]
+//   agcnn-convert IN -o OUT.safetensors [--arch resnet50] [--drop-fc]
 //     IN: a PyTorch .pth (zip or legacy format) or a safetensors file, detected by content.
 //     Checks IN against the architecture (missing, unexpected, wrong-shaped names, as PyTorch's
-//     strict load_state_dict), drops the ImageNet fc unless --keep-fc and every
-//     num_batches_tracked, and writes float32 safetensors in PyTorch names and layouts with the
+//     strict load_state_dict) and writes every tensor (the classifier fc too, unless --drop-fc;
+//     not num_batches_tracked) as float32 safetensors in PyTorch names and layouts, with the
 //     source's sha256 and format in __metadata__ (see io/convert_weights.hpp, docs/weights.md).
 //   agcnn-convert --inspect IN
 //     Lists every tensor: name, stored dtype, shape, the sum of its values and the first 16 hex
@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", out, "output .safetensors file");
     app.add_option("--arch", options.arch, "architecture to check against")
         ->check(CLI::IsMember({"resnet50"}));
-    app.add_option("--prefix", options.prefix, "prefix for every name, e.g. global.");
-    app.add_flag("--keep-fc", options.keep_fc, "keep the ImageNet classifier (fc.weight, fc.bias)");
+    app.add_flag("--drop-fc", options.drop_fc, "leave out the classifier (fc.weight, fc.bias)");
     app.add_flag("--inspect", inspect_only, "list the tensors of IN and exit");
     try {
         app.parse(argc, argv);

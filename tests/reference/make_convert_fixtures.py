@@ -14,6 +14,10 @@ the tests read the committed files and never need Python.
                   writes them, top folder renamed
   bigendian.pth   zip.pth's entries with every storage byte-swapped and byteorder = "big"
   hand.safetensors a safetensors file written byte by byte (F32, F16, BF16, F64, I64)
+  resnet50_narrow.pth  torch.save(state_dict()) of torchvision's ResNet-50 (names, layouts, the
+                  1000-class fc, num_batches_tracked) at width 2 instead of 64, so that a test can
+                  convert a real torch.save'd ResNet-50 file and train AG-CNN from it (not in
+                  expected.json: test_convert checks its values against PyTorch's through training)
   expected.json   per fixture: format and, in file order, each tensor's name, stored dtype,
                   shape and values as float32 (exact), after unwrapping and prefix stripping
 """
@@ -22,6 +26,7 @@ import json
 import os
 import pickle
 import struct
+import sys
 import zipfile
 import zlib
 
@@ -147,8 +152,26 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
+def narrow_resnet50():
+    """NarrowResNet50 of make_reference.py at width 2, 1000 classes, non-trivial batch norm."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from make_reference import NarrowResNet50
+    torch.manual_seed(4)
+    net = NarrowResNet50(2, 1000, "avg")
+    with torch.no_grad():
+        for name, buf in net.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn_like(buf) * 0.1)
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand_like(buf) * 0.5 + 0.75)
+            elif name.endswith("num_batches_tracked"):
+                buf.fill_(100)
+    return net
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
+    save(narrow_resnet50().state_dict(), "resnet50_narrow.pth")
     sd = state()
     save(sd, "zip.pth")
     save(sd, "legacy.pth", legacy=True)

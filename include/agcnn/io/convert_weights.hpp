@@ -2,14 +2,17 @@
 // the architecture, float32, PyTorch names and layouts, with provenance in __metadata__.
 //
 // Contract: convert_weights(source, provenance, options) compares `source` (from read_weights)
-// with the state of an nn::ResNet50 (1000 classes, torchvision names) the way PyTorch's
+// with the state of an nn::ResNet50 (torchvision names) the way PyTorch's
 // load_state_dict(strict=True) does, and throws one agcnn::Error naming the file and listing
-// every missing, unexpected and wrong-shaped name. On success it returns the weights in the
-// model's state order, each under options.prefix + name, as F32 in the shape the file had (conv
-// weights stay OIHW; the engine transposes on load).
+// every missing, unexpected and wrong-shaped name. The network's width is read from the file's
+// conv1.weight (64 for torchvision's ResNet-50; fewer for the narrow copies the tests use) and the
+// classifier's size from its fc.weight (1000 for ImageNet). On success it returns every tensor of
+// the source in the model's state order, under its own name, as F32 in the shape the file had
+// (conv weights stay OIHW; the engine transposes on load).
 // Policies, also in docs/weights.md:
-//   fc           the ImageNet classifier (fc.weight [1000, 2048], fc.bias [1000]) is dropped
-//                unless keep_fc, since AG-CNN replaces it; when kept it is checked like the rest.
+//   fc           the classifier (fc.weight [1000, 2048], fc.bias [1000] for ImageNet) is kept and
+//                checked like the rest; drop_fc leaves it out; a source without one converts
+//                without one. AG-CNN's training loads every tensor but fc (train/run.hpp).
 //   num_batches_tracked  dropped: batch norm uses it only when momentum is None, which neither
 //                torchvision's ResNet-50 nor agcnn does; files without it (torchvision's own
 //                downloads) and with it convert to the same weights. The count dropped is
@@ -31,8 +34,7 @@ namespace agcnn::io {
 
 struct ConvertOptions {
     std::string arch = "resnet50";
-    std::string prefix;    // put before every name, e.g. "global."
-    bool keep_fc = false;  // keep the ImageNet classifier
+    bool drop_fc = false;  // leave out the source's classifier (fc.weight, fc.bias)
 };
 
 // Where the weights came from, for the metadata and the messages.
@@ -73,9 +75,17 @@ inline TensorFile convert_weights(const TensorFile& source, const Provenance& fr
                                   const ConvertOptions& options) {
     AGCNN_CHECK(options.arch == "resnet50", "unknown architecture '", options.arch,
                 "' (supported: resnet50)");
-    nn::ResNet50 model(nn::ResNetConfig{1000, nn::GlobalPool::avg, 64, 0});
+    const TensorRecord* conv1 = source.find("conv1.weight");
+    const TensorRecord* fc = source.find("fc.weight");
+    const std::int64_t width = conv1 && conv1->shape.size() == 4 ? conv1->shape[0] : 64;
+    const std::int64_t classes = fc && fc->shape.size() == 2 ? fc->shape[0] : 1000;
+    AGCNN_CHECK(width >= 1 && width <= 64, from.path, ": conv1.weight has ", width,
+                " filters; a ResNet-50 has 64 (or fewer, for a narrow copy)");
+    AGCNN_CHECK(classes >= 1 && classes <= 100000, from.path, ": fc.weight has ", classes, " classes");
+    const bool keep_fc = fc != nullptr && !options.drop_fc;
+    nn::ResNet50 model(nn::ResNetConfig{classes, nn::GlobalPool::avg, width, 0});
     const auto is_dropped_fc = [&](const std::string& name) {
-        return !options.keep_fc && name.rfind("fc.", 0) == 0;
+        return !keep_fc && name.rfind("fc.", 0) == 0;
     };
     std::map<std::string, Shape> expected;
     std::vector<std::string> order;
@@ -118,8 +128,10 @@ inline TensorFile convert_weights(const TensorFile& source, const Provenance& fr
     out.metadata = {{"format", "agcnn-weights"},
                     {"format_version", weights_format_version},
                     {"arch", options.arch},
-                    {"prefix", options.prefix},
-                    {"fc", options.keep_fc ? "kept" : "dropped"},
+                    {"base_width", std::to_string(width)},
+                    {"fc", keep_fc ? "kept (" + std::to_string(classes) + " classes)"
+                           : fc    ? "dropped"
+                                   : "absent in the source"},
                     {"num_batches_tracked", "dropped (" + std::to_string(counters) + ")"},
                     {"source_file", std::filesystem::path(from.path).filename().string()},
                     {"source_format", format_name(from.format)},
@@ -127,7 +139,7 @@ inline TensorFile convert_weights(const TensorFile& source, const Provenance& fr
     for (const auto& name : order) {
         const TensorRecord& record = *found.at(name);
         const std::vector<float> values = record.to_float32(from.path);
-        out.add_f32(options.prefix + name, record.shape, values.data());
+        out.add_f32(name, record.shape, values.data());
     }
     return out;
 }

@@ -11,6 +11,7 @@
 // read_run_config() reads RUN/config.json back (resume, evaluation, predict).
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,22 +21,28 @@
 
 namespace agcnn::train {
 
-// ImageNet ResNet-50 weights (torchvision names, fc of any size) into a branch, all but fc.
-inline void load_backbone(nn::ResNet50& branch, const std::string& path) {
+// ImageNet ResNet-50 weights (torchvision names, as agcnn-convert writes them) into a branch:
+// every tensor of the backbone (conv1, bn1, layer1-4), strictly (each of them present, of the
+// branch's shape, and nothing else but the classifier). The file's classifier (fc, 1000 classes
+// for ImageNet, or none) is skipped, since AG-CNN's branch has its own; returns the names and
+// shapes skipped ("" when the file has no classifier).
+inline std::string load_backbone(nn::ResNet50& branch, const std::string& path) {
     const io::TensorFile file = io::read_safetensors(path);
-    const io::TensorRecord* fc = file.find("fc.weight");
-    AGCNN_CHECK(fc && fc->shape.size() == 2, path, ": no fc.weight: not a torchvision ResNet-50");
-    nn::ResNet50 full({fc->shape[0], nn::GlobalPool::max, branch.config().base_width, 0});
-    io::load_state(full, file, "", path);
-    auto src = full.state(), dst = branch.state();
-    for (std::size_t i = 0; i < dst.size(); ++i) {
-        if (dst[i].name.rfind("fc.", 0) == 0) continue;
-        if (dst[i].counter)
-            *dst[i].counter = *src[i].counter;
-        else
-            *dst[i].tensor = src[i].tensor->to(dst[i].tensor->device()),
-            dst[i].tensor->set_requires_grad(dst[i].is_parameter);
+    const std::pair<const char*, nn::Module*> parts[] = {
+        {"conv1.", &branch.conv1},   {"bn1.", &branch.bn1},       {"layer1.", &branch.layer1},
+        {"layer2.", &branch.layer2}, {"layer3.", &branch.layer3}, {"layer4.", &branch.layer4}};
+    for (const auto& [prefix, part] : parts) io::load_state(*part, file, prefix, path);
+    std::string skipped, unexpected;
+    for (const io::TensorRecord& r : file.tensors) {
+        const bool backbone = std::any_of(std::begin(parts), std::end(parts), [&](const auto& p) {
+            return r.name.rfind(p.first, 0) == 0;
+        });
+        if (backbone) continue;
+        std::string& list = r.name.rfind("fc.", 0) == 0 ? skipped : unexpected;
+        list += (list.empty() ? "" : ", ") + r.name + " " + shape_str(r.shape);
     }
+    AGCNN_CHECK(unexpected.empty(), path, ": not a torchvision ResNet-50 backbone: unexpected ", unexpected);
+    return skipped;
 }
 
 inline void load_branch(nn::Module& branch, const std::string& path, const std::string& prefix) {
@@ -45,15 +52,18 @@ inline void load_branch(nn::Module& branch, const std::string& path, const std::
 
 inline void prepare_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
     const std::string& imagenet = ctx.config.weights;
-    if (stage == Stage::global) {
-        if (!imagenet.empty()) load_backbone(net.global, imagenet);
-        return;
-    }
+    const auto start_from_imagenet = [&](nn::ResNet50& branch, const char* name) {
+        if (imagenet.empty()) return;
+        const std::string skipped = load_backbone(branch, imagenet);
+        ctx.reporter->note(std::string("the ") + name + " branch starts from " + imagenet +
+                           ": conv1 to layer4 loaded; " +
+                           (skipped.empty() ? std::string("the file has no classifier")
+                                            : "skipped " + skipped + " (AG-CNN's classifier has " +
+                                                  std::to_string(model::kLabelCount) + " outputs)"));
+    };
+    if (stage == Stage::global) return start_from_imagenet(net.global, "global");
     load_branch(net.global, ctx.best(Stage::global), "global.");
-    if (stage == Stage::local) {
-        if (!imagenet.empty()) load_backbone(net.local, imagenet);
-        return;
-    }
+    if (stage == Stage::local) return start_from_imagenet(net.local, "local");
     load_branch(net.local, ctx.best(Stage::local), "local.");
 }
 
