@@ -3,6 +3,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <filesystem>
 
 #include "agcnn/metrics/auroc.hpp"
@@ -437,6 +438,60 @@ TEST_CASE("training from a converted torch.save'd ResNet-50: backbone loaded, fc
     io::write_safetensors(dir + "/extra.safetensors", extra);
     CHECK_THROWS_WITH_AS(train::load_backbone(branch, dir + "/extra.safetensors"),
                          doctest::Contains("not a torchvision ResNet-50 backbone: unexpected head.weight [1]"), Error);
+}
+
+TEST_CASE("training: SIGTERM stops like Ctrl-C, with a checkpoint, and the guard restores the handler") {
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    train::TrainConfig config = tiny_config();
+    const std::string dir = temp_dir("sigterm");
+    train::RunOptions options;
+    options.stages = {train::Stage::global};
+    options.after_batch = [](train::Stage, int, std::int64_t batch) {
+        if (batch == 1) std::raise(SIGTERM);  // what `docker stop` or a scheduler sends
+    };
+    void (*const before)(int) = std::signal(SIGTERM, SIG_DFL);  // doctest's own handler
+    std::signal(SIGTERM, before);
+    {
+        train::StopSignalGuard guard;
+        CHECK_THROWS_AS(train::run_training(config, dir, data, options), train::Interrupted);
+        CHECK(train::stop_signal() == SIGTERM);
+    }
+    const bool restored = std::signal(SIGTERM, before) == before;
+    CHECK(restored);
+    model::AgCnn net({2, 0});
+    optim::Adam adam(net.global.named_parameters("global."), {.lr = 1e-3});
+    CHECK(train::load_checkpoint(dir + "/checkpoint-global.safetensors", net, adam, train::Stage::global).batch == 1);
+    train::stop_flag() = false;
+}
+
+TEST_CASE("training: periodic mid-epoch checkpoints; a crash resumes to the uninterrupted weights") {
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    train::TrainConfig config = tiny_config();
+    config.checkpoint_minutes = 1e-9;  // after every batch
+    train::RunOptions options;
+    options.stages = {train::Stage::global};
+    const std::string whole = temp_dir("periodic-whole"), crashed = temp_dir("periodic-crashed");
+    train::run_training(config, whole, data, options);
+
+    // A crash (an exception the loop does not expect, like a killed process) in epoch 2, batch 2.
+    const std::string checkpoint = crashed + "/checkpoint-global.safetensors";
+    std::int64_t checkpointed_batch = -1;
+    options.after_batch = [&](train::Stage, int epoch, std::int64_t batch) {
+        if (epoch == 1 && batch == 2) {
+            model::AgCnn net({2, 0});
+            optim::Adam adam(net.global.named_parameters("global."), {.lr = 1e-3});
+            checkpointed_batch = train::load_checkpoint(checkpoint, net, adam, train::Stage::global).batch;
+            throw std::runtime_error("power cut");
+        }
+    };
+    CHECK_THROWS_WITH(train::run_training(config, crashed, data, options), "power cut");
+    CHECK(checkpointed_batch == 1);  // the batch before: the periodic checkpoint of this epoch
+    options.after_batch = {};
+    train::run_training(config, crashed, data, options);
+    CHECK(weights_of(whole + "/global-best.safetensors") == weights_of(crashed + "/global-best.safetensors"));
+    CHECK(weights_of(whole + "/checkpoint-global.safetensors") == weights_of(checkpoint));
 }
 
 TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint") {

@@ -61,6 +61,9 @@ struct TrainConfig {
     std::string device = "cpu";
     std::string precision = "fp32";     // CUDA conv/linear arithmetic: fp32 | tf32 | bf16
     int loader_workers = 2;
+    // A mid-epoch checkpoint at most this often (0 = only at the end of each epoch), so that a
+    // crash or power cut loses at most this much work. Changes no weight.
+    double checkpoint_minutes = 10;
 
     const StageConfig& stage(Stage s) const {
         return s == Stage::global ? global : s == Stage::local ? local : fusion;
@@ -78,6 +81,8 @@ struct TrainConfig {
                     " must be 0 (no pack) or at least the input size ", input_size);
         parse_heatmap_statistic(heatmap);
         AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
+        AGCNN_CHECK(checkpoint_minutes >= 0, "the checkpoint interval must be >= 0 minutes, got ",
+                    checkpoint_minutes);
         for (Stage s : model::kBranches)
             AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", model::branch_name(s),
                         ": epochs must be >= 0 and the batch size > 0");
@@ -102,17 +107,21 @@ inline void to_json(nlohmann::json& j, const TrainConfig& c) {
 #define AGCNN_X(field) j[#field] = c.field;
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
+    j["checkpoint_minutes"] = c.checkpoint_minutes;
 }
+// checkpoint_minutes may be absent: run folders written before it existed keep the default.
 inline void from_json(const nlohmann::json& j, TrainConfig& c) {
 #define AGCNN_X(field) j.at(#field).get_to(c.field);
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
+    if (j.contains("checkpoint_minutes")) j.at("checkpoint_minutes").get_to(c.checkpoint_minutes);
 }
 
 // The fields that may differ between an interrupted run and its continuation.
 inline nlohmann::json weight_relevant(const TrainConfig& c) {
     nlohmann::json j = c;
     j.erase("loader_workers");
+    j.erase("checkpoint_minutes");
     return j;
 }
 

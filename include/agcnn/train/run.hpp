@@ -105,7 +105,8 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
 }
 
 // Runs the requested stages (continuing any interrupted one). Throws Interrupted after a stop
-// request (request_stop(), or Ctrl-C under a SigintGuard) once the checkpoint is written.
+// request (request_stop(), or SIGINT / SIGTERM under a StopSignalGuard) once the checkpoint is
+// written.
 inline void run_training(const TrainConfig& config, const std::string& run_dir, DataSource& data,
                          const RunOptions& options) {
     config.validate();

@@ -9,8 +9,10 @@
 // Every batch runs model::forward (model/forward.hpp) with the stage's branch trained. Every
 // epoch: validation AUROC of the stage's branch, one line in RUN/metrics.jsonl, the best epoch by
 // validation mean AUROC saved as RUN/<stage>-best.safetensors, then an atomic checkpoint
-// RUN/checkpoint-<stage>.safetensors. A stop request (Ctrl-C) checkpoints mid-epoch and throws
-// Interrupted; a NaN or infinite loss throws an Error and leaves the last checkpoint untouched.
+// RUN/checkpoint-<stage>.safetensors; within an epoch, a checkpoint at most every
+// config.checkpoint_minutes, so a crash loses no more. A stop request (SIGINT, SIGTERM)
+// checkpoints mid-epoch and throws Interrupted; a NaN or infinite loss throws an Error and leaves
+// the last checkpoint untouched.
 #pragma once
 
 #include <chrono>
@@ -201,14 +203,16 @@ inline void save_best(model::AgCnn& net, const StageContext& ctx, Stage stage, i
     io::save_agcnn(net, ctx.best(stage), metadata);
 }
 
-// Trains the batches of state.epoch from state.batch on. A stop request checkpoints mid-epoch
-// and throws Interrupted.
+// Trains the batches of state.epoch from state.batch on, with a mid-epoch checkpoint every
+// config.checkpoint_minutes. A stop request checkpoints mid-epoch and throws Interrupted.
 inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage, optim::Optimizer& optimizer,
                         StageState& state, std::int64_t batches, const EpochBatches& next_batch) {
     const int epochs = ctx.config.stage(stage).epochs;
     Step step{"[" + std::string(model::branch_name(stage)) + "] epoch " + std::to_string(state.epoch + 1) + "/" +
                   std::to_string(epochs),
               state.batch, batches, state.batch, 0};
+    const double checkpoint_seconds = ctx.config.checkpoint_minutes * 60;
+    auto last_checkpoint = std::chrono::steady_clock::now();
     while (state.batch < batches) {
         const TrainingBatch batch = next_batch();
         const double value = batch.loss.item();
@@ -223,10 +227,15 @@ inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage,
         step.done = state.batch, step.items += batch.images, step.loss = value;
         ctx.reporter->step(step);
         if (ctx.after_batch) ctx.after_batch(stage, state.epoch, state.batch);
-        if (stop_requested() && state.batch < batches) {
+        if (state.batch == batches) break;  // the epoch's end writes its own checkpoint
+        const auto now = std::chrono::steady_clock::now();
+        const bool due = checkpoint_seconds > 0 &&
+                         std::chrono::duration<double>(now - last_checkpoint).count() >= checkpoint_seconds;
+        if (stop_requested() || due) {
             save_checkpoint(ctx.checkpoint(stage), net, optimizer, stage, state, ctx.config_json);
-            throw Interrupted{ctx.checkpoint(stage)};
+            last_checkpoint = now;
         }
+        if (stop_requested()) throw Interrupted{ctx.checkpoint(stage)};
     }
 }
 

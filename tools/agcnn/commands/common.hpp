@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "agcnn/core/layout.hpp"
 #include "agcnn/backend/device_select.hpp"
 #include "agcnn/core/memory_reuse.hpp"
+#include "agcnn/train/interrupt.hpp"
 
 namespace agcnn::cli {
 
@@ -34,6 +36,13 @@ inline void add_device_options(CLI::App* command, DeviceArgs& args) {
     command->add_flag("--bf16", args.bf16,
                       "CUDA: bf16 convolutions and matrix products, FP32 weights (~1e-2)")
         ->excludes(tf32);
+}
+
+// The exit code of a run stopped by a signal after its checkpoint: 128 + the signal, as a shell
+// reports it (130 for Ctrl-C, 143 for SIGTERM); 130 when the stop had no signal.
+inline int stopped_exit_code() {
+    const int signal = train::stop_signal();
+    return 128 + (signal ? signal : SIGINT);
 }
 
 // Every command calls this first: thread count, denormal flushing, and freed memory kept for

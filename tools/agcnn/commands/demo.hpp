@@ -23,7 +23,7 @@ inline void add_demo_command(CLI::App& app) {
     cmd->callback([options, quiet] {
         apply_threads(options->threads);
         options->version = AGCNN_VERSION;
-        train::SigintGuard sigint;
+        train::StopSignalGuard stop_signals;
         ProgressBar progress(*quiet);
         app::DemoResult result;
         try {
@@ -31,7 +31,7 @@ inline void add_demo_command(CLI::App& app) {
         } catch (const train::Interrupted& i) {
             std::fprintf(stderr, "\nagcnn: interrupted; run `agcnn demo --out %s` again to continue.\n",
                          options->out.c_str());
-            std::exit(130);
+            std::exit(stopped_exit_code());
         }
         std::printf("%s", app::auroc_table(result.outcome.evaluation).c_str());
         for (model::Branch b : model::kBranches)

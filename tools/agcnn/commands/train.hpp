@@ -1,6 +1,7 @@
 // agcnn train — the three AG-CNN stages (include/agcnn/train/run.hpp), every hyper-parameter a
 // flag, written to RUN/config.json. Re-running the same command, or `--resume`, continues an
-// interrupted run; Ctrl-C checkpoints and exits with code 130.
+// interrupted run; Ctrl-C (SIGINT) or SIGTERM checkpoints and exits with 128 + the signal, and
+// --checkpoint-minutes bounds what a crash loses.
 #pragma once
 
 #include <memory>
@@ -24,10 +25,10 @@ inline void add_stage_options(CLI::App* c, const std::string& name, train::Stage
     c->add_option("--" + name + "-batch", s.batch_size, "batch size of stage " + name)->capture_default_str();
 }
 
-// Runs the stages; turns Ctrl-C into exit code 130 after the checkpoint is written.
+// Runs the stages; turns SIGINT / SIGTERM into exit code 130 / 143 after the checkpoint is written.
 inline void run_train_stages(const train::TrainConfig& config, const std::string& out,
                              const std::vector<train::Stage>& stages, bool quiet) {
-    train::SigintGuard sigint;
+    train::StopSignalGuard stop_signals;
     ProgressBar progress(quiet);
     train::DatasetSource data(config, progress);
     train::RunOptions options;
@@ -39,7 +40,7 @@ inline void run_train_stages(const train::TrainConfig& config, const std::string
     } catch (const train::Interrupted& i) {
         std::fprintf(stderr, "\nagcnn: interrupted; checkpoint written to %s. Run the same command (or "
                              "--resume) to continue.\n", i.checkpoint.c_str());
-        std::exit(130);
+        std::exit(stopped_exit_code());
     }
 }
 
@@ -102,6 +103,10 @@ inline void add_train_command(CLI::App& app) {
     cmd->add_option("--seed", c.seed, "seed of weights, split and data order")->capture_default_str();
     add_device_options(cmd, args->device);
     cmd->add_option("--workers", c.loader_workers, "loader threads")->capture_default_str();
+    cmd->add_option("--checkpoint-minutes", c.checkpoint_minutes,
+                    "a mid-epoch checkpoint at most this often (0 = only at epoch ends)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     add_threads_option(cmd, c.threads);
     cmd->add_flag("--quiet", args->quiet, "no progress bar");
     cmd->callback([args] { run_train(*args); });
