@@ -378,3 +378,33 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
     broken.start_epoch(0);
     CHECK(error_of([&] { broken.next(); }).find("/nonexistent/x.png") != std::string::npos);
 }
+
+TEST_CASE("transforms: the shorter side is resized and the aspect ratio kept; squares as before") {
+    TransformConfig t = eval_transform(224);  // resize 256, centre crop 224
+    Rng rng(0);
+    // A square source: resize 256, margin 32, centre offset 16 resized pixels = 32 source pixels.
+    const CropGeometry square = sample_geometry(t, 512, 512, rng);
+    CHECK(square.x0 == 32.0);
+    CHECK(square.y0 == 32.0);
+    CHECK(square.width == 448.0);
+    CHECK(square.height == 448.0);
+    // A hospital-shaped source, 2500 x 2048: resized to 312 x 256, the 224 square from its centre.
+    CHECK(resized_size(2500, 2048, 256) == std::pair<int, int>{312, 256});
+    CHECK(resized_size(2048, 2500, 256) == std::pair<int, int>{256, 312});
+    const CropGeometry wide = sample_geometry(t, 2500, 2048, rng);
+    CHECK(wide.width / wide.height == doctest::Approx(1.0).epsilon(0.005));  // not squashed
+    CHECK(wide.height == doctest::Approx(224.0 * 2048 / 256));
+    CHECK(wide.x0 == doctest::Approx((2500 - wide.width) / 2).epsilon(0.01));
+    CHECK(wide.y0 == doctest::Approx(16.0 * 2048 / 256));
+    // Random crops stay inside the resized image on both axes.
+    t.crop = CropMode::resize_random_crop;
+    for (int i = 0; i < 50; ++i) {
+        const CropGeometry g = sample_geometry(t, 2048, 2500, rng);
+        CHECK(g.x0 >= 0);
+        CHECK(g.y0 >= 0);
+        CHECK(g.x0 + g.width <= 2048 + 1e-9);
+        CHECK(g.y0 + g.height <= 2500 + 1e-9);
+        CHECK(g.width / g.height == doctest::Approx(1.0).epsilon(0.005));
+    }
+}
+

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agcnn/core/error.hpp"
@@ -72,15 +73,25 @@ inline TransformConfig eval_transform(int input_size = 224) {
     return t;
 }
 
+// The size of a width x height image after the resize step, as torchvision's Resize(resize)
+// with an int size: the shorter side becomes `resize`, the longer one keeps the aspect ratio
+// (rounded down). A square image becomes resize x resize.
+inline std::pair<int, int> resized_size(int width, int height, int resize) {
+    if (width <= height) return {resize, static_cast<int>(std::int64_t(resize) * height / width)};
+    return {static_cast<int>(std::int64_t(resize) * width / height), resize};
+}
+
 // The region of a source_width x source_height image that becomes the input (draws from `rng`
-// only for the random modes).
+// only for the random modes). Resize-then-crop modes keep the aspect ratio: the shorter side is
+// resized to t.resize and the input_size square is cut from that (its centre, or a random place),
+// as torchvision's Resize(int) + CenterCrop / RandomCrop do; nothing is squashed.
 inline CropGeometry sample_geometry(const TransformConfig& t, int source_width, int source_height, Rng& rng) {
     CropGeometry g;
     g.input_size = t.input_size;
     g.source_width = source_width;
     g.source_height = source_height;
-    const double sx = double(source_width) / t.resize, sy = double(source_height) / t.resize;
-    const int margin = t.resize - t.input_size;
+    const auto [resized_width, resized_height] = resized_size(source_width, source_height, t.resize);
+    const double sx = double(source_width) / resized_width, sy = double(source_height) / resized_height;
     if (t.crop == CropMode::random_resized_crop) {
         // torchvision RandomResizedCrop: 10 tries, then the centre crop of the clamped ratio.
         const double area = double(source_width) * source_height;
@@ -106,8 +117,9 @@ inline CropGeometry sample_geometry(const TransformConfig& t, int source_width, 
         }
     } else {
         const bool random = t.crop == CropMode::resize_random_crop;
-        const int ox = random ? static_cast<int>(rng.below(margin + 1)) : margin / 2;
-        const int oy = random ? static_cast<int>(rng.below(margin + 1)) : margin / 2;
+        const int margin_x = resized_width - t.input_size, margin_y = resized_height - t.input_size;
+        const int ox = random ? static_cast<int>(rng.below(margin_x + 1)) : margin_x / 2;
+        const int oy = random ? static_cast<int>(rng.below(margin_y + 1)) : margin_y / 2;
         g.x0 = ox * sx;
         g.y0 = oy * sy;
         g.width = t.input_size * sx;
