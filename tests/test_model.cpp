@@ -11,6 +11,7 @@
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
 #include "agcnn/model/forward.hpp"
+#include "agcnn/app/predict.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
 #include "agcnn/io/convert_weights.hpp"
@@ -583,6 +584,67 @@ TEST_CASE("training data: images come from the pack, annotated boxes scaled to t
     REQUIRE(batch.has_value());
     CHECK(batch->sources.front()->width == 64);
     CHECK(batch->geometry.front().source_width == 64);
+}
+
+TEST_CASE("eval and predict give the same probabilities, heatmap and box for the same images") {
+    set_num_threads(2);
+    const std::string dir = temp_dir("eval-predict"), run = dir + "/run";
+    train::TrainConfig config = tiny_config();  // input 64
+    config.data_dir = dir + "/data";
+    config.pack_side = 96;  // the 128-pixel sources are scaled down in the pack (NIH: 1024 -> 512)
+    data::synth::write_dataset(config.data_dir, {60, 128, 6, 0.5});
+    std::filesystem::create_directories(run);
+    train::write_config(config, run, "test");
+    model::AgCnn net({config.base_width, 3});
+    io::save_agcnn(net, run + "/fusion-best.safetensors", {});
+
+    // What `agcnn eval` computes on the test split (packed copies), keyed by file name.
+    struct Seen {
+        std::vector<double> fusion;
+        Box box;  // in the file's pixels
+        std::string picture;
+    };
+    std::map<std::string, Seen> eval;
+    train::DatasetSource data(config);
+    std::vector<std::string> paths;
+    for (int i : data.dataset().split.test) paths.push_back(data.dataset().records[std::size_t(i)].path);
+    REQUIRE(paths.size() >= 12);
+    app::evaluate_split(net, data, train::Split::test, 4, config.attention(), Device::cpu(),
+                        [&](const data::Batch& batch, const model::AgCnnOutputs& out) {
+                            const std::vector<float> logits = out.fusion_logits.to_vector();
+                            for (std::size_t i = 0; i < batch.names.size(); ++i) {
+                                Seen& seen = eval[batch.names[i]];
+                                for (int k = 0; k < model::kLabelCount; ++k)
+                                    seen.fusion.push_back(1.0 / (1.0 + std::exp(-double(logits[i * model::kLabelCount + k]))));
+                                const Box b = app::box_in_source(out.attention[i].box, batch.geometry[i]);
+                                const double scale = 128.0 / batch.sources[i]->width;
+                                seen.box = {b.x0 * scale, b.y0 * scale, b.x1 * scale, b.y1 * scale};
+                                seen.picture = app::png_bytes(app::attention_picture(batch.images, i, out.attention[i]));
+                            }
+                        });
+
+    app::PredictOptions options;
+    options.run_dir = run;
+    options.out_dir = dir + "/predictions";
+    options.inputs = paths;
+    options.batch_size = 4;
+    REQUIRE(app::predict(options) == paths.size());
+    const auto json = nlohmann::json::parse(io::read_file(options.out_dir + "/predictions.json"));
+    for (const std::string& path : paths) {
+        const std::string name = std::filesystem::path(path).filename().string();
+        CAPTURE(name);
+        const Seen& seen = eval.at(name);
+        const auto& entry = json.at(path);
+        for (int k = 0; k < model::kLabelCount; ++k)
+            CHECK(entry["fusion"][std::string(model::kLabelNames[k])].get<double>() == seen.fusion[k]);
+        const auto box = entry["box"].get<std::vector<double>>();
+        CHECK(box[0] == doctest::Approx(seen.box.x0));
+        CHECK(box[1] == doctest::Approx(seen.box.y0));
+        CHECK(box[2] == doctest::Approx(seen.box.width()));
+        CHECK(box[3] == doctest::Approx(seen.box.height()));
+        const std::string stem = std::filesystem::path(path).stem().string();
+        CHECK(io::read_file(options.out_dir + "/" + stem + "-attention.png") == seen.picture);
+    }
 }
 
 TEST_CASE("ResNet-50 in eval mode: the folded inference path equals conv, batch norm, add, relu") {

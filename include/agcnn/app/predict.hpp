@@ -1,8 +1,11 @@
 // agcnn/app/predict.hpp — `agcnn predict`: a trained run on image files of any size.
 //
-// Each PNG (files, or every .png in the folders given, sorted by name) goes through the run's
-// evaluation transform (resize, centre crop, normalise) at full resolution, the three
-// branches, and the attention. Written to OUT (atomically, each file):
+// Each PNG (files, or every .png in the folders given, sorted by name) is seen as `agcnn eval`
+// sees the images of its data set: scaled to the run's pack side (config.pack_side, the longer
+// side the packed cache stores, data/pack.hpp; 0 = full resolution), then the run's evaluation
+// transform (resize, centre crop, normalise), the three branches and the attention, with the
+// local crop cut from that same copy. So eval and predict give the same probabilities, heatmap
+// and box for the same image and model. Written to OUT (atomically, each file):
 //   predictions.csv   image,branch,<15 label probabilities>
 //   predictions.json  {image: {"global": {label: p}, "local": ..., "fusion": ...,
 //                              "box": [x, y, w, h] in the image's pixels}}
@@ -24,7 +27,8 @@ namespace agcnn::app {
 // Image files as a DataSource: everything is the test split, labels unknown (zero).
 class ImageFilesSource final : public train::DataSource {
 public:
-    ImageFilesSource(std::vector<std::string> paths, const train::TrainConfig& config) : paths_(std::move(paths)) {
+    ImageFilesSource(std::vector<std::string> paths, const train::TrainConfig& config)
+        : paths_(std::move(paths)), pack_side_(config.pack_side) {
         transform_ = data::eval_transform(config.input_size);
         transform_.resize = config.resize;
         transform_.contrast = config.contrast;
@@ -50,7 +54,9 @@ private:
             std::vector<std::string> names;
             for (std::int64_t i = 0; i < n; ++i) {
                 names.push_back(paths[std::size_t(next_index + i)]);
-                images.push_back(std::make_shared<const data::GrayImage>(data::read_png(names.back())));
+                data::GrayImage image = data::read_png(names.back());
+                images.push_back(std::make_shared<const data::GrayImage>(
+                    source->pack_side_ > 0 ? data::fit_within(image, source->pack_side_) : std::move(image)));
             }
             next_index += n;
             return data::inference_batch(std::move(images), std::move(names), source->transform_);
@@ -60,6 +66,7 @@ private:
         std::int64_t next_index;
     };
     std::vector<std::string> paths_;
+    int pack_side_;
     data::TransformConfig transform_;
 };
 
@@ -138,7 +145,12 @@ inline std::size_t predict(const PredictOptions& options) {
                          }
                          csv += "\n";
                      }
-                     const Box box = box_in_source(out.attention[i].box, batch.geometry[i]);
+                     // The box in the file's own pixels (the copy seen may be smaller).
+                     const auto [file_width, file_height] = data::read_png_size(path);
+                     const Box seen = box_in_source(out.attention[i].box, batch.geometry[i]);
+                     const double sx = double(file_width) / batch.sources[i]->width,
+                                  sy = double(file_height) / batch.sources[i]->height;
+                     const Box box{seen.x0 * sx, seen.y0 * sy, seen.x1 * sx, seen.y1 * sy};
                      entry["box"] = {box.x0, box.y0, box.width(), box.height()};
                      json[path] = entry;
                      const std::string stem = std::filesystem::path(path).stem().string();
