@@ -408,3 +408,29 @@ TEST_CASE("transforms: the shorter side is resized and the aspect ratio kept; sq
     }
 }
 
+
+TEST_CASE("splits: the random split's fractions and the official validation share are settable") {
+    DataSpec spec;
+    spec.data_dir = synthetic_dir();
+    spec.split = "random";
+    spec.random_fractions = {0.5, 0.25, 0.25};
+    const Dataset half = open_dataset(spec);
+    CHECK(half.description.rfind("random patient-wise 50/25/25 split", 0) == 0);
+    std::set<std::string> train, val, test;
+    for (int i : half.split.train) train.insert(half.records[std::size_t(i)].patient);
+    for (int i : half.split.val) val.insert(half.records[std::size_t(i)].patient);
+    for (int i : half.split.test) test.insert(half.records[std::size_t(i)].patient);
+    const double patients = double(train.size() + val.size() + test.size());
+    CHECK(train.size() / patients == doctest::Approx(0.5).epsilon(0.05));
+    CHECK(test.size() / patients == doctest::Approx(0.25).epsilon(0.1));
+    spec.random_fractions = {0.5, 0.25, 0.3};
+    CHECK(error_of([&] { open_dataset(spec); }).find("summing to 1") != std::string::npos);
+
+    spec.split = "official";
+    spec.val_fraction = 0.25;
+    const Dataset quarter = open_dataset(spec);
+    spec.val_fraction = 1.0 / 8;
+    const Dataset eighth = open_dataset(spec);
+    CHECK(quarter.split.val.size() > eighth.split.val.size());
+    CHECK(quarter.split.test == eighth.split.test);  // the test list is the test list
+}

@@ -11,6 +11,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <unordered_map>
@@ -29,6 +32,8 @@ struct DataSpec {
     std::string images_dir, train_list, val_list, test_list;  // list-file form
     std::uint64_t seed = 0;                            // validation carve-out / random split
     double val_fraction = 1.0 / 8;                     // official: share of train_val patients
+    std::array<double, 3> random_fractions{0.7, 0.1, 0.2};  // random: train, val, test shares of
+                                                            // the patients (the paper's; sum 1)
     bool skip_bad = false;
     bool check_png_headers = true;
 };
@@ -139,8 +144,14 @@ inline Dataset open_official(const DataSpec& spec, ProblemLog& log) {
         data.boxes = read_bbox_list((root / "BBox_List_2017.csv").string(), log);
     const auto index = index_names(data.records);
     if (spec.split == "random") {
-        data.split = split_random(data.records, spec.seed);
-        data.description = "random patient-wise 70/10/20 split, seed " + std::to_string(spec.seed);
+        const auto& f = spec.random_fractions;
+        AGCNN_CHECK(f[0] > 0 && f[1] >= 0 && f[2] >= 0 && std::abs(f[0] + f[1] + f[2] - 1) < 1e-6,
+                    "random split fractions ", f[0], ", ", f[1], ", ", f[2],
+                    ": expected train > 0, val and test >= 0, summing to 1");
+        data.split = split_random(data.records, spec.seed, f[0], f[1]);
+        char shares[64];
+        std::snprintf(shares, sizeof shares, "%g/%g/%g", 100 * f[0], 100 * f[1], 100 * f[2]);
+        data.description = std::string("random patient-wise ") + shares + " split, seed " + std::to_string(spec.seed);
         return data;
     }
     AGCNN_CHECK(spec.split == "official", "unknown split '", spec.split, "' (official or random)");

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,8 @@ struct TrainConfig {
     std::string data_dir;               // official layout, or the images folder with lists
     std::string split = "official";     // official | random (official layout) | lists
     std::string train_list, val_list, test_list;  // CheXNet-style lists (split = lists)
+    std::vector<double> split_fractions{0.7, 0.1, 0.2};  // random: train, val, test patients
+    double val_fraction = 1.0 / 8;      // official: validation share of train_val's patients
     int input_size = 224;               // network input S
     int resize = 256;                   // resize before the (random or centre) S crop
     bool augment = true;                // random crop + horizontal flip in training
@@ -81,6 +84,10 @@ struct TrainConfig {
                     " must be 0 (no pack) or at least the input size ", input_size);
         parse_heatmap_statistic(heatmap);
         AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
+        AGCNN_CHECK(split_fractions.size() == 3, "split fractions: expected three (train, val, test), got ",
+                    split_fractions.size());
+        AGCNN_CHECK(val_fraction >= 0 && val_fraction < 1, "validation fraction ", val_fraction,
+                    " outside [0, 1)");
         AGCNN_CHECK(checkpoint_minutes >= 0, "the checkpoint interval must be >= 0 minutes, got ",
                     checkpoint_minutes);
         for (Stage s : model::kBranches)
@@ -108,13 +115,18 @@ inline void to_json(nlohmann::json& j, const TrainConfig& c) {
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
     j["checkpoint_minutes"] = c.checkpoint_minutes;
+    j["split_fractions"] = c.split_fractions;
+    j["val_fraction"] = c.val_fraction;
 }
-// checkpoint_minutes may be absent: run folders written before it existed keep the default.
+// checkpoint_minutes, split_fractions and val_fraction may be absent: run folders written before
+// they existed keep the defaults (which are what those runs used).
 inline void from_json(const nlohmann::json& j, TrainConfig& c) {
 #define AGCNN_X(field) j.at(#field).get_to(c.field);
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
     if (j.contains("checkpoint_minutes")) j.at("checkpoint_minutes").get_to(c.checkpoint_minutes);
+    if (j.contains("split_fractions")) j.at("split_fractions").get_to(c.split_fractions);
+    if (j.contains("val_fraction")) j.at("val_fraction").get_to(c.val_fraction);
 }
 
 // The fields that may differ between an interrupted run and its continuation.

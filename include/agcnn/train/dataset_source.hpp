@@ -40,6 +40,10 @@ inline data::DataSpec data_spec(const TrainConfig& c) {
     } else {
         spec.data_dir = c.data_dir;
         spec.split = c.split;
+        spec.val_fraction = c.val_fraction;
+        AGCNN_CHECK(c.split_fractions.size() == 3, "split fractions: expected three (train, val, test), got ",
+                    c.split_fractions.size());
+        std::copy(c.split_fractions.begin(), c.split_fractions.end(), spec.random_fractions.begin());
     }
     return spec;
 }

@@ -1,6 +1,7 @@
 // agcnn dataset — open a data set, split it, and print what is in it.
 //
-//   agcnn dataset --data DIR [--split official|random] [--seed K] --summary [--skip-bad]
+//   agcnn dataset --data DIR [--split official|random] [--seed K] [--val-fraction F]
+//                 [--split-fractions TRAIN,VAL,TEST] --summary [--skip-bad]
 //   agcnn dataset --images DIR --train-list A [--val-list B] [--test-list C] --summary
 //
 // Also the data-set flags shared by pack and bench-data (add_data_options).
@@ -18,6 +19,14 @@ inline void add_data_options(CLI::App* command, data::DataSpec& spec) {
     command->add_option("--data", spec.data_dir, "data set in the official layout (images/, Data_Entry_2017.csv, ...)");
     command->add_option("--split", spec.split, "split of the official layout: official or random (70/10/20)")
         ->check(CLI::IsMember({"official", "random"}));
+    command->add_option("--val-fraction", spec.val_fraction,
+                        "official split: share of train_val's patients held out for validation")
+        ->check(CLI::Range(0.0, 0.99))
+        ->capture_default_str();
+    command->add_option("--split-fractions", spec.random_fractions,
+                        "random split: train,val,test shares of the patients (sum 1)")
+        ->delimiter(',')
+        ->capture_default_str();
     command->add_option("--images", spec.images_dir, "folder of PNGs, with CheXNet-style list files");
     command->add_option("--train-list", spec.train_list, "list file: name and 14 labels per line");
     command->add_option("--val-list", spec.val_list, "list file of the validation split");

@@ -74,6 +74,15 @@ inline void add_train_command(CLI::App& app) {
     cmd->add_option("--weights", c.weights, "ImageNet ResNet-50 .safetensors (agcnn-convert); none = from scratch");
     cmd->add_option("--split", c.split, "official | random | lists")->check(CLI::IsMember({"official", "random", "lists"}))
         ->capture_default_str();
+    cmd->add_option("--val-fraction", c.val_fraction,
+                    "split official: share of train_val's patients held out for validation")
+        ->check(CLI::Range(0.0, 0.99))
+        ->capture_default_str();
+    cmd->add_option("--split-fractions", c.split_fractions,
+                    "split random: train,val,test shares of the patients (the paper's 70/10/20)")
+        ->delimiter(',')
+        ->expected(3)
+        ->capture_default_str();
     cmd->add_option("--train-list", c.train_list, "CheXNet-style list (split lists)");
     cmd->add_option("--val-list", c.val_list, "CheXNet-style list (split lists)");
     cmd->add_option("--test-list", c.test_list, "CheXNet-style list (split lists)");
