@@ -645,6 +645,23 @@ TEST_CASE("eval and predict give the same probabilities, heatmap and box for the
         const std::string stem = std::filesystem::path(path).stem().string();
         CHECK(io::read_file(options.out_dir + "/" + stem + "-attention.png") == seen.picture);
     }
+
+    // `agcnn eval` of the same run: results.json says what was evaluated, and a second evaluation
+    // keeps the first one's file.
+    app::EvalOptions eval_options;
+    eval_options.run_dir = run;
+    eval_options.batch_size = 4;
+    eval_options.command = "agcnn eval --run RUN";
+    const app::EvalOutcome first = app::evaluate_run(eval_options), second = app::evaluate_run(eval_options);
+    CHECK(first.results_file != second.results_file);
+    CHECK(std::filesystem::exists(first.results_file));
+    const auto results = nlohmann::json::parse(io::read_file(run + "/results.json"));
+    const auto& record = results.at("evaluation");
+    CHECK(record.at("split") == "test");
+    CHECK(record.at("images") == paths.size());
+    CHECK(record.at("weights_sha256") == io::sha256_hex(io::read_file(run + "/fusion-best.safetensors")));
+    CHECK(record.at("command") == "agcnn eval --run RUN");
+    CHECK(results.at("fusion").at("mean_auroc") == second.results.at("fusion").at("mean_auroc"));
 }
 
 TEST_CASE("ResNet-50 in eval mode: the folded inference path equals conv, batch norm, add, relu") {

@@ -15,6 +15,8 @@
 #include "commands/train.hpp"
 
 int main(int argc, char** argv) {
+    std::string command_line = "agcnn";  // recorded in results.json
+    for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
     CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("agcnn ") + AGCNN_VERSION);
@@ -22,7 +24,7 @@ int main(int argc, char** argv) {
     agcnn::cli::add_data_commands(app);
     agcnn::cli::add_forward_grad_commands(app);
     agcnn::cli::add_train_command(app);
-    agcnn::cli::add_eval_command(app);
+    agcnn::cli::add_eval_command(app, command_line);
     agcnn::cli::add_predict_command(app);
     agcnn::cli::add_demo_command(app);
     try {

@@ -74,6 +74,8 @@ inline DemoResult run_demo(const DemoOptions& o, Reporter& reporter = silent_rep
     train::run_training(config, o.out, data, run);
     EvalOptions eval;
     eval.run_dir = o.out;
+    eval.version = o.version;
+    eval.command = "agcnn demo --out " + o.out;
     DemoResult result{evaluate_run(eval, reporter), 0};
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return result;

@@ -2,19 +2,26 @@
 //
 // Reads RUN/config.json (data, input size, tau, ...), loads RUN/fusion-best.safetensors (all
 // three branches after stage III) or the weights given, evaluates, and writes atomically
-//   RUN/results.json  {"global": {"mean_auroc": x, "auroc": {"Atelectasis": x, ...}},
+//   RUN/results.json  {"evaluation": {what was evaluated, by what: below},
+//                      "global": {"mean_auroc": x, "auroc": {"Atelectasis": x, ...}},
 //                      "local": ..., "fusion": ..., "localization": ... (when boxes exist)}
+//   RUN/results-<split>-<UTC time>.json  the same, kept: an evaluation never overwrites another
 //   RUN/report.html   (app/report.hpp), with heatmaps of the first images of the split.
+// "evaluation" records the split and its size, the weights file and its sha256, the software
+// version and the commit it was built from, the command, and the time (UTC).
 // auroc_table() is the same figures as text for a person.
 #pragma once
 
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "agcnn/app/overlay.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/io/agcnn_weights.hpp"
+#include "agcnn/io/sha256.hpp"
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 
@@ -27,7 +34,31 @@ struct EvalOptions {
     std::string device = "";   // default: the run's device
     int samples = 8;           // heatmaps in the report
     int batch_size = 32;
+    std::string version = "unknown", commit = "unknown", command;  // recorded in results.json
 };
+
+// The provenance block of results.json.
+inline nlohmann::ordered_json evaluation_record(const EvalOptions& options, const std::string& weights,
+                                                std::size_t images, const std::string& time_utc) {
+    return {{"split", train::split_name(options.split)},
+            {"images", images},
+            {"weights", weights},
+            {"weights_sha256", io::sha256_hex(io::read_file(weights))},
+            {"software_version", options.version},
+            {"software_commit", options.commit},
+            {"command", options.command},
+            {"time_utc", time_utc}};
+}
+
+// "20261202T070512Z": now, in UTC, for file names and records.
+inline std::string utc_stamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
+    return text;
+}
 
 // "Cardiomegaly 0.91, Effusion 0.40, Mass 0.33" (the three highest disease probabilities).
 inline std::string top_findings(const Tensor& logits, std::int64_t row, int count = 3) {
@@ -67,6 +98,7 @@ inline std::string auroc_table(const Evaluation& e) {
 struct EvalOutcome {
     Evaluation evaluation;
     nlohmann::ordered_json results;
+    std::string results_file;  // RUN/results-<split>-<time>.json
 };
 
 // The run's model with its best weights RUN/fusion-best.safetensors (or `weights`), on `device`.
@@ -95,7 +127,15 @@ inline EvalOutcome evaluate_run(const EvalOptions& options, Reporter& reporter =
                                                "fusion: " + top_findings(out.fusion_logits, i)});
                                       }
                                   });
-    outcome.results = results_json(outcome.evaluation);
+    const std::string stamp = utc_stamp(),
+                      weights = options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights;
+    outcome.results = {{"evaluation", evaluation_record(options, weights, outcome.evaluation.names.size(), stamp)}};
+    outcome.results.update(results_json(outcome.evaluation));
+    std::string kept = options.run_dir + "/results-" + train::split_name(options.split) + "-" + stamp;
+    for (int n = 2; std::filesystem::exists(kept + ".json"); ++n)  // two evaluations in one second
+        kept = options.run_dir + "/results-" + train::split_name(options.split) + "-" + stamp + "-" + std::to_string(n);
+    outcome.results_file = kept + ".json";
+    io::write_file_atomic(outcome.results_file, outcome.results.dump(2) + "\n");
     io::write_file_atomic(options.run_dir + "/results.json", outcome.results.dump(2) + "\n");
     report.evaluation = &outcome.evaluation;
     io::write_file_atomic(options.run_dir + "/report.html", report_html(report));

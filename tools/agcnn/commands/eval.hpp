@@ -1,5 +1,6 @@
 // agcnn eval — per-class AUROC of the three branches on a split, localization hit rates when
-// BBox_List_2017.csv exists; writes RUN/results.json and RUN/report.html.
+// BBox_List_2017.csv exists; writes RUN/results.json (and a kept copy per evaluation) and
+// RUN/report.html.
 #pragma once
 
 #include <memory>
@@ -18,7 +19,7 @@ inline void print_localization(const nlohmann::ordered_json& results) {
                 all["iou"]["0.5"].get<double>(), all["iobb"]["0.1"].get<double>(), all["iobb"]["0.5"].get<double>());
 }
 
-inline void add_eval_command(CLI::App& app) {
+inline void add_eval_command(CLI::App& app, const std::string& command_line) {
     auto options = std::make_shared<app::EvalOptions>();
     auto split = std::make_shared<std::string>("test");
     auto threads = std::make_shared<int>(0);
@@ -30,14 +31,18 @@ inline void add_eval_command(CLI::App& app) {
     cmd->add_option("--device", options->device, "cpu | cuda | cuda:N (default: the run's)");
     cmd->add_option("--batch", options->batch_size, "batch size")->capture_default_str();
     add_threads_option(cmd, *threads);
-    cmd->callback([options, split, threads] {
+    cmd->callback([options, split, threads, command_line] {
         apply_threads(*threads);
         options->split = train::parse_split(*split);
+        options->version = AGCNN_VERSION;
+        options->commit = AGCNN_COMMIT;
+        options->command = command_line;
         ProgressBar progress(false);
         const app::EvalOutcome outcome = app::evaluate_run(*options, progress);
         std::printf("%s", app::auroc_table(outcome.evaluation).c_str());
         print_localization(outcome.results);
-        std::printf("wrote %s/results.json and %s/report.html\n", options->run_dir.c_str(), options->run_dir.c_str());
+        std::printf("wrote %s (also %s/results.json) and %s/report.html\n", outcome.results_file.c_str(),
+                    options->run_dir.c_str(), options->run_dir.c_str());
     });
 }
 
