@@ -5,7 +5,8 @@
 //   RUN/results.json  {"global": {"mean_auroc": x, "auroc": {"Atelectasis": x, ...}},
 //                      "local": ..., "fusion": ..., "localization": ... (when boxes exist)}
 //   RUN/report.html   (app/report.hpp), with heatmaps of the first images of the split.
-// auroc_table() is the same figures as text for a person.
+// auroc_table() is the same figures as text for a person. A branch with NaN scores gets null
+// AUROCs and a warning through the Reporter.
 #pragma once
 
 #include <cstdio>
@@ -95,6 +96,11 @@ inline EvalOutcome evaluate_run(const EvalOptions& options, Reporter& reporter =
                                                "fusion: " + top_findings(out.fusion_logits, i)});
                                       }
                                   });
+    for (Branch b : model::kBranches)
+        if (const std::size_t nan = outcome.evaluation.scores.at(b).nan_scores(); nan > 0)
+            reporter.warning(std::string(model::branch_name(b)) + " branch: " + std::to_string(nan) + " of " +
+                             std::to_string(outcome.evaluation.scores.at(b).probabilities.size()) +
+                             " scores are NaN (NaN weights or a diverged model); its AUROC is reported as null");
     outcome.results = results_json(outcome.evaluation);
     io::write_file_atomic(options.run_dir + "/results.json", outcome.results.dump(2) + "\n");
     report.evaluation = &outcome.evaluation;
