@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -16,10 +17,16 @@
 
 namespace agcnn::testing {
 
+// In a forked child: the default action for the signals doctest reports as crashes, so a child
+// killed by one dies quietly instead of printing a second test report.
+inline void default_signal_handlers() {
+    for (int signal : {SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGINT, SIGSEGV, SIGTERM}) std::signal(signal, SIG_DFL);
+}
+
 // A FIFO at `path` with a child process that opens it for writing, writes `text` and exits. A
 // reader that wrongly accepts the FIFO therefore gets the text and end-of-file (its test fails)
-// instead of blocking for ever. The destructor opens the FIFO for reading without blocking, which
-// releases a writer still waiting for a reader, then reaps it and removes the FIFO.
+// instead of blocking for ever. The destructor kills a writer still waiting for a reader (the
+// code under test may have replaced the FIFO), reaps it and removes the path.
 class FifoWithWriter {
 public:
     FifoWithWriter(std::string path, const std::string& text) : path_(std::move(path)) {
@@ -27,6 +34,7 @@ public:
         if (::mkfifo(path_.c_str(), 0600) != 0) return;
         writer_ = ::fork();
         if (writer_ == 0) {  // the child: async-signal-safe calls only
+            default_signal_handlers();
             const int fd = ::open(path_.c_str(), O_WRONLY);
             if (fd >= 0 && ::write(fd, text.data(), text.size()) >= 0) ::close(fd);
             ::_exit(0);
@@ -35,9 +43,10 @@ public:
     FifoWithWriter(const FifoWithWriter&) = delete;
     FifoWithWriter& operator=(const FifoWithWriter&) = delete;
     ~FifoWithWriter() {
-        const int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK);
-        if (writer_ > 0) ::waitpid(writer_, nullptr, 0);
-        if (fd >= 0) ::close(fd);
+        if (writer_ > 0) {
+            ::kill(writer_, SIGKILL);
+            ::waitpid(writer_, nullptr, 0);
+        }
         ::unlink(path_.c_str());
     }
     // True when the FIFO and its writer exist (a test REQUIREs it).
@@ -57,6 +66,7 @@ inline bool in_bounded_child(const std::function<bool()>& check, int cpu_seconds
                              std::uint64_t memory_bytes = 1ull << 30) {
     const pid_t child = ::fork();
     if (child == 0) {
+        default_signal_handlers();
         std::uint64_t pages = 0;
         std::ifstream("/proc/self/statm") >> pages;  // current address space, in pages
         const rlimit memory{pages * ::sysconf(_SC_PAGESIZE) + memory_bytes,
