@@ -181,15 +181,22 @@ TEST_CASE("hostile flags: thread counts beyond the machine, in the flag's words 
     CHECK(images.err.find("--images") != std::string::npos);
 }
 
-TEST_CASE("hostile files: predict on a FIFO or a /dev/zero link is refused at once, naming the file") {
-    // A run with the starting weights (zero epochs) on a tiny synthetic set.
-    const std::string data = tmp("predict-data"), run_dir = tmp("predict-run");
+// `agcnn synth` into a fresh tmp(name + "-data") with `synth_flags`, then `agcnn train` from it
+// into a fresh tmp(name + "-run") with `train_flags`; the training's result.
+Result synth_and_train(const std::string& name, const std::string& synth_flags, const std::string& train_flags) {
+    const std::string data = tmp(name + "-data"), run_dir = tmp(name + "-run");
     std::filesystem::remove_all(data);
     std::filesystem::remove_all(run_dir);
-    REQUIRE(run("synth --out " + data + " --images 8 --size 64 --seed 1", kLimits).exit_code == 0);
-    const Result trained = run("train --data " + data + " --out " + run_dir + " --base-width 2 --input-size 32 "
-                               "--resize 32 --pack 64 --global-epochs 0 --local-epochs 0 --fusion-epochs 0 --threads 2",
-                               kLimits);
+    REQUIRE(run("synth --out " + data + " " + synth_flags, kLimits).exit_code == 0);
+    return run("train --data " + data + " --out " + run_dir + " " + train_flags, kLimits);
+}
+
+TEST_CASE("hostile files: predict on a FIFO or a /dev/zero link is refused at once, naming the file") {
+    // A run with the starting weights (zero epochs) on a tiny synthetic set.
+    const Result trained = synth_and_train("predict", "--images 8 --size 64 --seed 1",
+                                           "--base-width 2 --input-size 32 --resize 32 --pack 64 --global-epochs 0 "
+                                           "--local-epochs 0 --fusion-epochs 0 --threads 2");
+    const std::string data = tmp("predict-data"), run_dir = tmp("predict-run");
     INFO(trained.err);
     REQUIRE(trained.exit_code == 0);
     const std::string image = data + "/images/00000001_000.png";
@@ -210,17 +217,13 @@ TEST_CASE("an ordinary small run trains and validates: its last batch of 2 image
     // Issue 19's run: 34 training images in batches of 8. Its last batch of 2 made gradients 1000
     // times the others' and the first validation NaN, on which the AUROC's tie loop spun for ever
     // (bounded here by kLimits' 60 s of CPU).
-    const std::string data = tmp("ordinary-data"), run_dir = tmp("ordinary-run");
-    std::filesystem::remove_all(data);
-    std::filesystem::remove_all(run_dir);
-    REQUIRE(run("synth --out " + data + " --images 60 --size 64 --seed 23", kLimits).exit_code == 0);
-    const Result r = run("train --data " + data + " --out " + run_dir + " --stage global --base-width 4 "
-                         "--input-size 32 --resize 40 --global-batch 8 --global-epochs 1 --seed 5",
-                         kLimits);
+    const Result r = synth_and_train("ordinary", "--images 60 --size 64 --seed 23",
+                                     "--stage global --base-width 4 --input-size 32 --resize 40 --global-batch 8 "
+                                     "--global-epochs 1 --seed 5");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(r.err.find("stage global: 34 training images in batches of 8; each epoch leaves out 2") != std::string::npos);
-    const auto line = nlohmann::json::parse(io::read_file(run_dir + "/metrics.jsonl"));
+    const auto line = nlohmann::json::parse(io::read_file(tmp("ordinary-run") + "/metrics.jsonl"));
     REQUIRE(line["mean_auroc"].is_number());
     CHECK(std::isfinite(line["mean_auroc"].get<double>()));
 }
