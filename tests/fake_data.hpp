@@ -42,6 +42,9 @@ public:
 
     // Batch `poison_batch` of `poison_epoch` gets a NaN label, so its loss is NaN (NaN-stop test).
     int poison_epoch = -1, poison_batch = -1;
+    // Validation pass `poison_validation` (0 = the first) gets NaN pixels in its first image, so
+    // its scores are NaN while every training loss is finite (divergence-stop test).
+    int poison_validation = -1;
 
     std::int64_t images(train::Split s) const override { return std::int64_t(items(s).size()); }
 
@@ -53,7 +56,8 @@ public:
             Rng rng(static_cast<std::uint64_t>(epoch) + 7);
             for (std::size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
         }
-        return std::make_unique<Reader>(this, s, epoch, batch_size, skip, std::move(order));
+        const bool poisoned = s == train::Split::val && validation_passes_++ == poison_validation;
+        return std::make_unique<Reader>(this, s, epoch, batch_size, skip, std::move(order), poisoned);
     }
 
     Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) override {
@@ -72,8 +76,9 @@ private:
     const std::vector<Item>& items(train::Split s) const { return s == train::Split::train ? train_ : val_; }
 
     struct Reader : train::BatchReader {
-        Reader(FakeData* d, train::Split s, int e, int bs, std::int64_t skip, std::vector<std::size_t> o)
-            : data(d), split(s), epoch(e), batch_size(bs), next_batch(skip), order(std::move(o)) {}
+        Reader(FakeData* d, train::Split s, int e, int bs, std::int64_t skip, std::vector<std::size_t> o,
+               bool poisoned)
+            : data(d), split(s), epoch(e), batch_size(bs), next_batch(skip), order(std::move(o)), poisoned(poisoned) {}
         std::optional<data::Batch> next() override {
             const std::size_t begin = std::size_t(next_batch) * batch_size;
             if (begin >= order.size()) return std::nullopt;
@@ -95,6 +100,8 @@ private:
             }
             if (split == train::Split::train && epoch == data->poison_epoch && next_batch == data->poison_batch)
                 b.labels.at(0) = std::numeric_limits<float>::quiet_NaN();
+            if (poisoned && next_batch == 0)
+                std::fill_n(b.images.data(), s * s * 3, std::numeric_limits<float>::quiet_NaN());
             ++next_batch;
             return b;
         }
@@ -103,9 +110,11 @@ private:
         int epoch, batch_size;
         std::int64_t next_batch;
         std::vector<std::size_t> order;
+        bool poisoned;
     };
 
     int size_;
+    int validation_passes_ = 0;
     data::TransformConfig transform_;
     std::vector<Item> train_, val_;
     std::vector<train::AnnotatedBox> boxes_;

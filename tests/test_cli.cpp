@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "agcnn/agcnn.hpp"
+#include "agcnn/train/config.hpp"
 #include "gradcheck.hpp"
+#include "hostile_input.hpp"
 
 using namespace agcnn;
 
@@ -24,10 +26,12 @@ struct Result {
     std::string err;
 };
 
-Result run(const std::string& args) {
+// Runs agcnn with `args`; `limits` (shell commands such as "ulimit -v 4000000") bound the run.
+Result run(const std::string& args, const std::string& limits = "") {
     std::filesystem::create_directories(kTmp);
     const std::string err_path = (kTmp / "stderr.txt").string();
-    const std::string command = std::string(AGCNN_BINARY) + " " + args + " 2>" + err_path + " >/dev/null";
+    const std::string command = (limits.empty() ? "" : limits + "; ") + std::string(AGCNN_BINARY) + " " + args +
+                                " 2>" + err_path + " >/dev/null";
     const int status = std::system(command.c_str());
     std::ifstream in(err_path);
     std::stringstream text;
@@ -148,4 +152,78 @@ TEST_CASE("bad input: one line naming the file and the problem, non-zero exit") 
     check_one_line_error(run("grad " + kNet + weights + " --input " + tmp("x.npy") + " --labels " + tmp("bad-labels.npy") +
                              " --output " + tmp("g")),
                          "bad-labels.npy: expected labels of shape [3, 15], got [2, 3]");
+}
+
+// Every run below is bounded by 4 GB of address space and 60 s of CPU time, so a regression that
+// spins, reads a device for ever or starts 100,000 threads fails instead of taking the machine.
+const std::string kLimits = "ulimit -v 4000000; ulimit -t 60";
+
+TEST_CASE("hostile flags: thread counts beyond the machine, in the flag's words and in config.json") {
+    const std::string most = std::to_string(max_threads());
+    for (const char* threads : {"100000", "5000"}) {
+        const Result r = run("synth --out " + tmp("threads-synth") + " --images 1 --size 64 --threads " + threads, kLimits);
+        INFO(r.err);
+        CHECK(r.exit_code != 0);
+        CHECK(r.err.find(std::string("--threads: ") + threads + " is more than " + most +
+                         ", the most this machine allows (4 per core") != std::string::npos);
+    }
+    // The same count from a run's config.json on --resume: the file is named.
+    train::TrainConfig config;
+    config.data_dir = tmp("no-data");
+    config.threads = 100000;
+    std::filesystem::create_directories(tmp("threads-run"));
+    io::write_file_atomic(tmp("threads-run/config.json"), nlohmann::json{{"version", "test"}, {"config", config}}.dump());
+    check_one_line_error(run("train --out " + tmp("threads-run") + " --resume", kLimits),
+                         "threads-run/config.json: threads: 100000 is more than " + most);
+    // --images beyond the documented maximum is refused before anything is allocated.
+    const Result images = run("synth --out " + tmp("too-many") + " --images 2000000000 --size 64", kLimits);
+    CHECK(images.exit_code != 0);
+    CHECK(images.err.find("--images") != std::string::npos);
+}
+
+// `agcnn synth` into a fresh tmp(name + "-data") with `synth_flags`, then `agcnn train` from it
+// into a fresh tmp(name + "-run") with `train_flags`; the training's result.
+Result synth_and_train(const std::string& name, const std::string& synth_flags, const std::string& train_flags) {
+    const std::string data = tmp(name + "-data"), run_dir = tmp(name + "-run");
+    std::filesystem::remove_all(data);
+    std::filesystem::remove_all(run_dir);
+    REQUIRE(run("synth --out " + data + " " + synth_flags, kLimits).exit_code == 0);
+    return run("train --data " + data + " --out " + run_dir + " " + train_flags, kLimits);
+}
+
+TEST_CASE("hostile files: predict on a FIFO or a /dev/zero link is refused at once, naming the file") {
+    // A run with the starting weights (zero epochs) on a tiny synthetic set.
+    const Result trained = synth_and_train("predict", "--images 8 --size 64 --seed 1",
+                                           "--base-width 2 --input-size 32 --resize 32 --pack 64 --global-epochs 0 "
+                                           "--local-epochs 0 --fusion-epochs 0 --threads 2");
+    const std::string data = tmp("predict-data"), run_dir = tmp("predict-run");
+    INFO(trained.err);
+    REQUIRE(trained.exit_code == 0);
+    const std::string image = data + "/images/00000001_000.png";
+    REQUIRE(run("predict --run " + run_dir + " " + image + " --out " + tmp("predicted"), kLimits).exit_code == 0);
+    {
+        testing::FifoWithWriter fifo(tmp("fifo.png"), io::read_file(image));
+        REQUIRE(fifo.ready());
+        check_one_line_error(run("predict --run " + run_dir + " " + tmp("fifo.png") + " --out " + tmp("predicted"), kLimits),
+                             "fifo.png: not a regular file (a FIFO)");
+    }
+    std::filesystem::remove(tmp("zero.png"));
+    std::filesystem::create_symlink("/dev/zero", tmp("zero.png"));
+    check_one_line_error(run("predict --run " + run_dir + " " + tmp("zero.png") + " --out " + tmp("predicted"), kLimits),
+                         "zero.png: not a regular file (a device)");
+}
+
+TEST_CASE("an ordinary small run trains and validates: its last batch of 2 images is left out") {
+    // Issue 19's run: 34 training images in batches of 8. Its last batch of 2 made gradients 1000
+    // times the others' and the first validation NaN, on which the AUROC's tie loop spun for ever
+    // (bounded here by kLimits' 60 s of CPU).
+    const Result r = synth_and_train("ordinary", "--images 60 --size 64 --seed 23",
+                                     "--stage global --base-width 4 --input-size 32 --resize 40 --global-batch 8 "
+                                     "--global-epochs 1 --seed 5");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("stage global: 34 training images in batches of 8; each epoch leaves out 2") != std::string::npos);
+    const auto line = nlohmann::json::parse(io::read_file(tmp("ordinary-run") + "/metrics.jsonl"));
+    REQUIRE(line["mean_auroc"].is_number());
+    CHECK(std::isfinite(line["mean_auroc"].get<double>()));
 }

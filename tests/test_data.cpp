@@ -5,15 +5,20 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "agcnn/data/loader.hpp"
 #include "agcnn/data/local_crop.hpp"
 #include "agcnn/data/pack.hpp"
 #include "agcnn/data/summary.hpp"
 #include "agcnn/data/synth_dataset.hpp"
+#include "hostile_input.hpp"
 
 namespace fs = std::filesystem;
 using namespace agcnn;
@@ -143,6 +148,98 @@ TEST_CASE("PNG: gray, RGBA and 16-bit become one gray channel; bad files name th
     CHECK(error_of([&] { read_png(dir.file("truncated.png")); }).find("truncated.png") != std::string::npos);
     CHECK(error_of([&] { read_png(dir.file("text.png")); }).find("text.png: not a readable PNG") != std::string::npos);
     CHECK(error_of([&] { read_png(dir.file("missing.png")); }).find("missing.png: cannot open") != std::string::npos);
+}
+
+// The first 33 bytes of a PNG (signature and IHDR; CRC not filled in) claiming `width` x `height`
+// at `depth` bits in `color_type` (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), and an IEND.
+std::string png_header_bytes(std::uint32_t width, std::uint32_t height, int depth, int color_type) {
+    std::string bytes("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
+    for (std::uint32_t v : {width, height})
+        for (int shift = 24; shift >= 0; shift -= 8) bytes += char((v >> shift) & 0xFF);
+    bytes += {char(depth), char(color_type), 0, 0, 0, 0, 0, 0, 0};
+    return bytes + std::string("\0\0\0\0IEND\xae\x42\x60\x82", 12);
+}
+
+TEST_CASE("PNG: a header claiming more than the decode limit is refused before decoding, saying what") {
+    TempDir dir("bomb");
+    // 16384 x 16384 RGBA at 16 bits: 2 GiB (stb's own size arithmetic overflows on it, and its
+    // failure reason is then null).
+    write_text(dir.file("bomb.png"), png_header_bytes(16384, 16384, 16, 6));
+    const std::string refusal = "bomb.png: refused to decode a 16384x16384 image of 4 channel(s) at 16 bits: it "
+                                "needs 2 GiB, more than the 256 MiB limit";
+    CHECK(error_of([&] { read_png(dir.file("bomb.png")); }).find(refusal) != std::string::npos);
+    CHECK(error_of([&] { read_png_size(dir.file("bomb.png")); }).find(refusal) != std::string::npos);
+    // Within the side limit but over the byte limit: 16384 x 16384 RGB, 768 MiB.
+    CHECK(error_of([&] { decode_png(png_header_bytes(16384, 16384, 8, 2), "rgb.png"); })
+              .find("needs 768 MiB, more than the 256 MiB limit") != std::string::npos);
+    CHECK(error_of([&] { decode_png(png_header_bytes(16385, 4, 8, 0), "wide.png"); })
+              .find("wide.png: image size 16385x4 outside 1..16384") != std::string::npos);
+    // At the limit the header passes, and the decoder's own failure (no image data) is named.
+    const std::string at_limit = error_of([&] { decode_png(png_header_bytes(16384, 16384, 8, 0), "gray.png"); });
+    CHECK(at_limit.find("gray.png: cannot decode PNG (") != std::string::npos);
+    CHECK(at_limit.back() == ')');
+    write_text(dir.file("small.png"), png_header_bytes(100, 50, 16, 4));  // gray + alpha, 16 bits
+    CHECK(read_png_header(dir.file("small.png")).decoded_bytes() == 100 * 50 * 2 * 2);
+}
+
+TEST_CASE("hostile files: a FIFO or a /dev/zero link as the label CSV, an image or the pack is refused") {
+    TempDir dir("hostile");
+    {  // the label CSV as a FIFO (a reader that accepted it would read one row and go on)
+        testing::FifoWithWriter csv(dir.file("Data_Entry_2017.csv"), "Image Index,Finding Labels,Follow-up #,Patient ID\n");
+        REQUIRE(csv.ready());
+        ProblemLog strict(false);
+        CHECK(error_of([&] { read_data_entry(dir.file("Data_Entry_2017.csv"), strict); })
+                  .find("Data_Entry_2017.csv: not a regular file (a FIFO)") != std::string::npos);
+    }
+    {  // the pack as a FIFO: an error, not a pack rebuilt over it
+        testing::FifoWithWriter pack(dir.file("pack.bin"), "AGCNNPK1");
+        REQUIRE(pack.ready());
+        CHECK(error_of([&] { ensure_pack({}, dir.file("pack.bin"), 64, false); })
+                  .find("pack.bin: not a regular file (a FIFO)") != std::string::npos);
+    }
+    // /dev/zero as the CSV and as an image, each in a child limited to 1 GiB more memory and
+    // 10 s of CPU (a reader that accepted it would be stopped there and fail).
+    fs::create_symlink("/dev/zero", dir.file("zero.csv"));
+    fs::create_symlink("/dev/zero", dir.file("zero.png"));
+    auto refused = [](const std::function<void()>& read, const std::string& message) {
+        return testing::in_bounded_child(
+            [&] { return error_of(read).find(message) != std::string::npos; }, 10);
+    };
+    ProblemLog strict(false);
+    CHECK(refused([&] { read_data_entry(dir.file("zero.csv"), strict); }, "zero.csv: not a regular file (a device)"));
+    CHECK(refused([&] { read_png(dir.file("zero.png")); }, "zero.png: not a regular file (a device)"));
+    CHECK(refused([&] { read_png_size(dir.file("zero.png")); }, "zero.png: not a regular file (a device)"));
+}
+
+TEST_CASE("pack: parallel decoding waits for memory; a job larger than the budget runs alone") {
+    MemoryBudget budget(100);
+    { const MemoryBudget::Hold alone(budget, 500); }  // nothing in flight: it does not wait
+    std::atomic<bool> first_released{false}, second_saw_release{false};
+    auto first = std::make_unique<MemoryBudget::Hold>(budget, 60);
+    std::thread second([&] {
+        const MemoryBudget::Hold hold(budget, 60);  // 60 + 60 > 100: waits for the first
+        second_saw_release = first_released.load();
+    });
+    // Give the second thread time to reach its wait: if it did not wait, it has seen false by now.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    first_released = true;
+    first.reset();
+    second.join();
+    CHECK(second_saw_release);
+}
+
+TEST_CASE("synth: a count above the maximum is refused before anything is planned") {
+    TempDir dir("synth-max");
+    // Size 63 is refused too, so a check that forgot the maximum fails here quickly instead of
+    // planning 250,001 images.
+    CHECK(error_of([&] { synth::write_dataset(dir.path.string(), {synth::kMaxSynthImages + 1, 63, 1, 0.2}); })
+              .find("need 1..250000 images") != std::string::npos);
+    CHECK(testing::in_bounded_child(  // a valid size: bounded by 1 GiB more memory and 10 s of CPU
+        [&] {
+            return error_of([&] { synth::write_dataset(dir.path.string(), {2000000000, 64, 1, 0.2}); })
+                       .find("got 2000000000 images") != std::string::npos;
+        },
+        10));
 }
 
 TEST_CASE("malformed CSV and list files: errors name file and line; --skip-bad counts") {

@@ -11,6 +11,7 @@
 
 #include "agcnn/agcnn.hpp"
 #include "gradcheck.hpp"
+#include "hostile_input.hpp"
 
 using namespace agcnn;
 using namespace agcnn::test;
@@ -317,6 +318,41 @@ TEST_CASE("atomic writes leave the old file when the new one cannot be written")
     CHECK(io::read_file(path) == "second");
     for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(path).parent_path()))
         CHECK(entry.path().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("read_file: regular files only, within the caller's limit; errors name the file") {
+    // A FIFO (a reader that accepted it would get "data" and end-of-file from the writer, not hang).
+    const std::string fifo = temp_path("fifo.csv");
+    {
+        testing::FifoWithWriter writer(fifo, "data");
+        REQUIRE(writer.ready());
+        CHECK_THROWS_WITH_AS(io::read_file(fifo), doctest::Contains("fifo.csv: not a regular file (a FIFO)"), Error);
+    }
+    // A symlink to /dev/zero: refused at once (a reader that accepted it would run into the
+    // child's 1 GiB address-space limit and fail the check).
+    const std::string zero = temp_path("zero.png");
+    std::filesystem::remove(zero);
+    std::filesystem::create_symlink("/dev/zero", zero);
+    CHECK(testing::in_bounded_child(
+        [&] {
+            try {
+                io::read_file(zero, std::uint64_t(1) << 40);
+            } catch (const Error& e) {
+                return std::string(e.what()).find("zero.png: not a regular file (a device)") != std::string::npos;
+            }
+            return false;
+        },
+        10));
+    CHECK_THROWS_WITH_AS(io::read_file(temp_path("")), doctest::Contains("not a regular file (a folder)"), Error);
+    // The limit: the error names the file and the limit.
+    const std::string hundred = temp_path("hundred.bin");
+    io::write_file_atomic(hundred, std::string(100, 'x'));
+    CHECK(io::read_file(hundred, 100).size() == 100);
+    CHECK_THROWS_WITH_AS(io::read_file(hundred, 99),
+                         doctest::Contains("hundred.bin: 100 bytes is larger than the 99 bytes this kind of file may have"),
+                         Error);
+    CHECK(io::byte_size_text(256ull << 20) == "256 MiB");
+    CHECK(io::byte_size_text(3ull << 29) == "1.5 GiB");
 }
 
 TEST_CASE("Rng: reproducible, and its state round-trips") {

@@ -19,6 +19,7 @@
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "fake_data.hpp"
+#include "hostile_input.hpp"
 #include "tutorial.inc"  // agcnn.hpp's tutorial, cut from its comment (tests/CMakeLists.txt)
 
 using namespace agcnn;
@@ -143,6 +144,45 @@ TEST_CASE("AUROC: exact with ties, equal to brute-force pair counting") {
             area += (curve[k].fpr - curve[k - 1].fpr) * (curve[k].tpr + curve[k - 1].tpr) / 2;
         CHECK(area == doctest::Approx(wins / pairs).epsilon(1e-12));
     }
+}
+
+TEST_CASE("AUROC: a NaN score gives NaN and no curve, never a loop; infinities rank as numbers") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    // Run where a loop cannot last: a child process with 10 s of CPU (the old tie loop spun on NaN).
+    CHECK(testing::in_bounded_child(
+        [&] {
+            const std::vector<float> labels{1, 0, 1, 0, 1, 0};
+            bool ok = true;
+            for (const std::vector<float>& scores : {std::vector<float>{nan, 0.2f, nan, 0.1f, 0.9f, nan},
+                                                     std::vector<float>{0.3f, 0.2f, 0.8f, 0.1f, 0.9f, nan},
+                                                     std::vector<float>(6, nan)}) {
+                ok = ok && std::isnan(metrics::auroc(scores, labels));
+                const auto curve = metrics::roc_curve(scores, labels);
+                ok = ok && curve.size() == 1 && curve[0].fpr == 0 && curve[0].tpr == 0;
+            }
+            return ok;
+        },
+        10));
+    CHECK(metrics::count_nan({nan, 1.0f, nan, inf}) == 2);
+    // Infinities are ordered: +Inf above every finite score, -Inf below, equal ones tie.
+    CHECK(metrics::auroc({inf, -inf, 0.5f, 0.4f}, {1, 0, 1, 0}) == doctest::Approx(1.0));
+    CHECK(metrics::auroc({inf, inf, -inf, -inf}, {1, 0, 1, 0}) == doctest::Approx(0.5));
+    // Scores: the count, NaN for the label, and no headline mean from a partly NaN model (in a
+    // bounded child too: the per-label AUROC meets the NaN).
+    metrics::Scores scores;
+    Tensor logits = Tensor::zeros({4, model::kLabelCount}), targets = Tensor::zeros({4, model::kLabelCount});
+    for (std::int64_t i = 0; i < 4; ++i)
+        for (int k = 0; k < model::kLabelCount; ++k)
+            logits.at(i * model::kLabelCount + k) = float(i), targets.at(i * model::kLabelCount + k) = float(i % 2);
+    logits.at(2 * model::kLabelCount + 3) = nan;
+    scores.append(logits, targets);
+    CHECK(scores.nan_scores() == 1);
+    CHECK(testing::in_bounded_child(
+        [&] {
+            const auto auroc = scores.auroc();
+            return std::isnan(auroc[3]) && std::abs(auroc[0] - 0.75) < 1e-12 && std::isnan(scores.mean_auroc());
+        },
+        10));
 }
 
 TEST_CASE("localization: IoU, IoBB and hit counts at the thresholds") {
@@ -512,6 +552,46 @@ TEST_CASE("training: a NaN loss stops the run and keeps the last good checkpoint
     CHECK(state.epoch == 1);  // the checkpoint after epoch 1, untouched
     CHECK(state.batch == 0);
     for (float v : net.global.fc.weight->to_vector()) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("training: NaN validation scores stop the run like a NaN loss; the message names what is kept") {
+    set_num_threads(2);
+    auto error_of = [](const std::function<void()>& f) -> std::string {
+        try {
+            f();
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    train::RunOptions options;
+    options.stages = {train::Stage::global};
+    {  // the second epoch's validation scores are NaN: epoch 1's checkpoint and best weights stay
+        testing::FakeData data(24, 8, 64);
+        data.poison_validation = 1;
+        const std::string dir = temp_dir("nan-validation");
+        const std::string error = error_of([&] { train::run_training(tiny_config(), dir, data, options); });
+        INFO(error);
+        CHECK(error.find("stage global epoch 2: 15 of 120 validation scores are NaN; training stopped") !=
+              std::string::npos);
+        CHECK(error.find("The last good checkpoint is kept: " + dir + "/checkpoint-global.safetensors") !=
+              std::string::npos);
+        model::AgCnn net({2, 0});
+        optim::Adam adam(net.global.named_parameters("global."), {});
+        CHECK(train::load_checkpoint(dir + "/checkpoint-global.safetensors", net, adam, train::Stage::global).epoch == 1);
+        CHECK(io::read_safetensors(dir + "/global-best.safetensors").metadata.at("epoch") == "1");
+    }
+    {  // a NaN loss before the first checkpoint: the message says there is none
+        testing::FakeData data(24, 8, 64);
+        data.poison_epoch = 0;
+        data.poison_batch = 1;
+        const std::string dir = temp_dir("nan-first-epoch");
+        const std::string error = error_of([&] { train::run_training(tiny_config(), dir, data, options); });
+        INFO(error);
+        CHECK(error.find("stage global epoch 1 batch 2: the loss is nan") != std::string::npos);
+        CHECK(error.find("No checkpoint of this stage was written yet") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(dir + "/checkpoint-global.safetensors"));
+    }
 }
 
 TEST_CASE("training: another configuration in the same folder is refused") {

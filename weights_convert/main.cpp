@@ -23,7 +23,7 @@
 namespace {
 
 void inspect(const std::string& path) {
-    const std::string content = agcnn::io::read_file(path);
+    const std::string content = agcnn::io::read_file(path, agcnn::io::kMaxWeightFileBytes);
     const auto format = agcnn::io::detect_format(content, path);
     const agcnn::io::TensorFile file = agcnn::io::parse_weights(content, path, format);
     std::printf("%s: %s, %zu tensors, sha256 %s\n", path.c_str(), agcnn::io::format_name(format),
@@ -38,7 +38,7 @@ void inspect(const std::string& path) {
 
 void convert(const std::string& in, const std::string& out,
              const agcnn::io::ConvertOptions& options) {
-    const std::string content = agcnn::io::read_file(in);
+    const std::string content = agcnn::io::read_file(in, agcnn::io::kMaxWeightFileBytes);
     const agcnn::io::Provenance from{in, agcnn::io::sha256_hex(content),
                                      agcnn::io::detect_format(content, in)};
     const agcnn::io::TensorFile weights = agcnn::io::convert_weights(

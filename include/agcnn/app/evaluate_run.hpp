@@ -9,7 +9,8 @@
 //   RUN/report.html   (app/report.hpp), with heatmaps of the first images of the split.
 // "evaluation" records the split and its size, the weights file and its sha256, the software
 // version and the commit it was built from, the command, and the time (UTC).
-// auroc_table() is the same figures as text for a person.
+// auroc_table() is the same figures as text for a person. A branch with NaN scores gets null
+// AUROCs and a warning through the Reporter.
 #pragma once
 
 #include <cstdio>
@@ -127,6 +128,11 @@ inline EvalOutcome evaluate_run(const EvalOptions& options, Reporter& reporter =
                                                "fusion: " + top_findings(out.fusion_logits, i)});
                                       }
                                   });
+    for (Branch b : model::kBranches)
+        if (const std::size_t nan = outcome.evaluation.scores.at(b).nan_scores(); nan > 0)
+            reporter.warning(std::string(model::branch_name(b)) + " branch: " + std::to_string(nan) + " of " +
+                             std::to_string(outcome.evaluation.scores.at(b).probabilities.size()) +
+                             " scores are NaN (NaN weights or a diverged model); its AUROC is reported as null");
     const std::string stamp = utc_stamp(),
                       weights = options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights;
     outcome.results = {{"evaluation", evaluation_record(options, weights, outcome.evaluation.names.size(), stamp)}};

@@ -6,7 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agcnn/app/split_evaluation.hpp"
+#include "agcnn/io/atomic_file.hpp"
 
 namespace agcnn::app {
 
@@ -215,7 +216,9 @@ inline std::string report_html(const ReportInputs& in) {
 // Lines of RUN/metrics.jsonl (none when it is absent).
 inline std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
     std::vector<nlohmann::json> lines;
-    std::ifstream in(run_dir + "/metrics.jsonl");
+    const std::string path = run_dir + "/metrics.jsonl";
+    if (!std::filesystem::exists(path)) return lines;
+    std::istringstream in(io::read_file(path));
     std::string text;
     while (std::getline(in, text)) {
         auto line = nlohmann::json::parse(text, nullptr, false);

@@ -5,7 +5,10 @@
 // combine per-thread partial sums in a fixed order for a given thread count.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <thread>
 
 #include <Eigen/Core>
 #ifdef _OPENMP
@@ -14,6 +17,8 @@
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
+
+#include "agcnn/core/error.hpp"
 
 namespace agcnn {
 
@@ -56,8 +61,38 @@ inline void flush_denormals() {
 #endif
 }
 
-// Sets the thread count for our loops and Eigen's GEMMs (n <= 0 keeps the default).
+// More threads than this many per core only add switching, and OpenMP starts them all at the
+// first parallel region (100,000 exhausted the process and crashed it).
+constexpr int kMaxThreadsPerCore = 4;
+
+// The cores this process may run on (at least 1).
+inline int core_count() {
+#ifdef _OPENMP
+    return std::max(1, omp_get_num_procs());
+#else
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+#endif
+}
+
+// The largest thread count accepted: kMaxThreadsPerCore x core_count().
+inline int max_threads() { return kMaxThreadsPerCore * core_count(); }
+
+// What is wrong with `n` as a thread count (0 = all cores), or "" when it is fine. Each place
+// that takes a count puts its own name in front: "--threads: ...", "config.json: threads: ...".
+inline std::string thread_count_problem(long long n) {
+    if (n < 0) return std::to_string(n) + " is negative (0 = all cores)";
+    if (n > max_threads())
+        return std::to_string(n) + " is more than " + std::to_string(max_threads()) + ", the most this machine allows (" +
+               std::to_string(kMaxThreadsPerCore) + " per core x " + std::to_string(core_count()) +
+               " cores; 0 = all cores)";
+    return "";
+}
+
+// Sets the thread count for our loops and Eigen's GEMMs (0 keeps the default); a count that
+// thread_count_problem() refuses is an Error.
 inline void set_num_threads(int n) {
+    const std::string problem = thread_count_problem(n);
+    AGCNN_CHECK(problem.empty(), "thread count ", problem);
     if (n > 0) {
 #ifdef _OPENMP
         omp_set_num_threads(n);

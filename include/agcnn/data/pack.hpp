@@ -14,14 +14,14 @@
 // (temporary name, fsync, rename, folder fsync), so a crash leaves the old pack or the new one.
 #pragma once
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -83,24 +83,19 @@ struct PackEntry {
 // A pack opened read-only through mmap; also the loader's image source.
 class PackReader final : public ImageSource {
 public:
-    explicit PackReader(const std::string& path) : path_(path) {
-        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        AGCNN_CHECK(fd_ >= 0, path, ": cannot open pack: ", std::strerror(errno));
-        struct stat st{};
-        ::fstat(fd_, &st);
-        size_ = static_cast<std::size_t>(st.st_size);
+    explicit PackReader(const std::string& path) : path_(path), file_(path), size_(file_.size()) {
+        AGCNN_CHECK(size_ >= 32, path, ": pack too short (", size_, " bytes): torn or not a pack");
+        void* map = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, file_.fd(), 0);
+        AGCNN_CHECK(map != MAP_FAILED, path, ": cannot map pack: ", std::strerror(errno));
+        data_ = static_cast<const unsigned char*>(map);
         try {
-            AGCNN_CHECK(size_ >= 32, path, ": pack too short (", size_, " bytes): torn or not a pack");
-            void* map = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
-            AGCNN_CHECK(map != MAP_FAILED, path, ": cannot map pack: ", std::strerror(errno));
-            data_ = static_cast<const unsigned char*>(map);
             parse_index();
         } catch (...) {
-            close();
+            unmap();
             throw;
         }
     }
-    ~PackReader() override { close(); }
+    ~PackReader() override { unmap(); }
     PackReader(const PackReader&) = delete;
     PackReader& operator=(const PackReader&) = delete;
 
@@ -137,11 +132,9 @@ public:
     }
 
 private:
-    void close() {
+    void unmap() {
         if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), size_);
-        if (fd_ >= 0) ::close(fd_);
         data_ = nullptr;
-        fd_ = -1;
     }
 
     void parse_index() {
@@ -183,7 +176,7 @@ private:
     }
 
     std::string path_;
-    int fd_ = -1;
+    io::RegularFile file_;  // a FIFO or device at the pack's path is refused, not waited on
     std::size_t size_ = 0;
     const unsigned char* data_ = nullptr;
     int max_side_ = 0;
@@ -191,9 +184,49 @@ private:
     std::unordered_map<std::string, std::size_t> by_name_;
 };
 
-// Decodes every record's PNG (in parallel, in chunks) and writes the pack at `path` atomically.
-// A PNG that cannot be decoded is an error naming it, or with skip_bad is kept in the index with
-// its error. `progress(done, total)` is called after each chunk.
+// Bytes that parallel jobs may hold at once. A Hold of n bytes waits until the jobs in flight
+// hold at most limit - n, or until none is in flight (so a job larger than the budget still
+// runs, alone), and gives the bytes back when destroyed.
+class MemoryBudget {
+public:
+    explicit MemoryBudget(std::uint64_t limit) : limit_(limit) {}
+
+    class Hold {
+    public:
+        Hold(MemoryBudget& budget, std::uint64_t bytes) : budget_(budget), bytes_(bytes) {
+            std::unique_lock lock(budget_.mutex_);
+            budget_.freed_.wait(lock, [&] { return budget_.used_ == 0 || budget_.used_ + bytes_ <= budget_.limit_; });
+            budget_.used_ += bytes_;
+        }
+        Hold(const Hold&) = delete;
+        Hold& operator=(const Hold&) = delete;
+        ~Hold() {
+            {
+                std::lock_guard lock(budget_.mutex_);
+                budget_.used_ -= bytes_;
+            }
+            budget_.freed_.notify_all();
+        }
+
+    private:
+        MemoryBudget& budget_;
+        std::uint64_t bytes_;
+    };
+
+private:
+    std::uint64_t limit_, used_ = 0;
+    std::mutex mutex_;
+    std::condition_variable freed_;
+};
+
+// The memory that build_pack's parallel decoding may hold at once: one decode of the largest
+// accepted PNG (png_decode_peak_bytes of a kMaxDecodedBytes image in a kMaxPngFileBytes file).
+constexpr std::uint64_t kPackDecodeBudget = kMaxPngFileBytes + 3 * kMaxDecodedBytes;
+
+// Decodes every record's PNG (in parallel, in chunks, the decodes in flight within
+// kPackDecodeBudget) and writes the pack at `path` atomically. A PNG that cannot be decoded is
+// an error naming it, or with skip_bad is kept in the index with its error.
+// `progress(done, total)` is called after each chunk.
 inline void build_pack(const std::vector<ImageRecord>& records, const std::string& path, int max_side,
                        bool skip_bad, const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     AGCNN_CHECK(max_side >= 16 && max_side <= kMaxImageSide, "pack: image side ", max_side, " outside 16..",
@@ -203,6 +236,7 @@ inline void build_pack(const std::vector<ImageRecord>& records, const std::strin
     std::uint64_t offset = 8;
     nlohmann::json images = nlohmann::json::array();
     constexpr std::size_t kChunk = 64;
+    MemoryBudget budget(kPackDecodeBudget);
     for (std::size_t begin = 0; begin < records.size(); begin += kChunk) {
         const std::size_t end = std::min(records.size(), begin + kChunk);
         std::vector<GrayImage> decoded(end - begin);
@@ -212,6 +246,8 @@ inline void build_pack(const std::vector<ImageRecord>& records, const std::strin
         for (std::size_t i = begin; i < end; ++i) {
             try {
                 stamps[i - begin] = stamp_of(records[i].path);
+                const MemoryBudget::Hold hold(
+                    budget, png_decode_peak_bytes(read_png_header(records[i].path), stamps[i - begin].size));
                 decoded[i - begin] = fit_within(read_png(records[i].path), max_side);
             } catch (const Error& e) {
                 errors[i - begin] = e.what();
@@ -248,13 +284,13 @@ inline std::string default_pack_path(const std::string& folder, int max_side) {
     return (std::filesystem::path(folder) / ("agcnn-pack-" + std::to_string(max_side) + ".bin")).string();
 }
 
-// Opens the pack at `path` if it is sound, built at `max_side` and current for `records`;
-// otherwise (re)builds it first. Returns the reader and whether it was (re)built.
 // The pack at `path` if it is sound, built at `max_side` and current for `records`; else null
-// (missing, torn, corrupt, another side, or stale).
+// (missing, torn, corrupt, another side, or stale). Something at `path` that is not a regular
+// file (a FIFO, a device, a folder) is an error, not a pack to rebuild over.
 inline std::shared_ptr<PackReader> open_current_pack(const std::vector<ImageRecord>& records,
                                                      const std::string& path, int max_side) {
     if (!std::filesystem::exists(path)) return nullptr;
+    io::RegularFile{path};  // throws "PATH: not a regular file (...)"
     try {
         auto reader = std::make_shared<PackReader>(path);
         if (reader->max_side() == max_side && reader->is_current_for(records)) return reader;
@@ -264,6 +300,8 @@ inline std::shared_ptr<PackReader> open_current_pack(const std::vector<ImageReco
     return nullptr;
 }
 
+// Opens the pack at `path` if it is sound, built at `max_side` and current for `records`;
+// otherwise (re)builds it first. Returns the reader and whether it was (re)built.
 inline std::pair<std::shared_ptr<PackReader>, bool> ensure_pack(
     const std::vector<ImageRecord>& records, const std::string& path, int max_side, bool skip_bad,
     const std::function<void(std::size_t, std::size_t)>& progress = {}) {

@@ -25,6 +25,11 @@
 
 namespace agcnn::data::synth {
 
+// The most images one data set may have: about twice ChestX-ray14's 112,120. The plan of every
+// image and the CSV rows are held in memory until the end (about 1 KiB an image), so the count
+// is bounded before anything is allocated.
+constexpr int kMaxSynthImages = 250000;
+
 struct SynthConfig {
     int images = 200;
     int size = 512;
@@ -128,8 +133,9 @@ inline std::string finding_labels_text(const std::vector<int>& labels) {
 // Writes the data set; `progress(done, total)` after each block of images.
 inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
                           const std::function<void(int, int)>& progress = {}) {
-    AGCNN_CHECK(config.images > 0 && config.size >= 64 && config.size <= 4096, "synth: need images > 0 and a size in 64..4096, got ",
-                config.images, " images of ", config.size);
+    AGCNN_CHECK(config.images > 0 && config.images <= kMaxSynthImages && config.size >= 64 && config.size <= 4096,
+                "synth: need 1..", kMaxSynthImages, " images and a size in 64..4096, got ", config.images,
+                " images of ", config.size);
     AGCNN_CHECK(config.test_fraction >= 0 && config.test_fraction < 1, "synth: test fraction ", config.test_fraction,
                 " outside [0, 1)");
     namespace fs = std::filesystem;

@@ -7,6 +7,7 @@
 // release has none) and are reported as an unterminated quote.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,9 @@
 
 namespace agcnn::data {
 
+// The largest list or CSV file read (NIH's Data_Entry_2017.csv is 7.8 MiB).
+constexpr std::uint64_t kMaxTextFileBytes = 256ull << 20;
+
 struct TextLine {
     int number = 0;  // 1-based line number in the file
     std::string text;
@@ -23,7 +27,7 @@ struct TextLine {
 
 // The non-blank lines of a file, without line ends (and without a leading BOM).
 inline std::vector<TextLine> read_text_lines(const std::string& path) {
-    const std::string content = io::read_file(path);
+    const std::string content = io::read_file(path, kMaxTextFileBytes);
     AGCNN_CHECK(content.find('\0') == std::string::npos, path,
                 ": contains NUL bytes; expected a text file");
     std::vector<TextLine> lines;

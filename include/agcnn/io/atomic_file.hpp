@@ -1,18 +1,23 @@
-// agcnn/io/atomic_file.hpp — write a file so that a crash leaves the old or the new one.
+// agcnn/io/atomic_file.hpp — write a file so that a crash leaves the old or the new one; read one
+// that is a regular file of bounded size.
 //
-// The bytes go to "<path>.tmp-<pid>" in the same folder, which is fsynced, renamed over <path>,
-// and the folder is fsynced so the rename itself survives a power cut. On any error the
+// Writing: the bytes go to "<path>.tmp-<pid>" in the same folder, which is fsynced, renamed over
+// <path>, and the folder is fsynced so the rename itself survives a power cut. On any error the
 // temporary file is removed and the old <path> is untouched.
+// Reading: regular files only (never a FIFO or a device), and no more bytes than the caller's
+// limit for its kind of file.
 #pragma once
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <string_view>
@@ -96,13 +101,83 @@ inline void write_file_atomic(const std::string& path, std::string_view content)
     write_file_atomic(path, std::vector<std::string_view>{content});
 }
 
-// Reads a whole file; the error names the file.
-inline std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    AGCNN_CHECK(in.good(), path, ": cannot open: ", std::strerror(errno));
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    AGCNN_CHECK(!in.bad(), path, ": read error");
-    return content;
+// "512 MiB", "1.5 GiB", "700 bytes": a byte count for a person.
+inline std::string byte_size_text(std::uint64_t bytes) {
+    if (bytes < 1024) return std::to_string(bytes) + " bytes";
+    const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double value = double(bytes) / 1024;
+    int unit = 0;
+    for (; value >= 1024 && unit < 5; ++unit) value /= 1024;
+    char text[32];
+    std::snprintf(text, sizeof text, value == std::floor(value) ? "%.0f %s" : "%.1f %s", value, units[unit]);
+    return text;
+}
+
+// A regular file opened for reading. Anything else at the path (a FIFO, a device such as
+// /dev/zero, a socket, a folder, or a symlink to one) is refused with "PATH: not a regular file
+// (...)" before a byte is read: the open does not block on a FIFO without a writer, and reading
+// a device could go on forever. The descriptor is closed on destruction.
+class RegularFile {
+public:
+    explicit RegularFile(const std::string& path) : path_(path) {
+        fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        AGCNN_CHECK(fd_ >= 0, path, ": cannot open: ", detail::errno_text());
+        struct stat st{};
+        if (::fstat(fd_, &st) != 0) {
+            const std::string error = detail::errno_text();
+            ::close(fd_);
+            throw Error(path + ": cannot stat: " + error);
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd_);
+            const char* kind = S_ISDIR(st.st_mode)                           ? "a folder"
+                               : S_ISFIFO(st.st_mode)                        ? "a FIFO"
+                               : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                             : "a socket or other special file";
+            throw Error(path + ": not a regular file (" + kind + ")");
+        }
+        size_ = static_cast<std::uint64_t>(st.st_size);
+    }
+    RegularFile(const RegularFile&) = delete;
+    RegularFile& operator=(const RegularFile&) = delete;
+    ~RegularFile() { ::close(fd_); }
+
+    int fd() const { return fd_; }
+    // The size when opened.
+    std::uint64_t size() const { return size_; }
+
+    // Up to `count` bytes from the current position; fewer only at the end of the file.
+    std::string read(std::size_t count) {
+        std::string bytes(count, '\0');
+        std::size_t done = 0;
+        while (done < count) {
+            const ssize_t got = ::read(fd_, bytes.data() + done, count - done);
+            if (got < 0 && errno == EINTR) continue;
+            AGCNN_CHECK(got >= 0, path_, ": read error: ", detail::errno_text());
+            if (got == 0) break;
+            done += static_cast<std::size_t>(got);
+        }
+        bytes.resize(done);
+        return bytes;
+    }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
+
+// What read_file() accepts unless its caller knows better: small metadata files.
+constexpr std::uint64_t kDefaultReadLimit = 64ull << 20;
+
+// Reads a whole regular file of at most `limit` bytes (each reader passes what fits its kind of
+// file). Errors name the file: not a regular file (RegularFile), or larger than the limit. A file
+// that grows while it is read is cut at the size it had when opened.
+inline std::string read_file(const std::string& path, std::uint64_t limit = kDefaultReadLimit) {
+    RegularFile file(path);
+    AGCNN_CHECK(file.size() <= limit, path, ": ", byte_size_text(file.size()), " is larger than the ",
+                byte_size_text(limit), " this kind of file may have");
+    return file.read(static_cast<std::size_t>(file.size()));
 }
 
 }  // namespace agcnn::io

@@ -148,8 +148,12 @@ inline TensorFile parse_safetensors(std::string_view content, const std::string&
     return file;
 }
 
+// The largest weight file read: an AG-CNN training checkpoint (three ResNet-50s with their
+// optimizer moments) is about 1 GiB; torchvision's ResNet-50 .pth is 98 MiB.
+constexpr std::uint64_t kMaxWeightFileBytes = 4ull << 30;
+
 inline TensorFile read_safetensors(const std::string& path) {
-    return parse_safetensors(read_file(path), path);
+    return parse_safetensors(read_file(path, kMaxWeightFileBytes), path);
 }
 
 inline std::string serialize_safetensors_header(const TensorFile& file) {

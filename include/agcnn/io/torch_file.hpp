@@ -327,7 +327,7 @@ inline TensorFile parse_weights(std::string_view content, const std::string& pat
 }
 
 inline TensorFile read_weights(const std::string& path) {
-    return parse_weights(read_file(path), path);
+    return parse_weights(read_file(path, kMaxWeightFileBytes), path);
 }
 
 }  // namespace agcnn::io

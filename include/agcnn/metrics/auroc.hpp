@@ -5,6 +5,13 @@
 //   AUC = (sum of positive ranks - P (P + 1) / 2) / (P N)
 // which equals sklearn.metrics.roc_auc_score (trapezoids through tied points). O(n log n).
 // A class with no positive or no negative sample has no AUROC: NaN, and means skip it.
+//
+// Non-finite scores: infinities are ordered as numbers (+Inf above every finite score, -Inf
+// below, equal infinities tie). A NaN score has no rank, so scores with any NaN have no AUROC
+// and no ROC curve: auroc() is NaN and roc_curve() is the single point (0, 0), as for a class
+// without positives. Callers tell the two cases apart with count_nan() and warn (a NaN score
+// means the model diverged or its weights hold NaN). Either function always returns, in
+// O(n log n): NaN is never compared in a sort or a tie loop.
 #pragma once
 
 #include <algorithm>
@@ -18,10 +25,16 @@
 
 namespace agcnn::metrics {
 
-// scores and labels (0 or 1) of equal length.
+// How many of `scores` are NaN.
+inline std::size_t count_nan(const std::vector<float>& scores) {
+    return static_cast<std::size_t>(std::count_if(scores.begin(), scores.end(), [](float s) { return std::isnan(s); }));
+}
+
+// scores and labels (0 or 1) of equal length; NaN when a score is NaN or a class is missing.
 inline double auroc(const std::vector<float>& scores, const std::vector<float>& labels) {
     AGCNN_CHECK(scores.size() == labels.size(), "auroc: ", scores.size(), " scores but ",
                 labels.size(), " labels");
+    if (count_nan(scores) > 0) return std::numeric_limits<double>::quiet_NaN();
     const std::size_t n = scores.size();
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
@@ -54,10 +67,12 @@ struct RocPoint {
     double fpr, tpr;
 };
 
-// The ROC curve from (0, 0) to (1, 1), one point per distinct score threshold (high to low).
+// The ROC curve from (0, 0) to (1, 1), one point per distinct score threshold (high to low);
+// only (0, 0) when a score is NaN or a class is missing.
 inline std::vector<RocPoint> roc_curve(const std::vector<float>& scores,
                                        const std::vector<float>& labels) {
     AGCNN_CHECK(scores.size() == labels.size(), "roc_curve: sizes differ");
+    if (count_nan(scores) > 0) return {{0, 0}};
     std::vector<std::size_t> order(scores.size());
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(),

@@ -3,11 +3,14 @@
 //
 // Scores are sigmoid probabilities; AUROC per label is exact (metrics/auroc.hpp); the headline
 // mean is over the 14 diseases (No Finding is reported beside it, not in the mean), skipping a
-// disease without positives or negatives in the split.
+// disease without positives or negatives in the split. NaN probabilities (a diverged model, NaN
+// weights) give NaN for their label (metrics/auroc.hpp) and a NaN mean: a model that is partly
+// NaN has no headline figure. nan_scores() counts them, for the caller's warning or stop.
 #pragma once
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -42,7 +45,11 @@ struct Scores {
             out[k] = metrics::auroc(column(probabilities, k), column(labels, k));
         return out;
     }
+    // How many probabilities are NaN (0 for a sound model).
+    std::size_t nan_scores() const { return count_nan(probabilities); }
+    // Mean AUROC over the 14 diseases; NaN when any probability is NaN.
     double mean_auroc() const {
+        if (nan_scores() > 0) return std::numeric_limits<double>::quiet_NaN();
         const auto all = auroc();
         return nan_mean(std::vector<double>(all.begin(), all.begin() + model::kDiseaseCount));
     }

@@ -55,10 +55,6 @@ public:
     virtual Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) = 0;
     // Boxes of BBox_List_2017.csv in source-image pixels (empty when the file is absent).
     virtual std::vector<AnnotatedBox> annotated_boxes() const = 0;
-
-    std::int64_t batches(Split split, int batch_size) const {
-        return (images(split) + batch_size - 1) / batch_size;
-    }
 };
 
 // model::forward's crop step for one batch of `data` (both must outlive the function).

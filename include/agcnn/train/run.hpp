@@ -8,7 +8,7 @@
 //   local   global.* from RUN/global-best; local.* from ImageNet or random;
 //   fusion  global.* from RUN/global-best, local.* from RUN/local-best.
 // A stage with a checkpoint continues from it instead; a finished stage is skipped.
-// read_run_config() reads RUN/config.json back (resume, evaluation, predict).
+// read_run_config() reads RUN/config.json back (resume, evaluation, predict) and validates it.
 #pragma once
 
 #include <algorithm>
@@ -81,8 +81,11 @@ inline nlohmann::json read_run_config(const std::string& run_dir, TrainConfig& c
     AGCNN_CHECK(!j.is_discarded() && j.contains("config"), path, ": not an agcnn run configuration");
     try {
         from_json(j["config"], config);
+        config.validate();
     } catch (const nlohmann::json::exception& e) {
         throw Error(path + ": bad configuration: " + e.what());
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
     }
     return j;
 }

@@ -11,14 +11,15 @@
 // validation mean AUROC saved as RUN/<stage>-best.safetensors, then an atomic checkpoint
 // RUN/checkpoint-<stage>.safetensors; within an epoch, a checkpoint at most every
 // config.checkpoint_minutes, so a crash loses no more. A stop request (SIGINT, SIGTERM)
-// checkpoints mid-epoch and throws Interrupted; a NaN or infinite loss throws an Error and leaves
-// the last checkpoint untouched.
+// checkpoints mid-epoch and throws Interrupted. Divergence, a NaN or infinite loss or a NaN
+// validation score, throws an Error and leaves the last checkpoint (and best weights) untouched.
 #pragma once
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -178,7 +179,7 @@ inline EpochBatches cached_fusion_batches(model::AgCnn& net, const StageContext&
 inline void trim_metrics(const StageContext& ctx, Stage stage, int epochs_done) {
     const std::string path = ctx.path("metrics.jsonl");
     if (!std::filesystem::exists(path)) return;
-    std::ifstream in(path);
+    std::istringstream in(io::read_file(path));
     std::string kept, text;
     while (std::getline(in, text)) {
         const auto line = nlohmann::json::parse(text, nullptr, false);
@@ -203,6 +204,18 @@ inline void save_best(model::AgCnn& net, const StageContext& ctx, Stage stage, i
     io::save_agcnn(net, ctx.best(stage), metadata);
 }
 
+// The error that stops a diverged stage: `what` went wrong, where, and which checkpoint is kept
+// (the last one written; before the first there is none, and a rerun starts the stage).
+inline Error divergence_error(const StageContext& ctx, Stage stage, const std::string& what) {
+    const std::string checkpoint = ctx.checkpoint(stage);
+    const std::string kept = std::filesystem::exists(checkpoint)
+                                 ? "The last good checkpoint is kept: " + checkpoint
+                                 : std::string("No checkpoint of this stage was written yet (one is written after "
+                                               "each epoch and every checkpoint_minutes)");
+    return Error("stage " + std::string(model::branch_name(stage)) + " " + what + "; training stopped. " + kept +
+                 " (lower the learning rate or check the data)");
+}
+
 // Trains the batches of state.epoch from state.batch on, with a mid-epoch checkpoint every
 // config.checkpoint_minutes. A stop request checkpoints mid-epoch and throws Interrupted.
 inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage, optim::Optimizer& optimizer,
@@ -216,9 +229,10 @@ inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage,
     while (state.batch < batches) {
         const TrainingBatch batch = next_batch();
         const double value = batch.loss.item();
-        AGCNN_CHECK(std::isfinite(value), "stage ", model::branch_name(stage), " epoch ", state.epoch + 1, " batch ",
-                    state.batch + 1, ": the loss is ", value, "; training stopped. The last good checkpoint is kept: ",
-                    ctx.checkpoint(stage), " (lower the learning rate or check the data)");
+        if (!std::isfinite(value))
+            throw divergence_error(ctx, stage, "epoch " + std::to_string(state.epoch + 1) + " batch " +
+                                                   std::to_string(state.batch + 1) + ": the loss is " +
+                                                   std::to_string(value));
         optimizer.zero_grad();
         backward(batch.loss);
         optimizer.step();
@@ -245,6 +259,11 @@ inline void finish_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage
                          StageState& state, std::int64_t batches, std::chrono::steady_clock::time_point started,
                          const FeatureCache* val_cache) {
     const metrics::Scores scores = validate(net, ctx, stage, val_cache);
+    if (scores.nan_scores() > 0)
+        throw divergence_error(ctx, stage, "epoch " + std::to_string(state.epoch + 1) + ": " +
+                                               std::to_string(scores.nan_scores()) + " of " +
+                                               std::to_string(scores.probabilities.size()) +
+                                               " validation scores are NaN");
     const double mean = scores.mean_auroc();
     const bool better =
         state.best_epoch < 0 || (!std::isnan(mean) && (std::isnan(state.best_auroc) || mean > state.best_auroc));
@@ -267,6 +286,27 @@ inline void finish_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage
     ctx.reporter->note(text);
     ++state.epoch, state.batch = 0, state.loss_sum = 0;
     save_checkpoint(ctx.checkpoint(stage), net, optimizer, stage, state, ctx.config_json);
+}
+
+// The batches of one training epoch: full batches only, as torch's DataLoader(drop_last=True).
+// Each epoch leaves out its last `images % batch_size` images (others each epoch: the order is
+// shuffled), and a note says so. Why: batch norm's statistics over a last batch of a few images
+// are noise and its gradients are not small. With 34 images in batches of 8 at input 32, the last
+// batch of 2 put 2 values per channel into layer4's batch norm; its gradients were 1000 times
+// the other batches', one SGD step multiplied the weights sixty-fold, and the evaluation's
+// activations overflowed to Inf and NaN. Fewer training images than one batch is an error when
+// there is training to do.
+inline std::int64_t training_batches(const StageContext& ctx, Stage stage, std::int64_t images, bool training) {
+    const int batch_size = ctx.config.stage(stage).batch_size;
+    const std::string name = model::branch_name(stage);
+    AGCNN_CHECK(!training || images >= batch_size, "stage ", name, ": the training split has ", images,
+                " images, fewer than one batch of ", batch_size, " (lower --", name, "-batch)");
+    if (training && images % batch_size != 0)
+        ctx.reporter->note("stage " + name + ": " + std::to_string(images) + " training images in batches of " +
+                           std::to_string(batch_size) + "; each epoch leaves out " +
+                           std::to_string(images % batch_size) +
+                           " (full batches only: batch norm over a few images makes exploding gradients)");
+    return images / batch_size;
 }
 
 // Runs (or continues) one stage. The model must hold the stage's starting weights unless a
@@ -292,8 +332,9 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         train_cache = cache_features(net, ctx, Split::train);
         val_cache = cache_features(net, ctx, Split::val);
     }
-    const std::int64_t batches = cached ? (train_cache.labels.dim(0) + sc.batch_size - 1) / sc.batch_size
-                                        : ctx.data->batches(Split::train, sc.batch_size);
+    const std::int64_t batches =
+        training_batches(ctx, stage, cached ? train_cache.labels.dim(0) : ctx.data->images(Split::train),
+                         state.epoch < sc.epochs);
     while (state.epoch < sc.epochs) {
         const auto started = std::chrono::steady_clock::now();
         optimizer->set_lr(optim::step_decay_lr(c.lr, state.epoch, c.lr_step, c.lr_gamma));

@@ -16,10 +16,16 @@
 
 namespace agcnn::cli {
 
-// Adds --threads to a command; the value is applied by apply_threads().
+// Adds --threads to a command, 0..max_threads() (core/threads.hpp); the value is applied by
+// apply_threads().
 inline void add_threads_option(CLI::App* command, int& threads) {
     command->add_option("--threads", threads, "CPU threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Validator(
+            [](const std::string& text) {
+                long long n = 0;
+                return CLI::detail::lexical_cast(text, n) ? thread_count_problem(n) : text + " is not a whole number";
+            },
+            "0.." + std::to_string(max_threads())));
 }
 
 // --device, --tf32, --bf16: what select_device() takes (backend/device_select.hpp).

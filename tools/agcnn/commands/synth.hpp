@@ -19,7 +19,8 @@ inline void add_synth_command(CLI::App& app) {
     auto threads = std::make_shared<int>(0);
     CLI::App* command = app.add_subcommand("synth", "write a synthetic chest X-ray data set (official layout)");
     command->add_option("--out", *out, "output folder")->required();
-    command->add_option("--images", config->images, "number of images")->check(CLI::PositiveNumber);
+    command->add_option("--images", config->images, "number of images (1.." + std::to_string(data::synth::kMaxSynthImages) + ")")
+        ->check(CLI::Range(1, data::synth::kMaxSynthImages));
     command->add_option("--size", config->size, "image side in pixels (64..4096)")->check(CLI::Range(64, 4096));
     command->add_option("--seed", config->seed, "seed; the same seed gives the same files");
     command->add_option("--test-fraction", config->test_fraction, "share of patients in test_list.txt");

@@ -48,6 +48,10 @@ inline void run_train(TrainArgs& args) {
     if (args.resume) {
         const std::string out = args.out;
         train::read_run_config(out, args.config);
+        // The flag's check, for the value that replaces it (set_num_threads would refuse it too,
+        // without naming the file).
+        const std::string problem = thread_count_problem(args.config.threads);
+        AGCNN_CHECK(problem.empty(), out, "/config.json: threads: ", problem);
     }
     AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
     if (!args.resume) args.config.device = args.device.device, args.config.precision = args.device.precision();
