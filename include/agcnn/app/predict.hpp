@@ -123,7 +123,7 @@ inline std::size_t predict(const PredictOptions& options) {
     const auto net = load_run_model(config, options.run_dir, options.weights, device);
     std::filesystem::create_directories(options.out_dir);
     std::string csv = "image,branch";
-    for (auto name : model::kLabelNames) csv += "," + std::string(name);
+    for (auto name : model::kLabelNames) csv.append(",").append(name);
     csv += "\n";
     nlohmann::json json = nlohmann::json::object();
     std::size_t count = 0;
