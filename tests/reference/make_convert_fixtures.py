@@ -155,16 +155,13 @@ def write_safetensors(path, tensors):
 def narrow_resnet50():
     """NarrowResNet50 of make_reference.py at width 2, 1000 classes, non-trivial batch norm."""
     sys.path.insert(0, os.path.dirname(HERE))
-    from make_reference import NarrowResNet50
+    from make_reference import NarrowResNet50, random_running_statistics
     torch.manual_seed(4)
     net = NarrowResNet50(2, 1000, "avg")
+    random_running_statistics(net)
     with torch.no_grad():
         for name, buf in net.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn_like(buf) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand_like(buf) * 0.5 + 0.75)
-            elif name.endswith("num_batches_tracked"):
+            if name.endswith("num_batches_tracked"):
                 buf.fill_(100)
     return net
 

@@ -91,16 +91,22 @@ def rel_err(a, b):
     return float((a.double() - b.double()).norm() / b.double().norm())
 
 
+def random_running_statistics(net):
+    """Batch-norm running statistics away from 0 and 1, so that eval mode is not the identity."""
+    with torch.no_grad():
+        for name, buf in net.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn_like(buf) * 0.1)
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand_like(buf) * 0.5 + 0.75)
+
+
 def make_network(dtype, state=None, pool="max"):
     torch.manual_seed(0)
     net = NarrowResNet50(4, 15, pool)
     if state is None:
+        random_running_statistics(net)
         with torch.no_grad():
-            for name, buf in net.named_buffers():
-                if name.endswith("running_mean"):
-                    buf.copy_(torch.randn_like(buf) * 0.1)
-                elif name.endswith("running_var"):
-                    buf.copy_(torch.rand_like(buf) * 0.5 + 0.75)
             for name, p in net.named_parameters():
                 if "bn" in name or "downsample.1" in name:
                     p.copy_(torch.rand_like(p) * 0.5 + 0.75 if name.endswith("weight") else torch.randn_like(p) * 0.1)
