@@ -10,6 +10,7 @@
 #include "commands/data.hpp"
 #include "commands/demo.hpp"
 #include "commands/eval.hpp"
+#include "commands/export.hpp"
 #include "commands/forward_grad.hpp"
 #include "commands/predict.hpp"
 #include "commands/train.hpp"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     agcnn::cli::add_forward_grad_commands(app);
     agcnn::cli::add_train_command(app);
     agcnn::cli::add_eval_command(app, command_line);
+    agcnn::cli::add_export_command(app);
     agcnn::cli::add_predict_command(app);
     agcnn::cli::add_demo_command(app);
     try {

@@ -1,7 +1,9 @@
-// agcnn/app/predict.hpp — `agcnn predict`: a trained run on image files of any size.
+// agcnn/app/predict.hpp — `agcnn predict`: a trained run, or a model file (`agcnn export`), on
+// image files of any size. Both give the same outputs: the model file carries the run's
+// inference settings (app/model_file.hpp).
 //
 // Each PNG (files, or every .png in the folders given, sorted by name) is seen as `agcnn eval`
-// sees the images of its data set: scaled to the run's pack side (config.pack_side, the longer
+// sees the images of its data set: scaled to the run's pack side (pack_side, the longer
 // side the packed cache stores, data/pack.hpp; 0 = full resolution), then the run's evaluation
 // transform (resize, centre crop, normalise), the three branches and the attention, with the
 // local crop cut from that same copy. So eval and predict give the same probabilities, heatmap
@@ -21,18 +23,15 @@
 
 #include "agcnn/data/local_crop.hpp"
 #include "agcnn/app/evaluate_run.hpp"
+#include "agcnn/app/export_model.hpp"
 
 namespace agcnn::app {
 
 // Image files as a DataSource: everything is the test split, labels unknown (zero).
 class ImageFilesSource final : public train::DataSource {
 public:
-    ImageFilesSource(std::vector<std::string> paths, const train::TrainConfig& config)
-        : paths_(std::move(paths)), pack_side_(config.pack_side) {
-        transform_ = data::eval_transform(config.input_size);
-        transform_.resize = config.resize;
-        transform_.contrast = config.contrast;
-    }
+    ImageFilesSource(std::vector<std::string> paths, const InferenceSettings& settings)
+        : paths_(std::move(paths)), pack_side_(settings.pack_side), transform_(settings.transform()) {}
     std::int64_t images(Split s) const override { return s == Split::test ? std::int64_t(paths_.size()) : 0; }
     std::unique_ptr<train::BatchReader> epoch(Split s, int, int batch_size, std::int64_t skip) override {
         AGCNN_CHECK(s == Split::test, "predict: image files form the test split only");
@@ -90,7 +89,7 @@ inline std::vector<std::string> expand_inputs(const std::vector<std::string>& in
 }
 
 struct PredictOptions {
-    std::string run_dir, out_dir, weights, device;
+    std::string run_dir, model_file, out_dir, weights, device;  // run_dir or model_file
     std::vector<std::string> inputs;
     int batch_size = 16;
     bool steps = false;
@@ -116,18 +115,32 @@ inline void write_steps(const std::string& prefix, const data::Batch& batch, con
 
 // Returns the number of images predicted.
 inline std::size_t predict(const PredictOptions& options) {
-    train::TrainConfig config;
-    train::read_run_config(options.run_dir, config);
-    const Device device = parse_device(options.device.empty() ? config.device : options.device);
-    ImageFilesSource files(expand_inputs(options.inputs), config);
-    const auto net = load_run_model(config, options.run_dir, options.weights, device);
+    AGCNN_CHECK(options.run_dir.empty() != options.model_file.empty(), "predict: give --run or --model (one of them)");
+    AGCNN_CHECK(options.model_file.empty() || options.weights.empty(), "predict: --weights goes with --run only");
+    InferenceSettings settings;
+    std::unique_ptr<model::AgCnn> net;
+    std::string device_name = options.device.empty() ? "cpu" : options.device;
+    if (options.model_file.empty()) {
+        train::TrainConfig config;
+        train::read_run_config(options.run_dir, config);
+        settings = inference_settings(config);
+        if (options.device.empty()) device_name = config.device;
+        net = load_run_model(config, options.run_dir, options.weights, Device::cpu());
+    } else {
+        LoadedModel loaded = read_model_file(options.model_file);
+        settings = loaded.settings;
+        net = std::move(loaded.net);
+    }
+    const Device device = parse_device(device_name);
+    net->to(device);
+    ImageFilesSource files(expand_inputs(options.inputs), settings);
     std::filesystem::create_directories(options.out_dir);
     std::string csv = "image,branch";
     for (auto name : model::kLabelNames) csv.append(",").append(name);
     csv += "\n";
     nlohmann::json json = nlohmann::json::object();
     std::size_t count = 0;
-    evaluate_split(*net, files, Split::test, options.batch_size, config.attention(), device,
+    evaluate_split(*net, files, Split::test, options.batch_size, settings.attention, device,
              [&](const data::Batch& batch, const model::AgCnnOutputs& out) {
                  for (std::size_t i = 0; i < batch.names.size(); ++i, ++count) {
                      const std::string& path = batch.names[i];
@@ -137,7 +150,7 @@ inline std::size_t predict(const PredictOptions& options) {
                          const std::vector<float> l = out.logits(b).to_vector();
                          csv += path + "," + branch;
                          for (int k = 0; k < model::kLabelCount; ++k) {
-                             const double p = 1.0 / (1.0 + std::exp(-double(l[i * model::kLabelCount + k])));
+                             const double p = model::probability(l[i * model::kLabelCount + k]);
                              char text[24];
                              std::snprintf(text, sizeof text, ",%.6f", p);
                              csv += text;
@@ -147,10 +160,8 @@ inline std::size_t predict(const PredictOptions& options) {
                      }
                      // The box in the file's own pixels (the copy seen may be smaller).
                      const auto [file_width, file_height] = data::read_png_size(path);
-                     const Box seen = box_in_source(out.attention[i].box, batch.geometry[i]);
-                     const double sx = double(file_width) / batch.sources[i]->width,
-                                  sy = double(file_height) / batch.sources[i]->height;
-                     const Box box{seen.x0 * sx, seen.y0 * sy, seen.x1 * sx, seen.y1 * sy};
+                     const Box box = data::box_in_original(out.attention[i].box, batch.geometry[i], file_width,
+                                                           file_height);
                      entry["box"] = {box.x0, box.y0, box.width(), box.height()};
                      json[path] = entry;
                      const std::string stem = std::filesystem::path(path).stem().string();

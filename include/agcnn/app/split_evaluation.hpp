@@ -25,12 +25,7 @@ namespace agcnn::app {
 using model::Branch;
 using train::Split;
 
-// The attention box of input pixels in source-image pixels.
-inline Box box_in_source(const Box& box, const data::CropGeometry& g) {
-    const double sx = g.width / g.input_size, sy = g.height / g.input_size;
-    const double u0 = g.hflip ? g.input_size - box.x1 : box.x0;
-    return Box::from_xywh(g.x0 + u0 * sx, g.y0 + box.y0 * sy, box.width() * sx, box.height() * sy);
-}
+using data::box_in_source;
 
 struct Evaluation {
     std::map<Branch, metrics::Scores> scores;

@@ -42,6 +42,21 @@ inline CropGeometry map_box_to_source(const CropGeometry& g, Box box, int output
     return local;
 }
 
+// The attention box of input pixels in source-image pixels.
+inline Box box_in_source(const Box& box, const CropGeometry& g) {
+    const double sx = g.width / g.input_size, sy = g.height / g.input_size;
+    const double u0 = g.hflip ? g.input_size - box.x1 : box.x0;
+    return Box::from_xywh(g.x0 + u0 * sx, g.y0 + box.y0 * sy, box.width() * sx, box.height() * sy);
+}
+
+// The same box in the pixels of the original image (original_width x original_height) that the
+// geometry's source was scaled from (to the pack side; the identity when it was not scaled).
+inline Box box_in_original(const Box& box, const CropGeometry& g, int original_width, int original_height) {
+    const Box seen = box_in_source(box, g);
+    const double sx = double(original_width) / g.source_width, sy = double(original_height) / g.source_height;
+    return {seen.x0 * sx, seen.y0 * sy, seen.x1 * sx, seen.y1 * sy};
+}
+
 // The normalised [output_size, output_size, 3] local input of one image, written to `out`.
 // `t` supplies the contrast enhancement (no jitter: the crop is not augmented again).
 inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, const Box& box,

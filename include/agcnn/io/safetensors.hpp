@@ -20,11 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/io/atomic_file.hpp"
 #include "agcnn/io/dtype.hpp"
+#include "agcnn/io/json_reader.hpp"
 
 namespace agcnn::io {
 
@@ -67,7 +66,6 @@ struct TensorFile {
 
 // Parses a safetensors file held in memory. `path` only names the file in errors.
 inline TensorFile parse_safetensors(std::string_view content, const std::string& path) {
-    using nlohmann::json;
     AGCNN_CHECK(content.size() >= 8, path, ": not a safetensors file (", content.size(),
                 " bytes, shorter than the 8-byte header length)");
     std::uint64_t header_size = 0;
@@ -77,53 +75,54 @@ inline TensorFile parse_safetensors(std::string_view content, const std::string&
                 " but the file has ", content.size(), " bytes");
     const std::string_view header = content.substr(8, header_size);
     const std::string_view data = content.substr(8 + header_size);
-    json parsed = json::parse(header.begin(), header.end(), nullptr, false);
-    AGCNN_CHECK(!parsed.is_discarded() && parsed.is_object(), path,
-                ": safetensors header is not a JSON object");
+    JsonValue parsed;
+    try {
+        parsed = parse_json(header);
+    } catch (const JsonError& e) {
+        throw Error(path + ": safetensors header is not a JSON object (" + e.what() + ")");
+    }
+    AGCNN_CHECK(parsed.is_object(), path, ": safetensors header is not a JSON object");
     TensorFile file;
     struct Range {
         std::uint64_t begin, end;
         std::size_t index;
     };
     std::vector<Range> ranges;
-    for (auto it = parsed.begin(); it != parsed.end(); ++it) {
-        const std::string& name = it.key();
-        const json& entry = it.value();
+    for (const auto& [name, entry] : parsed.members) {
         if (name == "__metadata__") {
             AGCNN_CHECK(entry.is_object(), path, ": __metadata__ is not an object");
-            for (auto m = entry.begin(); m != entry.end(); ++m) {
-                AGCNN_CHECK(m.value().is_string(), path, ": metadata value '", m.key(),
-                            "' is not a string");
-                file.metadata[m.key()] = m.value().get<std::string>();
+            for (const auto& [key, value] : entry.members) {
+                AGCNN_CHECK(value.is_string(), path, ": metadata value '", key, "' is not a string");
+                file.metadata[key] = value.text;
             }
             continue;
         }
-        AGCNN_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
-                        entry.contains("data_offsets") && entry["dtype"].is_string() &&
-                        entry["shape"].is_array() && entry["data_offsets"].is_array() &&
-                        entry["data_offsets"].size() == 2,
+        const JsonValue* dtype = entry.find("dtype");
+        const JsonValue* shape = entry.find("shape");
+        const JsonValue* offsets = entry.find("data_offsets");
+        AGCNN_CHECK(entry.is_object() && dtype && shape && offsets && dtype->is_string() && shape->is_array() &&
+                        offsets->is_array() && offsets->items.size() == 2,
                     path, ": tensor '", name, "' has a malformed header entry");
         TensorRecord record;
         record.name = name;
-        record.dtype = entry["dtype"].get<std::string>();
+        record.dtype = dtype->text;
         const std::size_t element = dtype_size(record.dtype);
         AGCNN_CHECK(element > 0, path, ": tensor '", name, "' has unknown dtype '", record.dtype,
                     "'");
         std::uint64_t count = 1;
-        for (const json& d : entry["shape"]) {
-            AGCNN_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0),
-                        path, ": tensor '", name, "' has a bad dimension");
-            const std::uint64_t dim = d.get<std::uint64_t>();
+        for (const JsonValue& d : shape->items) {
+            AGCNN_CHECK(d.is_unsigned && d.unsigned_value <= std::uint64_t(INT64_MAX), path, ": tensor '", name,
+                        "' has a bad dimension");
+            const std::uint64_t dim = d.unsigned_value;
             AGCNN_CHECK(dim == 0 || count <= content.size() / dim, path, ": tensor '", name,
                         "' has a shape larger than the file");
             count *= dim;
             record.shape.push_back(static_cast<std::int64_t>(dim));
         }
-        const json& offsets = entry["data_offsets"];
-        AGCNN_CHECK(offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(), path,
+        AGCNN_CHECK(offsets->items[0].is_unsigned && offsets->items[1].is_unsigned, path,
                     ": tensor '", name, "' has bad data_offsets");
-        const std::uint64_t begin = offsets[0].get<std::uint64_t>();
-        const std::uint64_t end = offsets[1].get<std::uint64_t>();
+        const std::uint64_t begin = offsets->items[0].unsigned_value;
+        const std::uint64_t end = offsets->items[1].unsigned_value;
         AGCNN_CHECK(begin <= end && end <= data.size(), path, ": tensor '", name,
                     "' lies outside the data block (offsets ", begin, "..", end, ", data block ",
                     data.size(), " bytes): truncated file?");
@@ -156,21 +155,34 @@ inline TensorFile read_safetensors(const std::string& path) {
     return parse_safetensors(read_file(path, kMaxWeightFileBytes), path);
 }
 
+// The header, as nlohmann/json's compact dump() writes it: metadata first (keys sorted), then
+// the tensors in file order.
 inline std::string serialize_safetensors_header(const TensorFile& file) {
-    nlohmann::ordered_json header = nlohmann::ordered_json::object();
-    if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
+    std::string text = "{";
+    if (!file.metadata.empty()) {
+        text += "\"__metadata__\":{";
+        for (const auto& [key, value] : file.metadata)
+            text.append(text.back() == '{' ? "" : ",").append(json_quote(key)).append(":").append(json_quote(value));
+        text += "}";
+    }
     std::uint64_t offset = 0;
+    std::vector<std::string_view> names;
     for (const auto& t : file.tensors) {
         AGCNN_CHECK(t.bytes.size() == static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype),
                     "safetensors: tensor '", t.name, "' has ", t.bytes.size(), " bytes for ",
                     t.dtype, " ", shape_str(t.shape));
-        AGCNN_CHECK(!header.contains(t.name), "safetensors: duplicate tensor name '", t.name, "'");
-        header[t.name] = {{"dtype", t.dtype},
-                          {"shape", t.shape},
-                          {"data_offsets", {offset, offset + t.bytes.size()}}};
+        AGCNN_CHECK(t.name != "__metadata__" && std::find(names.begin(), names.end(), t.name) == names.end(),
+                    "safetensors: duplicate tensor name '", t.name, "'");
+        names.push_back(t.name);
+        // (appends, not "," + std::string: GCC 12 warns falsely about those once inlined)
+        std::string shape;
+        for (std::int64_t d : t.shape) shape.append(shape.empty() ? "" : ",").append(std::to_string(d));
+        text.append(text.back() == '{' ? "" : ",").append(json_quote(t.name)).append(":{\"dtype\":");
+        text.append(json_quote(t.dtype)).append(",\"shape\":[").append(shape).append("],\"data_offsets\":[");
+        text.append(std::to_string(offset)).append(",").append(std::to_string(offset + t.bytes.size())).append("]}");
         offset += t.bytes.size();
     }
-    std::string text = header.dump();
+    text += "}";
     while ((text.size() + 8) % 8 != 0) text.push_back(' ');
     std::string out(8, '\0');
     const std::uint64_t size = text.size();

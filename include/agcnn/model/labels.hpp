@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <string>
 #include <string_view>
 
@@ -23,5 +24,9 @@ inline int label_index(std::string_view name) {
         if (kLabelNames[static_cast<std::size_t>(i)] == name) return i;
     return -1;
 }
+
+// A label's probability from its logit (the sigmoid, in double so every output of agcnn that
+// prints it, the CLI's and the embedding APIs', gives the same digits).
+inline double probability(float logit) { return 1.0 / (1.0 + std::exp(-double(logit))); }
 
 }  // namespace agcnn::model

@@ -32,8 +32,12 @@
 #include <string>
 #include <vector>
 
-#include <immintrin.h>
 #include <nlohmann/json.hpp>
+
+#include "agcnn/ops/cpu/gemm_kernels.hpp"  // AGCNN_X86_KERNELS
+#if AGCNN_X86_KERNELS
+#include <immintrin.h>
+#endif
 
 #include "commands/common.hpp"
 
@@ -224,6 +228,7 @@ inline Timing median_timing(int repeats, const std::function<void()>& fn) {
     return {median_of(wall), median_of(cpu)};
 }
 
+#if AGCNN_X86_KERNELS
 // FLOPs of `rounds` x 24 independent FMA chains of one vector width (2 FLOPs per lane).
 template <class Vec, class Fma, class Sum>
 double fma_chains(long rounds, Vec start, Vec step, Fma fma, Sum sum, int lanes) {
@@ -283,6 +288,9 @@ inline double measure_fma_peak(int threads) {
     for (double r : rates) total += r;
     return total;
 }
+#else
+inline double measure_fma_peak(int) { return 0; }  // the peak is measured with x86 vectors only
+#endif
 
 inline void run_conv_bench(const BenchArgs& args) {
     Rng rng(1);

@@ -13,11 +13,14 @@ inline void add_predict_command(CLI::App& app) {
     auto threads = std::make_shared<int>(0);
     options->out_dir = "predictions";
     CLI::App* cmd = app.add_subcommand("predict", "run a trained AG-CNN on PNG images (files or folders)");
-    cmd->add_option("--run", options->run_dir, "run folder (agcnn train --out)")->required();
+    CLI::Option* run = cmd->add_option("--run", options->run_dir, "run folder (agcnn train --out)");
+    CLI::Option* model = cmd->add_option("--model", options->model_file, "model file (agcnn export), instead of --run");
+    run->excludes(model);
+    model->excludes(run);
     cmd->add_option("inputs", options->inputs, "PNG files or folders")->required();
     cmd->add_option("--out", options->out_dir, "output folder")->capture_default_str();
-    cmd->add_option("--weights", options->weights, "weights (default RUN/fusion-best.safetensors)");
-    cmd->add_option("--device", options->device, "cpu | cuda | cuda:N (default: the run's)");
+    cmd->add_option("--weights", options->weights, "weights (default RUN/fusion-best.safetensors)")->needs(run);
+    cmd->add_option("--device", options->device, "cpu | cuda | cuda:N (default: the run's; cpu with --model)");
     cmd->add_flag("--steps", options->steps, "also a picture of each attention step per image");
     add_threads_option(cmd, *threads);
     cmd->callback([options, threads] {

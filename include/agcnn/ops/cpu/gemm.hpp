@@ -13,7 +13,8 @@
 // sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
 // packs the block into panels of NR columns (zero-padded) and runs a register-blocked kernel
 // (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
-// with neither gets Eigen's product, which is also the reference the tests compare against.
+// with neither, and every CPU that is not x86 (chosen at compile time), gets Eigen's product,
+// which is also the reference the tests compare against.
 #pragma once
 
 #include <algorithm>
@@ -83,6 +84,7 @@ KernelSet make_set(int nr, std::integer_sequence<int, R...>) {
     ((set.by_rows[R + 1] = &Fn<R + 1>::run), ...);
     return set;
 }
+#if AGCNN_X86_KERNELS
 template <int MR>
 struct Avx512 {
     static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
@@ -98,16 +100,21 @@ struct Avx2 {
     }
 };
 
-// The kernel sets this CPU can run, best first (empty when it has neither AVX-512 nor AVX2).
+#endif  // AGCNN_X86_KERNELS
+
+// The kernel sets this CPU can run, best first (empty when it has neither AVX-512 nor AVX2, and
+// off x86).
 inline std::vector<KernelSet> available_kernels() {
-    __builtin_cpu_init();
     std::vector<KernelSet> sets;
+#if AGCNN_X86_KERNELS
+    __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         sets.push_back(make_set<Avx512>(
             gemm_kernels::kAvx512Cols, std::make_integer_sequence<int, gemm_kernels::kAvx512Rows>{}));
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         sets.push_back(make_set<Avx2>(
             gemm_kernels::kAvx2Cols, std::make_integer_sequence<int, gemm_kernels::kAvx2Rows>{}));
+#endif
     return sets;
 }
 
@@ -135,6 +142,7 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
     // B's columns are contiguous (B is a transposed row-major matrix, e.g. the weights): whole
     // panels in 8 x 8 blocks transposed in registers, anything else element by element.
     const float* src = b.data + p0 * b.row_stride + j0 * b.col_stride;
+#if AGCNN_X86_KERNELS
     if (b.row_stride == 1 && cols == nr && nr % 8 == 0 && kc % 8 == 0 && kernels().mr != 0) {
         // Eight rows of the source at a time, each read front to back: eight streams the
         // hardware prefetcher follows (all 64 rows of the panel at once were too many).
@@ -148,6 +156,7 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
             }
         return;
     }
+#endif
     for (std::int64_t p = 0; p < kc; ++p) {
         float* dst = packed + p * nr;
         for (std::int64_t j = 0; j < cols; ++j) dst[j] = src[p * b.row_stride + j * b.col_stride];
@@ -225,7 +234,7 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
     const bool split_rows = m >= n;
     const std::int64_t unit = split_rows ? set.mr : set.nr, extent = split_rows ? m : n;
     const std::int64_t units = (extent + unit - 1) / unit;
-    const int threads = m * n * k > 262144 ? int(std::min<std::int64_t>(num_threads(), units)) : 1;
+    [[maybe_unused]] const int threads = m * n * k > 262144 ? int(std::min<std::int64_t>(num_threads(), units)) : 1;
 #pragma omp parallel num_threads(threads)
     {
         const int t = thread_index(), count = team_size();

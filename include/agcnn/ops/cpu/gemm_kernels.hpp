@@ -13,11 +13,20 @@
 // one at run time (__builtin_cpu_supports), whatever -march the program was built with. That
 // attribute cannot depend on a template parameter, so the two kernels are written out twice
 // (same loop, 512- or 256-bit intrinsics).
+// Off x86 (AGCNN_X86_KERNELS is 0) this header declares nothing and gemm.hpp uses Eigen's
+// product, plain C++ that Eigen vectorises for the target (NEON on aarch64).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define AGCNN_X86_KERNELS 1
+#else
+#define AGCNN_X86_KERNELS 0
+#endif
+
+#if AGCNN_X86_KERNELS
 #include <immintrin.h>
 
 namespace agcnn::cpu::gemm_kernels {
@@ -127,3 +136,4 @@ __attribute__((target("avx2"))) inline void transpose_8x8(const float* src, std:
 }
 
 }  // namespace agcnn::cpu::gemm_kernels
+#endif  // AGCNN_X86_KERNELS
