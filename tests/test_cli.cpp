@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "agcnn/agcnn.hpp"
+#include "agcnn/io/sha256.hpp"
 #include "agcnn/train/config.hpp"
 #include "gradcheck.hpp"
 #include "hostile_input.hpp"
@@ -226,4 +227,98 @@ TEST_CASE("an ordinary small run trains and validates: its last batch of 2 image
     const auto line = nlohmann::json::parse(io::read_file(tmp("ordinary-run") + "/metrics.jsonl"));
     REQUIRE(line["mean_auroc"].is_number());
     CHECK(std::isfinite(line["mean_auroc"].get<double>()));
+}
+
+namespace {
+
+std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// A run trained for one epoch per stage on a tiny synthetic set, exported to a model file (made
+// once per test process).
+std::string exported_model() {
+    static bool made = false;
+    const std::string model = tmp("exported.safetensors");
+    if (made) return model;
+    made = true;
+    const Result trained = synth_and_train("export", "--images 24 --size 64 --seed 3",
+                                           "--base-width 2 --input-size 32 --resize 36 --pack 64 --global-epochs 1 "
+                                           "--local-epochs 1 --fusion-epochs 1 --global-batch 8 --local-batch 8 "
+                                           "--fusion-batch 8 --tau 0.6 --threads 2");
+    INFO(trained.err);
+    REQUIRE(trained.exit_code == 0);
+    const Result exported = run("export --run " + tmp("export-run") + " -o " + model);
+    INFO(exported.err);
+    REQUIRE(exported.exit_code == 0);
+    return model;
+}
+
+}  // namespace
+
+TEST_CASE("agcnn export: one model file with readable settings; predict --model gives what --run gives") {
+    const std::string model = exported_model(), run_dir = tmp("export-run");
+    const io::TensorFile file = io::read_safetensors(model);
+    CHECK(file.metadata.at("format") == "agcnn-model");
+    CHECK(file.metadata.at("input_size") == "32");
+    CHECK(file.metadata.at("resize") == "36");
+    CHECK(file.metadata.at("pack_side") == "64");
+    CHECK(file.metadata.at("tau") == "0.6");
+    CHECK(file.metadata.at("heatmap") == "max");
+    CHECK(file.metadata.at("software_version") == AGCNN_VERSION);
+    CHECK(file.metadata.at("source_weights_sha256") ==
+          io::sha256_hex(io::read_file(run_dir + "/fusion-best.safetensors")));
+    CHECK(file.find("fusion.weight") != nullptr);
+    CHECK(file.find("local.layer4.2.bn3.running_var") != nullptr);
+
+    const std::string images = tmp("export-data") + "/images";
+    REQUIRE(run("predict --run " + run_dir + " " + images + " --out " + tmp("by-run"), kLimits).exit_code == 0);
+    REQUIRE(run("predict --model " + model + " " + images + " --out " + tmp("by-model"), kLimits).exit_code == 0);
+    const std::string csv = file_text(tmp("by-run") + "/predictions.csv");
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 3 * 24);
+    CHECK(file_text(tmp("by-model") + "/predictions.csv") == csv);
+    CHECK(file_text(tmp("by-model") + "/predictions.json") == file_text(tmp("by-run") + "/predictions.json"));
+
+    check_one_line_error(run("predict --model " + run_dir + "/fusion-best.safetensors " + images + " --out " +
+                             tmp("by-model")),
+                         "fusion-best.safetensors: not an agcnn model file: metadata key 'format' is missing");
+    check_one_line_error(run("export --run " + tmp("no-such-run") + " -o " + tmp("x.safetensors")), "no-such-run");
+}
+
+TEST_CASE("the C example, built against the installed package, prints agcnn predict's numbers for a real X-ray") {
+    const std::filesystem::path sample = std::filesystem::path(AGCNN_SHARED_DIR) / "data" / "nih-sample" / "images-256";
+    if (!std::filesystem::exists(sample / "00000001_002.png")) {
+        MESSAGE("skipped: the shared sample " << sample << " is not on this machine");
+        return;
+    }
+    const std::string model = exported_model(), prefix = tmp("installed"), example = tmp("example-build");
+    std::filesystem::remove_all(prefix);
+    std::filesystem::remove_all(example);
+    const std::string cmake = std::string("\"") + AGCNN_CMAKE + "\"";
+    const std::string log = tmp("install.log");
+    auto sh = [&](const std::string& command) { return std::system((command + " >>" + log + " 2>&1").c_str()); };
+    REQUIRE(sh(cmake + " --install " + AGCNN_BUILD_DIR + " --prefix " + prefix) == 0);
+    REQUIRE(sh(cmake + " -S " + AGCNN_SOURCE_DIR + "/examples/c_predict -B " + example +
+               " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix) == 0);
+    REQUIRE(sh(cmake + " --build " + example) == 0);
+
+    const std::string image = (sample / "00000001_002.png").string();
+    REQUIRE(sh(example + "/agcnn_c_predict " + model + " " + image + " > " + tmp("example.txt")) == 0);
+    REQUIRE(run("predict --model " + model + " " + image + " --out " + tmp("real"), kLimits).exit_code == 0);
+    const std::string printed = file_text(tmp("example.txt")), csv = file_text(tmp("real") + "/predictions.csv");
+    const std::string rows = csv.substr(csv.find('\n') + 1);  // the three branches' lines
+    INFO(printed);
+    CHECK(std::count(rows.begin(), rows.end(), '\n') == 3);
+    CHECK(printed.substr(0, rows.size()) == rows);
+    // The box: predictions.json's [x, y, w, h], the example's "box" line.
+    const auto box = nlohmann::json::parse(file_text(tmp("real") + "/predictions.json"))[image]["box"];
+    double x, y, w, h;
+    REQUIRE(std::sscanf(printed.substr(printed.find(",box,") + 5).c_str(), "%lf,%lf,%lf,%lf", &x, &y, &w, &h) == 4);
+    CHECK(x == doctest::Approx(box[0].get<double>()).epsilon(1e-8));
+    CHECK(y == doctest::Approx(box[1].get<double>()).epsilon(1e-8));
+    CHECK(w == doctest::Approx(box[2].get<double>()).epsilon(1e-8));
+    CHECK(h == doctest::Approx(box[3].get<double>()).epsilon(1e-8));
 }

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agcnn/data/local_crop.hpp"
 #include "agcnn/data/transforms.hpp"
 #include "agcnn/metrics/localization.hpp"
 #include "agcnn/metrics/scores.hpp"

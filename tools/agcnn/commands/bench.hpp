@@ -229,43 +229,34 @@ inline Timing median_timing(int repeats, const std::function<void()>& fn) {
 }
 
 #if AGCNN_X86_KERNELS
-// FLOPs of `rounds` x 24 independent FMA chains of one vector width (2 FLOPs per lane).
-template <class Vec, class Fma, class Sum>
-double fma_chains(long rounds, Vec start, Vec step, Fma fma, Sum sum, int lanes) {
-    Vec acc[24];
-    for (Vec& a : acc) a = start;
-    for (long r = 0; r < rounds; ++r) {
-#pragma GCC unroll 24
-        for (Vec& a : acc) a = fma(a, step, start);
-        __asm__ volatile("" : "+x"(step));  // keeps the loop from being folded
-    }
-    float total = 0;
-    for (const Vec& a : acc) total += sum(a);
-    if (total == 12345.0f) std::printf(" ");  // the result is used
-    return 24.0 * 2.0 * lanes * double(rounds);
-}
-
-// The sum of a vector's lanes (any width).
-template <class Vec>
-float lane_sum(const Vec& a) {
-    float v[sizeof(Vec) / sizeof(float)];
-    std::memcpy(v, &a, sizeof v);
-    float total = 0;
-    for (float x : v) total += x;
-    return total;
-}
+// FLOPs of `rounds` x 24 independent FMA chains of one vector width (2 FLOPs per lane). Written
+// out once per width: each function carries its own target attribute, which neither a lambda nor
+// a shared template inside it would inherit (the build is portable: no -march=native).
+#define AGCNN_FMA_CHAINS(Vec, set1, fmadd, lanes)                                                  \
+    Vec acc[24];                                                                                   \
+    const Vec start = set1(1e-3f);                                                                 \
+    Vec step = set1(0.999f);                                                                       \
+    for (Vec& a : acc) a = start;                                                                  \
+    for (long r = 0; r < rounds; ++r) {                                                            \
+        _Pragma("GCC unroll 24") for (Vec& a : acc) a = fmadd(a, step, start);                     \
+        __asm__ volatile("" : "+x"(step)); /* keeps the loop from being folded */                  \
+    }                                                                                              \
+    float lanes_out[sizeof(Vec) / sizeof(float)], total = 0;                                       \
+    for (const Vec& a : acc) {                                                                     \
+        std::memcpy(lanes_out, &a, sizeof lanes_out);                                              \
+        for (float x : lanes_out) total += x;                                                      \
+    }                                                                                              \
+    if (total == 12345.0f) std::printf(" "); /* the result is used */                              \
+    return 24.0 * 2.0 * (lanes) * double(rounds);
 
 __attribute__((target("avx512f"))) inline double fma_flops_avx512(long rounds) {
-    return fma_chains(rounds, _mm512_set1_ps(1e-3f), _mm512_set1_ps(0.999f),
-                      [](__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); },
-                      lane_sum<__m512>, 16);
+    AGCNN_FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, 16)
 }
 
 __attribute__((target("avx2,fma"))) inline double fma_flops_avx2(long rounds) {
-    return fma_chains(rounds, _mm256_set1_ps(1e-3f), _mm256_set1_ps(0.999f),
-                      [](__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); },
-                      lane_sum<__m256>, 8);
+    AGCNN_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
 }
+#undef AGCNN_FMA_CHAINS
 
 // The fused multiply-add peak of this CPU on `threads` threads, GFLOP/s: each thread runs
 // FMA chains for about 0.3 s on its own clock, and the rates are summed. 0 without AVX2.
