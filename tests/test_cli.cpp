@@ -300,7 +300,7 @@ TEST_CASE("the C example, built against the installed package, prints agcnn pred
     const std::string cmake = std::string("\"") + AGCNN_CMAKE + "\"";
     const std::string log = tmp("install.log");
     auto sh = [&](const std::string& command) { return std::system((command + " >>" + log + " 2>&1").c_str()); };
-    REQUIRE(sh(cmake + " --install " + AGCNN_BUILD_DIR + " --prefix " + prefix) == 0);
+    REQUIRE(sh(cmake + " --install " + AGCNN_BUILD_DIR + " --prefix " + prefix + " --component development") == 0);
     REQUIRE(sh(cmake + " -S " + AGCNN_SOURCE_DIR + "/examples/c_predict -B " + example +
                " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix) == 0);
     REQUIRE(sh(cmake + " --build " + example) == 0);

@@ -4,6 +4,7 @@
  * predictions alone (the kernel's peak counter is reset after loading: /proc/self/clear_refs,
  * Linux only) and the median, min and max time of one prediction over REPEATS runs (after one
  * untimed run). Build: cc -O2 tools/predict_figures.c -Iinclude -LBUILD -lagcnn_c. */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "agcnn/data/transforms.hpp"
 #include "agcnn/io/agcnn_weights.hpp"
@@ -92,20 +93,15 @@ struct MetadataReader {
                     "' is missing (agcnn export writes model files)");
         return it->second;
     }
-    double number(const std::string& key, double low, double high) const {
+    // A number (double) or an integer (int) written in full, within low..high.
+    template <class Number>
+    Number number(const std::string& key, Number low, Number high) const {
         const std::string& t = text(key);
-        double v = 0;
+        Number v = 0;
         const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), v);
         AGCNN_CHECK(error == std::errc() && end == t.data() + t.size() && v >= low && v <= high, path,
-                    ": metadata '", key, "' is '", t, "', expected a number in ", low, "..", high);
-        return v;
-    }
-    int integer(const std::string& key, int low, int high) const {
-        const std::string& t = text(key);
-        int v = 0;
-        const auto [end, error] = std::from_chars(t.data(), t.data() + t.size(), v);
-        AGCNN_CHECK(error == std::errc() && end == t.data() + t.size() && v >= low && v <= high, path,
-                    ": metadata '", key, "' is '", t, "', expected an integer in ", low, "..", high);
+                    ": metadata '", key, "' is '", t, "', expected ", std::is_integral_v<Number> ? "an integer" : "a number",
+                    " in ", low, "..", high);
         return v;
     }
     void expect(const std::string& key, const std::string& wanted) const {
@@ -164,12 +160,12 @@ inline InferenceSettings read_inference_settings(const std::map<std::string, std
     m.expect("mean", model_file_detail::triple_text(data::kImageNetMean));
     m.expect("std", model_file_detail::triple_text(data::kImageNetStd));
     InferenceSettings s;
-    s.base_width = m.integer("base_width", 1, 1024);
-    s.input_size = m.integer("input_size", 8, 4096);
-    s.resize = m.integer("resize", s.input_size, 8192);
-    s.pack_side = m.integer("pack_side", 0, 16384);
-    s.contrast = m.number("contrast", 0, 1);
-    s.attention.tau = m.number("tau", 0, 1);
+    s.base_width = m.number("base_width", 1, 1024);
+    s.input_size = m.number("input_size", 8, 4096);
+    s.resize = m.number("resize", s.input_size, 8192);
+    s.pack_side = m.number("pack_side", 0, 16384);
+    s.contrast = m.number("contrast", 0.0, 1.0);
+    s.attention.tau = m.number("tau", 0.0, 1.0);
     try {
         s.attention.statistic = parse_heatmap_statistic(m.text("heatmap"));
     } catch (const Error& e) {
