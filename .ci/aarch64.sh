@@ -11,17 +11,7 @@ x86_build="${BUILD_DIR:-$root/build}"
 arm_build="${ARM_BUILD_DIR:-$root/build-aarch64}"
 
 packages=(g++-aarch64-linux-gnu qemu-user cmake libeigen3-dev libstb-dev doctest-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "aarch64: installing missing packages: ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$root/tools/install-missing-packages.sh" "${packages[@]}"
 
 cmake -S "$root" -B "$arm_build" -DCMAKE_BUILD_TYPE=Release -DAGCNN_INFERENCE_ONLY=ON \
       -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" >/dev/null
