@@ -1,9 +1,10 @@
 /* predict_figures.c — the inference figures of docs/embedding.md, through the C API:
  *   predict_figures MODEL IMAGE.png REPEATS
- * prints the resident memory after loading the model, the peak resident memory of the
+ * prints the time to load the model and the resident memory after it, the peak resident memory of the
  * predictions alone (the kernel's peak counter is reset after loading: /proc/self/clear_refs,
  * Linux only) and the median, min and max time of one prediction over REPEATS runs (after one
- * untimed run). Build: cc -O2 tools/predict_figures.c -Iinclude -LBUILD -lagcnn_c. */
+ * untimed run), with the process's CPU time per prediction (all threads; on a shared machine it
+ * moves much less than wall time). Build: cc -O2 tools/predict_figures.c -Iinclude -LBUILD -lagcnn_c. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +43,12 @@ int main(int argc, char** argv) {
     const int repeats = atoi(argv[3]);
     agcnn_predictor* predictor = NULL;
     agcnn_result result;
+    const double open_start = seconds_now();
     if (repeats < 1 || agcnn_predictor_open(argv[1], &predictor) != AGCNN_OK) {
         fprintf(stderr, "error: %s\n", repeats < 1 ? "REPEATS must be >= 1" : agcnn_last_error());
         return 1;
     }
+    const double open_seconds = seconds_now() - open_start;
     const double loaded = status_mib("VmRSS:"), load_peak = status_mib("VmHWM:");
     FILE* reset = fopen("/proc/self/clear_refs", "w");
     if (reset) {
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
         fclose(reset);
     }
     double* times = malloc(sizeof(double) * (size_t)repeats);
+    clock_t cpu_start = 0;
     for (int r = -1; r < repeats; ++r) {
         const double start = seconds_now();
         if (!times || agcnn_predict_file(predictor, argv[2], &result, NULL, 0) != AGCNN_OK) {
@@ -60,13 +64,16 @@ int main(int argc, char** argv) {
             return 1;
         }
         if (r >= 0) times[r] = seconds_now() - start;
+        if (r == -1) cpu_start = clock();
     }
+    const double cpu_ms = 1e3 * (double)(clock() - cpu_start) / CLOCKS_PER_SEC / repeats;
     qsort(times, (size_t)repeats, sizeof(double), by_value);
-    printf("resident after loading: %.0f MiB (peak while loading %.0f MiB)\n", loaded, load_peak);
+    printf("loading: %.2f s; resident after loading: %.0f MiB (peak while loading %.0f MiB)\n", open_seconds, loaded,
+           load_peak);
     printf("peak resident while predicting: %.0f MiB (+%.0f MiB over the loaded model)\n", status_mib("VmHWM:"),
            status_mib("VmHWM:") - loaded);
-    printf("one prediction: median %.1f ms, min %.1f, max %.1f over %d runs\n", 1e3 * times[repeats / 2],
-           1e3 * times[0], 1e3 * times[repeats - 1], repeats);
+    printf("one prediction: median %.1f ms, min %.1f, max %.1f over %d runs; CPU time %.1f ms each\n",
+           1e3 * times[repeats / 2], 1e3 * times[0], 1e3 * times[repeats - 1], repeats, cpu_ms);
     free(times);
     agcnn_predictor_close(predictor);
     return 0;

@@ -117,6 +117,7 @@ inline void write_steps(const std::string& prefix, const data::Batch& batch, con
 inline std::size_t predict(const PredictOptions& options) {
     AGCNN_CHECK(options.run_dir.empty() != options.model_file.empty(), "predict: give --run or --model (one of them)");
     AGCNN_CHECK(options.model_file.empty() || options.weights.empty(), "predict: --weights goes with --run only");
+    std::vector<std::string> paths = expand_inputs(options.inputs);  // bad inputs fail before loading
     InferenceSettings settings;
     std::unique_ptr<model::AgCnn> net;
     std::string device_name = options.device.empty() ? "cpu" : options.device;
@@ -133,7 +134,7 @@ inline std::size_t predict(const PredictOptions& options) {
     }
     const Device device = parse_device(device_name);
     net->to(device);
-    ImageFilesSource files(expand_inputs(options.inputs), settings);
+    ImageFilesSource files(std::move(paths), settings);
     std::filesystem::create_directories(options.out_dir);
     std::string csv = "image,branch";
     for (auto name : model::kLabelNames) csv.append(",").append(name);
