@@ -23,8 +23,8 @@ cmake --build "$arm_build" -j "$(nproc)" --target test_embedding agcnn_c_predict
 
 # The same model file and images through both builds' C example.
 [ -x "$x86_build/agcnn_c_predict" ] || cmake --build "$x86_build" -j "$(nproc)" --target agcnn_c_predict
-model=/tmp/agcnn-test-embedding/narrow.safetensors   # written by test_embedding
-images=(/tmp/agcnn-test-embedding/example.png)
+model="${TMPDIR:-/tmp}/agcnn-test-embedding/narrow.safetensors"   # written by test_embedding
+images=("${TMPDIR:-/tmp}/agcnn-test-embedding/example.png")
 for f in "$root"/../shared/data/nih-sample/images-256/*.png; do [ -e "$f" ] && images+=("$f"); done
 : > "$arm_build/x86.txt"
 : > "$arm_build/aarch64.txt"
