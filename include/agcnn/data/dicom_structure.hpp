@@ -5,7 +5,8 @@
 // Why: GDCM 3.0.21 as Debian builds it keeps its assert()s, and several of its readers abort the
 // process on truncated or inconsistent input instead of failing (found by the fuzz target,
 // tests/fuzz/fuzz_dicom.cpp). Every length must fit in what remains, sequences and items must be
-// closed, nesting is bounded, and the transfer syntax must be little endian (implicit or
+// closed, nesting is bounded, value representations must be the standard's (PS3.5 6.2), and the
+// transfer syntax must be little endian (implicit or
 // explicit; compressed syntaxes are explicit little endian with encapsulated pixel data).
 // Bytes that pass are well-formed at the element level; what the elements mean is GDCM's job.
 #pragma once
@@ -77,6 +78,11 @@ private:
         const bool delimiter = (e.tag >> 16) == 0xFFFE;  // items and delimiters: tag + 4-byte length
         if (explicit_vr && !delimiter) {
             e.vr[0] = b_[at + 4], e.vr[1] = b_[at + 5];
+            static constexpr std::string_view kVrs =
+                "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+            bool known = false;
+            for (std::size_t k = 0; k < kVrs.size(); k += 2) known = known || kVrs.substr(k, 2) == std::string_view(e.vr, 2);
+            if (!known) broken(at, "unknown value representation");
             static constexpr const char* kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
             bool long_form = false;
             for (const char* vr : kLong) long_form = long_form || std::memcmp(vr, e.vr, 2) == 0;
