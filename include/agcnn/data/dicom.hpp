@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +33,7 @@
 #include "agcnn/data/batch.hpp"
 #include "agcnn/data/dicom_pixels.hpp"
 #include "agcnn/data/dicom_structure.hpp"
+#include "agcnn/data/isolated_call.hpp"
 #include "agcnn/data/png.hpp"
 #include "agcnn/io/atomic_file.hpp"
 
@@ -213,6 +216,11 @@ inline DicomHeader header_of(const gdcm::DataSet& ds, const std::string& what) {
                 ": not a DICOM image of a usable size (", h.width, "x", h.height, "; no pixel data or 1..",
                 kMaxImageSide, " per side)");
     AGCNN_CHECK(h.frames >= 1, what, ": Number of Frames is ", h.frames);
+    // Checked before GDCM builds its pixel format (it asserts on values it does not expect).
+    AGCNN_CHECK(h.samples_per_pixel == 1, what, ": colour DICOM image (", h.samples_per_pixel,
+                " samples per pixel); only MONOCHROME1/2 are read");
+    AGCNN_CHECK(h.bits_allocated == 8 || h.bits_allocated == 16, what, ": ", h.bits_allocated,
+                " bits allocated per pixel (8 or 16 are read)");
     AGCNN_CHECK(h.decoded_bytes() <= kMaxDecodedBytes, what, ": refused to decode ", h.frames, " frame(s) of ",
                 h.width, "x", h.height, " at ", h.bits_allocated, " bits: it needs ",
                 io::byte_size_text(h.decoded_bytes()), ", more than the ", io::byte_size_text(kMaxDecodedBytes),
@@ -234,8 +242,9 @@ auto guarded(const std::string& what, F&& f) {
 
 }  // namespace detail
 
-// The header of DICOM bytes (read up to the pixel data, nothing decoded); `what` names the file.
-inline DicomHeader parse_dicom_header(std::string_view bytes, const std::string& what) {
+// The header of DICOM bytes (read up to the pixel data, nothing decoded), in this process (the
+// fuzz target's entry; agcnn calls parse_dicom_header, which isolates GDCM in a child process).
+inline DicomHeader parse_dicom_header_in_process(std::string_view bytes, const std::string& what) {
     AGCNN_CHECK(bytes.size() <= kMaxDicomFileBytes, what, ": ", io::byte_size_text(bytes.size()),
                 " is larger than a DICOM file may be here (", io::byte_size_text(kMaxDicomFileBytes), ")");
     check_dicom_structure(bytes, what);
@@ -249,9 +258,11 @@ inline DicomHeader parse_dicom_header(std::string_view bytes, const std::string&
     });
 }
 
-// Decodes one gray frame of DICOM bytes through the pipeline of dicom_pixels.hpp.
-inline GrayImage decode_dicom(std::string_view bytes, const std::string& what, const DicomOptions& options = {}) {
-    const DicomHeader header = parse_dicom_header(bytes, what);
+// Decodes one gray frame of DICOM bytes through the pipeline of dicom_pixels.hpp, in this process
+// (see parse_dicom_header_in_process).
+inline GrayImage decode_dicom_in_process(std::string_view bytes, const std::string& what,
+                                         const DicomOptions& options = {}) {
+    const DicomHeader header = parse_dicom_header_in_process(bytes, what);
     return detail::guarded(what, [&] {
         std::istringstream stream{std::string(bytes)};
         gdcm::ImageReader reader;
@@ -311,6 +322,54 @@ inline GrayImage decode_dicom(std::string_view bytes, const std::string& what, c
         return dicom_gray_image(m, buffer.data() + m.frame_bytes() * std::size_t(frame), m.frame_bytes(),
                                 options.voi, what);
     });
+}
+
+// The header of DICOM bytes (read up to the pixel data, nothing decoded); `what` names the file.
+// GDCM runs in a child process (isolated_call.hpp): a file that crashes it is an error line.
+inline DicomHeader parse_dicom_header(std::string_view bytes, const std::string& what) {
+    const std::string answer = isolated_call(what, "the DICOM reader (GDCM)", 1 << 16, [&] {
+        const DicomHeader h = parse_dicom_header_in_process(bytes, what);
+        char text[512];
+        std::snprintf(text, sizeof text, "%d %d %d %d %d %d %.17g %.17g %s", h.width, h.height, h.frames,
+                      h.samples_per_pixel, h.bits_allocated, h.spacing ? 1 : 0, h.spacing ? h.spacing->row_mm : 0.0,
+                      h.spacing ? h.spacing->column_mm : 0.0, h.spacing ? h.spacing->source.c_str() : "-");
+        return std::string(text);
+    });
+    DicomHeader h;
+    int has_spacing = 0;
+    PixelSpacing spacing;
+    char source[64] = {0};
+    AGCNN_CHECK(std::sscanf(answer.c_str(), "%d %d %d %d %d %d %lf %lf %63s", &h.width, &h.height, &h.frames,
+                            &h.samples_per_pixel, &h.bits_allocated, &has_spacing, &spacing.row_mm,
+                            &spacing.column_mm, source) == 9,
+                what, ": garbled answer from the DICOM reader");
+    spacing.source = source;
+    if (has_spacing) h.spacing = spacing;
+    return h;
+}
+
+// Decodes one gray frame of DICOM bytes through the pipeline of dicom_pixels.hpp; GDCM runs in a
+// child process (isolated_call.hpp).
+inline GrayImage decode_dicom(std::string_view bytes, const std::string& what, const DicomOptions& options = {}) {
+    const std::string answer = isolated_call(what, "the DICOM decoder (GDCM)", 8 + kMaxDecodedBytes, [&] {
+        const GrayImage image = decode_dicom_in_process(bytes, what, options);
+        const std::int32_t size[2] = {image.width, image.height};
+        std::string out(reinterpret_cast<const char*>(size), sizeof size);
+        out.append(reinterpret_cast<const char*>(image.deep.data()), image.deep.size() * 2);
+        return out;
+    });
+    std::int32_t size[2] = {0, 0};
+    AGCNN_CHECK(answer.size() >= 8, what, ": garbled answer from the DICOM decoder");
+    std::memcpy(size, answer.data(), 8);
+    GrayImage image;
+    image.width = size[0];
+    image.height = size[1];
+    AGCNN_CHECK(image.width >= 1 && image.height >= 1 &&
+                    answer.size() == 8 + 2 * std::uint64_t(image.width) * std::uint64_t(image.height),
+                what, ": garbled answer from the DICOM decoder");
+    image.deep.resize(std::size_t(image.width) * std::size_t(image.height));
+    std::memcpy(image.deep.data(), answer.data() + 8, image.deep.size() * 2);
+    return image;
 }
 
 #endif  // AGCNN_WITH_DICOM

@@ -32,17 +32,24 @@ public:
                     "after the 128-byte preamble; files without it are not read)");
         std::size_t at = 132;
         std::string syntax;
+        std::size_t meta_end = 0;  // from the File Meta Information Group Length, when given
         while (at + 4 <= b_.size() && u16(at) == 0x0002) {
             const std::size_t start = at;
             const Element e = element(at, true, b_.size());
             AGCNN_CHECK(e.length != kUndefined, what_, ": broken DICOM meta header (undefined length at byte ", start, ")");
+            if (e.tag == 0x00020000 && e.length == 4) meta_end = e.value + 4 + u32(e.value);
             if (e.tag == 0x00020010) syntax = trimmed(b_.substr(e.value, e.length));
             at = e.value + e.length;
         }
-        AGCNN_CHECK(!syntax.empty(), what_, ": broken DICOM meta header (no Transfer Syntax UID)");
+        AGCNN_CHECK(meta_end == 0 || meta_end == at, what_, ": broken DICOM meta header (its group length says it ends "
+                    "at byte ", meta_end, ", its elements end at ", at, ")");
+        AGCNN_CHECK(!syntax.empty() && syntax.size() <= 64 &&
+                        syntax.find_first_not_of("0123456789.") == std::string::npos,
+                    what_, ": broken DICOM meta header (no valid Transfer Syntax UID)");
         AGCNN_CHECK(syntax != "1.2.840.10008.1.2.2" && syntax != "1.2.840.10008.1.2.1.99", what_,
                     ": transfer syntax ", syntax, " (big endian or deflated) is not read");
         explicit_ = syntax != "1.2.840.10008.1.2";
+        encapsulated_ = syntax != "1.2.840.10008.1.2" && syntax != "1.2.840.10008.1.2.1";
         elements(at, b_.size(), 0, false);
         return syntax;
     }
@@ -116,6 +123,10 @@ private:
             if ((e.tag >> 16) == 0xFFFE) broken(start, "item or delimiter outside a sequence");
             const bool sequence = explicit_ ? std::memcmp(e.vr, "SQ", 2) == 0 : e.length == kUndefined;
             if (e.tag == 0x7FE00010 && e.length == kUndefined) {
+                // Encapsulated (PS3.5 A.4): OB (OW in some writers' files), in a compressed
+                // transfer syntax, at the top level. GDCM asserts on other VRs.
+                if (!encapsulated_ || depth != 0 || (std::memcmp(e.vr, "OB", 2) != 0 && std::memcmp(e.vr, "OW", 2) != 0))
+                    broken(start, "encapsulated pixel data not OB/OW in a compressed transfer syntax");
                 at = fragments(e.value, end);
             } else if (sequence) {
                 at = items(e.value, e.length == kUndefined ? end : e.value + e.length, depth + 1, e.length == kUndefined);
@@ -158,6 +169,7 @@ private:
     std::string_view b_;
     const std::string& what_;
     bool explicit_ = true;
+    bool encapsulated_ = false;  // a compressed transfer syntax: pixel data in fragments
 };
 
 }  // namespace detail

@@ -67,8 +67,8 @@ struct ImageInfo {
     std::optional<PixelSpacing> spacing;  // DICOM only
 };
 
-// The header of the image file at `path`: a PNG's first 33 bytes, a JPEG's or DICOM's first MiB
-// (the whole file when its header runs longer).
+// The header of the image file at `path`: from a PNG's first 33 bytes, a JPEG's first MiB (the
+// whole file when its header runs longer), a DICOM file's whole bytes.
 inline ImageInfo read_image_info(const std::string& path) {
     io::RegularFile file(path);
     const std::uint64_t size = file.size();
@@ -93,13 +93,8 @@ inline ImageInfo read_image_info(const std::string& path) {
         }
         info.width = h.width, info.height = h.height, info.decode_peak_bytes = size + 3 * h.decoded_bytes();
     } else {
-        DicomHeader h;
-        try {
-            h = parse_dicom_header(head, path);
-        } catch (const Error&) {
-            if (head.size() == size) throw;
-            h = parse_dicom_header(whole(), path);
-        }
+        // The whole file: its element structure is checked to the end before GDCM reads it.
+        const DicomHeader h = parse_dicom_header(whole(), path);
         // The file, GDCM's copy of it, the decoded frames, the stored-value indices and the image.
         info.width = h.width, info.height = h.height, info.spacing = h.spacing;
         info.decode_peak_bytes = 3 * size + 3 * h.decoded_bytes();
