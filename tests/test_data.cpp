@@ -19,6 +19,7 @@
 #include "agcnn/data/summary.hpp"
 #include "agcnn/data/synth_dataset.hpp"
 #include "hostile_input.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace agcnn;
@@ -26,30 +27,9 @@ using namespace agcnn::data;
 
 namespace {
 
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        path = fs::temp_directory_path() / ("agcnn-test-data-" + tag + "-" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-// The message of the Error thrown by f, or "" when none.
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
+using testing::TempDir;
+using testing::write_text;
 
 // A synthetic data set shared by several tests (written once).
 const std::string& synthetic_dir() {

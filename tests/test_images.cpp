@@ -22,6 +22,7 @@
 #include "agcnn/data/pack.hpp"
 #include "agcnn/data/synth_dicom.hpp"
 #include "agcnn/data/transforms.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace agcnn;
@@ -29,28 +30,9 @@ using namespace agcnn::data;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        path = fs::temp_directory_path() / ("agcnn-test-images-" + tag + "-" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
-
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
+using testing::TempDir;
+using testing::write_text;
 
 // An 8-bit test picture, not square, with edges, a gradient and noise (so a decoder that drops a
 // row, swaps axes or loses a bit shows).
@@ -149,7 +131,7 @@ TEST_CASE("JPEG: baseline gray and colour round trips through stb; progressive g
     GrayImage smooth{48, 32, {}, {}};  // JPEG is lossy: a smooth picture, compared within 3 levels
     for (int y = 0; y < 32; ++y)
         for (int x = 0; x < 48; ++x) smooth.pixels.push_back(static_cast<std::uint8_t>(40 + 3 * x + 2 * y));
-    write_bytes(dir.file("gray.jpg"), encode_jpeg(smooth.pixels.data(), 48, 32, 1, 100));
+    write_text(dir.file("gray.jpg"), encode_jpeg(smooth.pixels.data(), 48, 32, 1, 100));
     const GrayImage gray = read_image(dir.file("gray.jpg"));
     CHECK(gray.width == 48);
     CHECK(gray.height == 32);
@@ -163,7 +145,7 @@ TEST_CASE("JPEG: baseline gray and colour round trips through stb; progressive g
         rgb.insert(rgb.end(), {std::uint8_t(r), std::uint8_t(g), std::uint8_t(b)});
         luma.push_back(std::uint8_t((77 * r + 150 * g + 29 * b) >> 8));
     }
-    write_bytes(dir.file("colour.JPEG"), encode_jpeg(rgb.data(), 48, 32, 3, 100));
+    write_text(dir.file("colour.JPEG"), encode_jpeg(rgb.data(), 48, 32, 3, 100));
     CHECK(max_difference(read_image(dir.file("colour.JPEG")).pixels, luma) <= 4);
     // Progressive.
     std::vector<std::uint8_t> expected_gray, expected_colour;
@@ -172,19 +154,19 @@ TEST_CASE("JPEG: baseline gray and colour round trips through stb; progressive g
             expected_gray.push_back(std::uint8_t(10 * x + 5 * y));
             expected_colour.push_back(std::uint8_t((77 * (10 * x + 40) + 150 * (5 * y + 60) + 29 * 128) >> 8));
         }
-    write_bytes(dir.file("progressive.jpg"), kProgressiveGray);
+    write_text(dir.file("progressive.jpg"), kProgressiveGray);
     const GrayImage progressive = read_image(dir.file("progressive.jpg"));
     CHECK(progressive.width == 16);
     CHECK(progressive.height == 12);
     CHECK(max_difference(progressive.pixels, expected_gray) <= 4);
-    write_bytes(dir.file("progressive-colour.jpg"), kProgressiveColour);
+    write_text(dir.file("progressive-colour.jpg"), kProgressiveColour);
     CHECK(max_difference(read_image(dir.file("progressive-colour.jpg")).pixels, expected_colour) <= 6);
     // Broken files: one line naming the file.
-    write_bytes(dir.file("cut.jpg"), kProgressiveGray.substr(0, 40));
+    write_text(dir.file("cut.jpg"), kProgressiveGray.substr(0, 40));
     CHECK(error_of([&] { read_image(dir.file("cut.jpg")); }).rfind(dir.file("cut.jpg") + ": ", 0) == 0);
-    write_bytes(dir.file("text.jpg"), "not a jpeg");
+    write_text(dir.file("text.jpg"), "not a jpeg");
     CHECK(error_of([&] { read_image(dir.file("text.jpg")); }) == dir.file("text.jpg") + ": not a readable JPEG (bad signature)");
-    write_bytes(dir.file("text.bmp"), "not an image");
+    write_text(dir.file("text.bmp"), "not an image");
     CHECK(error_of([&] { read_image(dir.file("text.bmp")); }) == dir.file("text.bmp") + ": not a PNG, JPEG or DICOM image");
 }
 
@@ -261,7 +243,7 @@ TEST_CASE("pack: deep images are stored at 16 bits and read back exactly; 8-bit 
     // One flipped bit in a deep image's samples: refused, naming the pack and the image.
     std::string bytes = io::read_file(dir.file("pack.bin"), 1 << 20);
     bytes[8 + 100] ^= 0x04;
-    write_bytes(dir.file("pack.bin"), bytes);
+    write_text(dir.file("pack.bin"), bytes);
     PackReader corrupt(dir.file("pack.bin"));
     CHECK(error_of([&] { corrupt.image("deep.png"); }) ==
           dir.file("pack.bin") + ": image 'deep.png' fails its checksum: the pack is corrupt (delete it, or run agcnn pack again)");
@@ -365,7 +347,7 @@ TEST_CASE("DICOM: every photometric interpretation x bits x transfer syntax read
                     expected.push_back(std::uint16_t(std::lround(value * 65535)));
                 }
                 write_png(dir.file(name + ".png"), gray_image_from_u16(expected.data(), 46, 30, 16));
-                write_bytes(dir.file(name + ".dcm"), synth_dicom(picture, v, 42));
+                write_text(dir.file(name + ".dcm"), synth_dicom(picture, v, 42));
                 const GrayImage png = read_image(dir.file(name + ".png"));
                 const GrayImage dcm = read_image(dir.file(name + ".dcm"));
                 REQUIRE(dcm.is_deep());
@@ -393,7 +375,7 @@ TEST_CASE("DICOM: rescale, windows, spacing sources and refusals, each naming th
     spec.intercept = -1000;
     spec.window = DicomWindow{3000, 4001, "LINEAR"};
     spec.spacing = PixelSpacing{0.2, 0.1, "PixelSpacing"};
-    write_bytes(dir.file("a.dcm"), encode_dicom(stored, 3, 2, spec));
+    write_text(dir.file("a.dcm"), encode_dicom(stored, 3, 2, spec));
     const GrayImage image = read_image(dir.file("a.dcm"));
     DicomGrayModule m;
     m.rows = 2, m.columns = 3, m.bits_stored = 12, m.high_bit = 11, m.slope = 2, m.intercept = -1000;
@@ -412,22 +394,22 @@ TEST_CASE("DICOM: rescale, windows, spacing sources and refusals, each naming th
     CHECK(unwindowed.deep[1] == std::lround((2.0 * 1000) / (2.0 * 4095) * 65535));
     // An all-zero spacing is absent.
     spec.spacing = PixelSpacing{0, 0, "ImagerPixelSpacing"};
-    write_bytes(dir.file("zero-spacing.dcm"), encode_dicom(stored, 3, 2, spec));
+    write_text(dir.file("zero-spacing.dcm"), encode_dicom(stored, 3, 2, spec));
     CHECK_FALSE(read_image_info(dir.file("zero-spacing.dcm")).spacing.has_value());
     // Truncated, garbage, empty: one line naming the file.
     const std::string good = io::read_file(dir.file("a.dcm"));
     for (std::size_t cut : {good.size() - 3, good.size() / 2, std::size_t(140), std::size_t(10), std::size_t(0)}) {
-        write_bytes(dir.file("cut.dcm"), good.substr(0, cut));
+        write_text(dir.file("cut.dcm"), good.substr(0, cut));
         const std::string error = error_of([&] { read_image(dir.file("cut.dcm")); });
         INFO(cut << ": " << error);
         CHECK(error.rfind(dir.file("cut.dcm") + ": ", 0) == 0);
         CHECK(error.find('\n') == std::string::npos);
     }
-    write_bytes(dir.file("garbage.dcm"), std::string(128, '\0') + "DICM" + std::string(300, '\x7f'));
+    write_text(dir.file("garbage.dcm"), std::string(128, '\0') + "DICM" + std::string(300, '\x7f'));
     CHECK(error_of([&] { read_image(dir.file("garbage.dcm")); }).rfind(dir.file("garbage.dcm") + ": ", 0) == 0);
     // A header claiming 16384 x 16384 x 16 bits (512 MiB) is refused before any decoding.
     spec.text = {{0x0028, 0x0010, "US", std::string("\x00\x40", 2)}, {0x0028, 0x0011, "US", std::string("\x00\x40", 2)}};
-    write_bytes(dir.file("bomb.dcm"), encode_dicom(stored, 3, 2, spec));
+    write_text(dir.file("bomb.dcm"), encode_dicom(stored, 3, 2, spec));
     CHECK(error_of([&] { read_image(dir.file("bomb.dcm")); }).find("bomb.dcm: refused to decode 1 frame(s) of 16384x16384 at 16 bits: it needs 512 MiB") != std::string::npos);
 }
 
