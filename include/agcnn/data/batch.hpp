@@ -24,7 +24,7 @@ struct GrayImage {
     int width = 0;
     int height = 0;
     std::vector<std::uint8_t> pixels;
-    std::vector<std::uint16_t> deep;
+    std::vector<std::uint16_t> deep{};  // {}: GrayImage{w, h, pixels} stays warning-free
 
     bool is_deep() const { return !deep.empty(); }
     std::size_t sample_count() const { return is_deep() ? deep.size() : pixels.size(); }
