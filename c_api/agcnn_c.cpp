@@ -126,11 +126,11 @@ agcnn_status agcnn_predict_u16(agcnn_predictor* predictor, const uint16_t* pixel
     });
 }
 
-agcnn_status agcnn_predict_file(agcnn_predictor* predictor, const char* png_path, agcnn_result* result,
+agcnn_status agcnn_predict_file(agcnn_predictor* predictor, const char* path, agcnn_result* result,
                                 float* heatmap, size_t heatmap_capacity) {
-    if (!png_path) return fail(AGCNN_ERROR_INVALID_ARGUMENT, "predict: the file path is NULL");
+    if (!path) return fail(AGCNN_ERROR_INVALID_ARGUMENT, "predict: the file path is NULL");
     return predict_into(predictor, result, heatmap, heatmap_capacity, [&](const agcnn::app::Predictor& p, bool h) {
-        return p.predict_file(png_path, h);
+        return p.predict_file(path, h);
     });
 }
 

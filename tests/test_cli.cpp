@@ -11,6 +11,9 @@
 
 #include "agcnn/agcnn.hpp"
 #include "agcnn/io/sha256.hpp"
+#include "agcnn/data/dicom_writer.hpp"
+#include "agcnn/data/gray_buffer.hpp"
+#include "agcnn/data/image_file.hpp"
 #include "agcnn/train/config.hpp"
 #include "gradcheck.hpp"
 #include "hostile_input.hpp"
@@ -259,6 +262,27 @@ std::string exported_model() {
 
 }  // namespace
 
+// ---- DICOM (docs/dicom.md) ------------------------------------------------------------------
+
+namespace {
+
+// Runs agcnn with `args`, keeping stdout and stderr together (for searching every output).
+Result run_keeping_output(const std::string& args, const std::string& output_path) {
+    const std::string command = kLimits + "; " + std::string(AGCNN_BINARY) + " " + args + " >" + output_path + " 2>&1";
+    const int status = std::system(command.c_str());
+    return {WEXITSTATUS(status), io::read_file(output_path)};
+}
+
+// Every byte of every regular file under `folder` (or the file itself), with its path.
+std::vector<std::pair<std::string, std::string>> all_files(const std::string& folder) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(folder))
+        if (e.is_regular_file()) out.emplace_back(e.path().string(), io::read_file(e.path().string(), 1ull << 30));
+    return out;
+}
+
+}  // namespace
+
 TEST_CASE("agcnn export: one model file with readable settings; predict --model gives what --run gives") {
     const std::string model = exported_model(), run_dir = tmp("export-run");
     const io::TensorFile file = io::read_safetensors(model);
@@ -321,4 +345,117 @@ TEST_CASE("the C example, built against the installed package, prints agcnn pred
     CHECK(y == doctest::Approx(box[1].get<double>()).epsilon(1e-8));
     CHECK(w == doctest::Approx(box[2].get<double>()).epsilon(1e-8));
     CHECK(h == doctest::Approx(box[3].get<double>()).epsilon(1e-8));
+TEST_CASE("DICOM: predict on a 16-bit MONOCHROME1 JPEG 2000 file gives the probabilities and box of the same 16-bit PNG") {
+    if (!data::kDicomBuilt) {
+        MESSAGE("SKIPPED: built without GDCM");
+        return;
+    }
+    const Result trained = synth_and_train("dicom-predict", "--images 16 --size 64 --seed 3",
+                                           "--base-width 2 --input-size 32 --resize 36 --pack 64 --global-epochs 1 "
+                                           "--global-batch 4 --local-epochs 0 --fusion-epochs 0 --threads 2 --seed 2");
+    INFO(trained.err);
+    REQUIRE(trained.exit_code == 0);
+    // A 96 x 80 picture using all 16 bits (bright disc on a ramp, low byte varying on its own).
+    const int width = 96, height = 80;
+    std::vector<std::uint16_t> value, stored;
+    for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x) {
+            const double ramp = 20000.0 + 300.0 * x + ((x - 60) * (x - 60) + (y - 30) * (y - 30) < 200 ? 25000 : 0);
+            value.push_back(static_cast<std::uint16_t>(int(ramp) ^ ((x * 7 + y * 13) & 0xFF)));
+            stored.push_back(static_cast<std::uint16_t>(65535 - value.back()));  // MONOCHROME1: white = low
+        }
+    const std::string png = tmp("same.png"), dcm = tmp("same.dcm");
+    data::write_png(png, data::gray_image_from_u16(value.data(), width, height, 16));
+    data::DicomWriteSpec spec;
+    spec.bits_stored = 16;
+    spec.monochrome1 = true;
+    spec.transfer_syntax = "j2k";
+    spec.window = data::DicomWindow{32768, 65536, "LINEAR"};  // the identity on 16 bits
+    spec.spacing = data::PixelSpacing{0.15, 0.125, "ImagerPixelSpacing"};
+    io::write_file_atomic(dcm, data::encode_dicom(stored.data(), width, height, spec));
+    const std::string out = tmp("dicom-predicted");
+    std::filesystem::remove_all(out);
+    const Result predicted = run("predict --run " + tmp("dicom-predict-run") + " " + png + " " + dcm + " --out " + out, kLimits);
+    INFO(predicted.err);
+    REQUIRE(predicted.exit_code == 0);
+    const auto json = nlohmann::json::parse(io::read_file(out + "/predictions.json"));
+    const auto& a = json.at(png);
+    const auto& b = json.at(dcm);
+    for (const char* branch : {"global", "local", "fusion"})
+        for (const auto& [label, p] : a.at(branch).items()) {
+            INFO(branch << " " << label);
+            CHECK(std::abs(p.get<double>() - b.at(branch).at(label).get<double>()) <= 1e-5);
+        }
+    CHECK(a.at("box") == b.at("box"));
+    // The box in millimetres: x and width by the column spacing, y and height by the row spacing.
+    CHECK_FALSE(a.contains("box_mm"));
+    REQUIRE(b.contains("box_mm"));
+    CHECK(b.at("pixel_spacing").at("source") == "ImagerPixelSpacing");
+    for (int k = 0; k < 4; ++k)
+        CHECK(b.at("box_mm")[k].get<double>() == doctest::Approx(b.at("box")[k].get<double>() * (k % 2 ? 0.15 : 0.125)));
+    const std::string csv = io::read_file(out + "/predictions.csv");
+    CHECK(csv.find(",box_x_mm,box_y_mm,box_width_mm,box_height_mm,pixel_spacing\n") != std::string::npos);
+    CHECK(csv.find(",ImagerPixelSpacing\n") != std::string::npos);
+    CHECK(csv.find(png + ",global,") != std::string::npos);
+}
+
+TEST_CASE("DICOM: a synthetic DICOM data set goes through dataset, train, eval and predict; no patient field leaves the files") {
+    if (!data::kDicomBuilt) {
+        MESSAGE("SKIPPED: built without GDCM");
+        return;
+    }
+    const std::string data_dir = tmp("dicom-e2e-data"), run_dir = tmp("dicom-e2e-run"), out = tmp("dicom-e2e-out");
+    for (const auto& d : {data_dir, run_dir, out}) std::filesystem::remove_all(d);
+    REQUIRE(run("synth --out " + data_dir + " --images 40 --size 64 --seed 4 --format dicom", kLimits).exit_code == 0);
+    // Every fourth image becomes a file full of identifying fields (its pixels unchanged).
+    const std::vector<std::pair<std::string, std::string>> secrets = {
+        {"PN", "SECRETNAME^JANE"}, {"LO", "PID-7741-SECRET"},   {"DA", "19230405"},
+        {"SH", "ACC-99120-SECRET"}, {"LO", "SECRET GENERAL HOSPITAL"}, {"PN", "DRSECRET^WHO"}};
+    const std::uint16_t tags[][2] = {{0x0010, 0x0010}, {0x0010, 0x0020}, {0x0010, 0x0030},
+                                     {0x0008, 0x0050}, {0x0008, 0x0080}, {0x0008, 0x0090}};
+    int rewritten = 0, index = 0;
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(data_dir + "/images")) names.push_back(e.path().string());
+    std::sort(names.begin(), names.end());
+    for (const std::string& path : names) {
+        if (index++ % 4 != 0) continue;
+        const data::GrayImage image = data::read_image(path);
+        data::DicomWriteSpec spec;
+        spec.window = data::DicomWindow{32768, 65536, "LINEAR"};
+        spec.spacing = data::PixelSpacing{0.143, 0.143, "PixelSpacing"};
+        for (std::size_t k = 0; k < secrets.size(); ++k) spec.text.push_back({tags[k][0], tags[k][1], secrets[k].first, secrets[k].second});
+        io::write_file_atomic(path, data::encode_dicom(image.deep.data(), image.width, image.height, spec));
+        CHECK(io::read_file(path).find("SECRETNAME^JANE") != std::string::npos);  // the field is really there
+        ++rewritten;
+    }
+    REQUIRE(rewritten == 10);
+    std::vector<Result> results;
+    results.push_back(run_keeping_output("dataset --data " + data_dir, tmp("dicom-e2e-1.txt")));
+    results.push_back(run_keeping_output("train --data " + data_dir + " --out " + run_dir +
+                                             " --base-width 2 --input-size 32 --resize 36 --pack 64 --global-epochs 1 "
+                                             "--local-epochs 1 --fusion-epochs 1 --global-batch 8 --local-batch 8 "
+                                             "--fusion-batch 8 --threads 2 --seed 1",
+                                         tmp("dicom-e2e-2.txt")));
+    results.push_back(run_keeping_output("eval --run " + run_dir + " --split test", tmp("dicom-e2e-3.txt")));
+    results.push_back(run_keeping_output("predict --run " + run_dir + " " + data_dir + "/images --steps --out " + out,
+                                         tmp("dicom-e2e-4.txt")));
+    for (const Result& r : results) {
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+    }
+    REQUIRE(std::filesystem::exists(out + "/predictions.json"));
+    const auto json = nlohmann::json::parse(io::read_file(out + "/predictions.json"));
+    CHECK(json.size() == 40);
+    // No identifying value anywhere: command output, run folder, predictions, pictures, the pack.
+    auto files = all_files(run_dir);
+    for (auto& f : all_files(out)) files.push_back(std::move(f));
+    for (const auto& e : std::filesystem::directory_iterator(data_dir))
+        if (e.is_regular_file() && e.path().extension() == ".bin") files.emplace_back(e.path().string(), io::read_file(e.path().string(), 1ull << 30));
+    for (int k = 1; k <= 4; ++k) files.emplace_back("output of command " + std::to_string(k), results[std::size_t(k - 1)].err);
+    CHECK(files.size() > 50);
+    for (const auto& [path, bytes] : files)
+        for (const auto& [vr, secret] : secrets) {
+            INFO(path << " contains " << secret);
+            CHECK(bytes.find(secret) == std::string::npos);
+        }
 }

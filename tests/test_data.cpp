@@ -19,6 +19,7 @@
 #include "agcnn/data/summary.hpp"
 #include "agcnn/data/synth_dataset.hpp"
 #include "hostile_input.hpp"
+#include "temp_files.hpp"
 
 namespace fs = std::filesystem;
 using namespace agcnn;
@@ -26,30 +27,9 @@ using namespace agcnn::data;
 
 namespace {
 
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        path = fs::temp_directory_path() / ("agcnn-test-data-" + tag + "-" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-// The message of the Error thrown by f, or "" when none.
-template <class F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using testing::error_of;
+using testing::TempDir;
+using testing::write_text;
 
 // A synthetic data set shared by several tests (written once).
 const std::string& synthetic_dir() {
@@ -140,8 +120,8 @@ TEST_CASE("PNG: gray, RGBA and 16-bit become one gray channel; bad files name th
     REQUIRE(g.width == 2);
     // stb's luma: (77 r + 150 g + 29 b) >> 8; alpha is dropped.
     CHECK(g.pixels == std::vector<std::uint8_t>{76, 149, 28, 200});
-    const GrayImage g16 = decode_png(png16(2, 1, {0x1234, 0xFF00}), "sixteen.png");
-    CHECK(g16.pixels == std::vector<std::uint8_t>{0x12, 0xFF});
+    const GrayImage g16 = decode_png(png16(2, 1, {0x1234, 0xFF00}), "sixteen.png");  // 16 bits kept (issue 12)
+    CHECK(g16.deep == std::vector<std::uint16_t>{0x1234, 0xFF00});
     const std::string good = encode_png(rgba, 2, 2, 4);
     write_text(dir.file("truncated.png"), good.substr(0, good.size() / 2));
     write_text(dir.file("text.png"), "not a png at all");
@@ -438,7 +418,7 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
     DataSpec spec;
     spec.data_dir = synthetic_dir();
     const Dataset d = open_dataset(spec);
-    auto source = std::make_shared<PngSource>(96);
+    auto source = std::make_shared<ImageFileSource>(96);
     LoaderConfig config;
     config.batch_size = 8;
     config.seed = 11;

@@ -15,7 +15,7 @@ esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
-packages=(g++ cmake make libeigen3-dev doctest-dev libstb-dev nlohmann-json3-dev libcli11-dev)
+packages=(g++ cmake make libeigen3-dev doctest-dev libstb-dev nlohmann-json3-dev libcli11-dev libgdcm-dev)
 
 bash "$root/tools/install-missing-packages.sh" "${packages[@]}"
 

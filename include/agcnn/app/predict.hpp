@@ -2,15 +2,22 @@
 // image files of any size. Both give the same outputs: the model file carries the run's
 // inference settings (app/model_file.hpp).
 //
-// Each PNG (files, or every .png in the folders given, sorted by name) is seen as `agcnn eval`
-// sees the images of its data set: scaled to the run's pack side (pack_side, the longer
+// Each image (PNG, JPEG or DICOM files, or every such file in the folders given, sorted by name;
+// data/image_file.hpp) is seen as `agcnn eval`
+// sees the images of its data set: scaled to the run's pack side (config.pack_side, the longer
 // side the packed cache stores, data/pack.hpp; 0 = full resolution), then the run's evaluation
 // transform (resize, centre crop, normalise), the three branches and the attention, with the
 // local crop cut from that same copy. So eval and predict give the same probabilities, heatmap
 // and box for the same image and model. Written to OUT (atomically, each file):
-//   predictions.csv   image,branch,<15 label probabilities>
+//   predictions.csv   image,branch,<15 label probabilities>,box_x_mm,box_y_mm,box_width_mm,
+//                     box_height_mm,pixel_spacing (the last five empty without a pixel spacing)
 //   predictions.json  {image: {"global": {label: p}, "local": ..., "fusion": ...,
-//                              "box": [x, y, w, h] in the image's pixels}}
+//                              "box": [x, y, w, h] in the image's pixels,
+//                              and with a DICOM pixel spacing "box_mm": [x, y, w, h] and
+//                              "pixel_spacing": {"source": "PixelSpacing" | "ImagerPixelSpacing",
+//                                                "row_mm": ..., "column_mm": ...}}}
+// Images are named by their paths as given; nothing from a DICOM header but its pixel spacing is
+// read into an output (no patient name, ID, date or accession number).
 //   <image stem>-attention.png  the input with the global heatmap and the attention box
 // With `steps`, also each step of the attention as its own picture (docs/how-agcnn-works.md):
 //   <stem>-1-input.png, -2-heatmap.png, -3-mask.png (mask at tau; the largest region in
@@ -18,9 +25,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <numeric>
 
+#include "agcnn/data/image_file.hpp"
 #include "agcnn/data/local_crop.hpp"
 #include "agcnn/app/evaluate_run.hpp"
 #include "agcnn/app/export_model.hpp"
@@ -30,8 +39,10 @@ namespace agcnn::app {
 // Image files as a DataSource: everything is the test split, labels unknown (zero).
 class ImageFilesSource final : public train::DataSource {
 public:
-    ImageFilesSource(std::vector<std::string> paths, const InferenceSettings& settings)
-        : paths_(std::move(paths)), pack_side_(settings.pack_side), transform_(settings.transform()) {}
+    ImageFilesSource(std::vector<std::string> paths, const InferenceSettings& settings,
+                     const data::ImageReadOptions& read_options = {})
+        : paths_(std::move(paths)), pack_side_(settings.pack_side), read_options_(read_options),
+          transform_(settings.transform()) {}
     std::int64_t images(Split s) const override { return s == Split::test ? std::int64_t(paths_.size()) : 0; }
     std::unique_ptr<train::BatchReader> epoch(Split s, int, int batch_size, std::int64_t skip) override {
         AGCNN_CHECK(s == Split::test, "predict: image files form the test split only");
@@ -53,7 +64,7 @@ private:
             std::vector<std::string> names;
             for (std::int64_t i = 0; i < n; ++i) {
                 names.push_back(paths[std::size_t(next_index + i)]);
-                data::GrayImage image = data::read_png(names.back());
+                data::GrayImage image = data::read_image(names.back(), source->read_options_);
                 images.push_back(std::make_shared<const data::GrayImage>(
                     source->pack_side_ > 0 ? data::fit_within(image, source->pack_side_) : std::move(image)));
             }
@@ -66,10 +77,11 @@ private:
     };
     std::vector<std::string> paths_;
     int pack_side_;
+    data::ImageReadOptions read_options_;
     data::TransformConfig transform_;
 };
 
-// Files as given; folders expanded to their .png files, sorted.
+// Files as given; folders expanded to their image files (.png, .jpg, .jpeg, .dcm), sorted.
 inline std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
     std::vector<std::string> out;
     for (const std::string& input : inputs) {
@@ -80,8 +92,8 @@ inline std::vector<std::string> expand_inputs(const std::vector<std::string>& in
         }
         std::vector<std::string> found;
         for (const auto& e : std::filesystem::directory_iterator(input))
-            if (e.is_regular_file() && data::detail::is_png_name(e.path().filename().string())) found.push_back(e.path().string());
-        AGCNN_CHECK(!found.empty(), input, ": no .png files in this folder");
+            if (e.is_regular_file() && data::is_image_name(e.path().filename().string())) found.push_back(e.path().string());
+        AGCNN_CHECK(!found.empty(), input, ": no image files (.png, .jpg, .jpeg, .dcm) in this folder");
         std::sort(found.begin(), found.end());
         out.insert(out.end(), found.begin(), found.end());
     }
@@ -93,6 +105,7 @@ struct PredictOptions {
     std::vector<std::string> inputs;
     int batch_size = 16;
     bool steps = false;
+    data::ImageReadOptions read_options;  // DICOM VOI mode and frame
 };
 
 inline void write_steps(const std::string& prefix, const data::Batch& batch, const model::AgCnnOutputs& out,
@@ -138,7 +151,7 @@ inline std::size_t predict(const PredictOptions& options) {
     std::filesystem::create_directories(options.out_dir);
     std::string csv = "image,branch";
     for (auto name : model::kLabelNames) csv.append(",").append(name);
-    csv += "\n";
+    csv += ",box_x_mm,box_y_mm,box_width_mm,box_height_mm,pixel_spacing\n";
     nlohmann::json json = nlohmann::json::object();
     std::size_t count = 0;
     evaluate_split(*net, files, Split::test, options.batch_size, settings.attention, device,
@@ -146,6 +159,27 @@ inline std::size_t predict(const PredictOptions& options) {
                  for (std::size_t i = 0; i < batch.names.size(); ++i, ++count) {
                      const std::string& path = batch.names[i];
                      nlohmann::json entry;
+                     // The box in the file's own pixels (the copy seen may be smaller), and in
+                     // millimetres when the file gives a pixel spacing.
+                     const data::ImageInfo info = data::read_image_info(path);
+                     const Box box = data::box_in_original(out.attention[i].box, batch.geometry[i], info.width,
+                                                           info.height);
+                     entry["box"] = {box.x0, box.y0, box.width(), box.height()};
+                     std::string mm_columns = ",,,,";
+                     if (info.spacing) {
+                         const data::PixelSpacing& s = *info.spacing;
+                         const std::array<double, 4> mm{box.x0 * s.column_mm, box.y0 * s.row_mm,
+                                                        box.width() * s.column_mm, box.height() * s.row_mm};
+                         entry["box_mm"] = mm;
+                         entry["pixel_spacing"] = {{"source", s.source}, {"row_mm", s.row_mm}, {"column_mm", s.column_mm}};
+                         mm_columns.clear();
+                         for (double v : mm) {
+                             char text[32];
+                             std::snprintf(text, sizeof text, ",%.3f", v);
+                             mm_columns += text;
+                         }
+                         mm_columns.append(",").append(s.source);
+                     }
                      for (Branch b : model::kBranches) {
                          const char* branch = model::branch_name(b);
                          const std::vector<float> l = out.logits(b).to_vector();
@@ -157,13 +191,8 @@ inline std::size_t predict(const PredictOptions& options) {
                              csv += text;
                              entry[branch][std::string(model::kLabelNames[k])] = p;
                          }
-                         csv += "\n";
+                         csv += mm_columns + "\n";
                      }
-                     // The box in the file's own pixels (the copy seen may be smaller).
-                     const auto [file_width, file_height] = data::read_png_size(path);
-                     const Box box = data::box_in_original(out.attention[i].box, batch.geometry[i], file_width,
-                                                           file_height);
-                     entry["box"] = {box.x0, box.y0, box.width(), box.height()};
                      json[path] = entry;
                      const std::string stem = std::filesystem::path(path).stem().string();
                      io::write_file_atomic(options.out_dir + "/" + stem + "-attention.png",

@@ -38,7 +38,7 @@
 #include "agcnn/app/model_file.hpp"
 #include "agcnn/data/gray_buffer.hpp"
 #include "agcnn/data/local_crop.hpp"
-#include "agcnn/data/png.hpp"
+#include "agcnn/data/image_file.hpp"
 #include "agcnn/data/resample.hpp"
 #include "agcnn/model/forward.hpp"
 
@@ -106,8 +106,9 @@ public:
                            bool want_heatmap = false) const {
         return predict(data::gray_image_from_u16(pixels, width, height, bits_stored), want_heatmap);
     }
-    Prediction predict_file(const std::string& png_path, bool want_heatmap = false) const {
-        return predict(data::read_png(png_path), want_heatmap);
+    // Any image file agcnn reads (PNG, JPEG, DICOM with the file's own window: data/image_file.hpp).
+    Prediction predict_file(const std::string& path, bool want_heatmap = false) const {
+        return predict(data::read_image(path), want_heatmap);
     }
 
 private:

@@ -86,7 +86,7 @@ AGCNN_C_API agcnn_status agcnn_predict_u8(agcnn_predictor* predictor, const uint
 AGCNN_C_API agcnn_status agcnn_predict_u16(agcnn_predictor* predictor, const uint16_t* pixels, int width,
                                            int height, int bits_stored, agcnn_result* result, float* heatmap,
                                            size_t heatmap_capacity);
-AGCNN_C_API agcnn_status agcnn_predict_file(agcnn_predictor* predictor, const char* png_path,
+AGCNN_C_API agcnn_status agcnn_predict_file(agcnn_predictor* predictor, const char* path,
                                             agcnn_result* result, float* heatmap, size_t heatmap_capacity);
 
 #ifdef __cplusplus

@@ -13,11 +13,22 @@
 
 namespace agcnn::data {
 
-// An 8-bit grayscale image, row-major, width * height bytes.
+// A grayscale image, row-major, in one of two sample arrays (exactly one holds width * height
+// samples, the other is empty):
+//   pixels  8-bit samples (8-bit PNGs and JPEGs, synthetic images);
+//   deep    samples on the full 16-bit scale 0..65535, for sources with more than 8 significant
+//           bits (16-bit PNGs, DICOM after its grayscale pipeline), so resizing and the network
+//           input keep their precision (data/resample.hpp, data/transforms.hpp).
+// An 8-bit image goes through exactly the arithmetic it always did.
 struct GrayImage {
     int width = 0;
     int height = 0;
     std::vector<std::uint8_t> pixels;
+    std::vector<std::uint16_t> deep{};  // {}: GrayImage{w, h, pixels} stays warning-free
+
+    bool is_deep() const { return !deep.empty(); }
+    std::size_t sample_count() const { return is_deep() ? deep.size() : pixels.size(); }
+    int bytes_per_sample() const { return is_deep() ? 2 : 1; }
 };
 
 // The region of the source image that became the network input. Input pixel centre

@@ -2,11 +2,13 @@
 // training, evaluation and `agcnn dataset` make.
 //
 // Two forms:
-//   official layout (DataSpec::data_dir): PNGs in DIR/images/ or DIR/images_NNN/images/,
+//   official layout (DataSpec::data_dir): images in DIR/images/ or DIR/images_NNN/images/,
 //     Data_Entry_2017_v2020.csv (preferred) or Data_Entry_2017.csv, optional train_val_list.txt +
 //     test_list.txt (needed for the official split) and BBox_List_2017.csv;
 //   list files (DataSpec::images_dir + train/val/test CheXNet-style lists): the lists are the split.
-// Every record must have its PNG (and, with check_png_headers, a readable PNG header); problems
+// Images are PNG, JPEG or DICOM files (data/image_file.hpp), named in the CSV and lists as they
+// are on disk (00000001_000.png, 00000001_000.dcm).
+// Every record must have its image (and, with check_png_headers, a readable header); problems
 // throw naming the file and line, or with skip_bad are logged and the image left out.
 #pragma once
 
@@ -21,7 +23,7 @@
 #include <vector>
 
 #include "agcnn/data/list_readers.hpp"
-#include "agcnn/data/png.hpp"
+#include "agcnn/data/image_file.hpp"
 #include "agcnn/data/splits.hpp"
 
 namespace agcnn::data {
@@ -50,14 +52,14 @@ namespace detail {
 
 namespace fs = std::filesystem;
 
-// name -> path of every .png in the given folders; a name in two folders is a problem.
-inline std::unordered_map<std::string, std::string> index_pngs(const std::vector<fs::path>& folders,
+// name -> path of every image file in the given folders; a name in two folders is a problem.
+inline std::unordered_map<std::string, std::string> index_images(const std::vector<fs::path>& folders,
                                                                ProblemLog& log) {
     std::unordered_map<std::string, std::string> paths;
     for (const fs::path& folder : folders)
         for (const auto& entry : fs::directory_iterator(folder)) {
             const std::string name = entry.path().filename().string();
-            if (!is_png_name(name) || !entry.is_regular_file()) continue;
+            if (!is_image_name(name) || !entry.is_regular_file()) continue;
             const auto [it, inserted] = paths.emplace(name, entry.path().string());
             if (!inserted) log.report(entry.path().string(), name, "duplicate image, also " + it->second);
         }
@@ -78,7 +80,7 @@ inline std::vector<fs::path> official_image_folders(const fs::path& root) {
     return folders;
 }
 
-// Sets each record's path; drops (through the log) records without a usable PNG.
+// Sets each record's path; drops (through the log) records without a usable image.
 inline void attach_images(std::vector<ImageRecord>& records,
                           const std::unordered_map<std::string, std::string>& paths,
                           const std::string& folders, bool check_headers, ProblemLog& log) {
@@ -92,7 +94,7 @@ inline void attach_images(std::vector<ImageRecord>& records,
         r.path = it->second;
         if (check_headers) {
             try {
-                read_png_size(r.path);
+                read_image_size(r.path);
             } catch (const Error& e) {
                 log.report(r.origin, r.name, e.what());
                 continue;
@@ -138,7 +140,7 @@ inline Dataset open_official(const DataSpec& spec, ProblemLog& log) {
     Dataset data;
     data.records = read_data_entry(csv.string(), log);
     const std::vector<fs::path> folders = official_image_folders(root);
-    attach_images(data.records, index_pngs(folders, log), "images/ or images_NNN/images/ of " + root.string(),
+    attach_images(data.records, index_images(folders, log), "images/ or images_NNN/images/ of " + root.string(),
                   spec.check_png_headers, log);
     if (fs::exists(root / "BBox_List_2017.csv"))
         data.boxes = read_bbox_list((root / "BBox_List_2017.csv").string(), log);
@@ -207,7 +209,7 @@ inline Dataset open_lists(const DataSpec& spec, ProblemLog& log) {
             keep[i] = 0;
         }
     ProblemLog strict(false);
-    const auto paths = index_pngs({fs::path(spec.images_dir)}, strict);
+    const auto paths = index_images({fs::path(spec.images_dir)}, strict);
     std::vector<ImageRecord> records;
     std::vector<int> old_to_new(data.records.size(), -1);
     for (std::size_t i = 0; i < data.records.size(); ++i) {

@@ -1,16 +1,14 @@
-// agcnn/data/gray_buffer.hpp — a gray image from a caller's pixel buffer (the embedding APIs'
-// input: app/predictor.hpp, the C API).
-//
-//   gray_image_from_u8(pixels, width, height)   width * height bytes, row-major, copied as is
-//   gray_image_from_u16(pixels, width, height, bits_stored)
-//       width * height 16-bit samples, row-major, of which the low `bits_stored` (1..16) bits
-//       hold the value (DICOM's Bits Stored; higher bits are ignored). Today's GrayImage is
-//       8-bit, so each value v becomes round(v * 255 / (2^bits_stored - 1)): 0 stays 0, the
-//       largest value becomes 255, and rounding is to the nearest 8-bit level.
-// Both check the buffer (non-null, 1..kMaxImageSide per side) and throw Error otherwise.
+// agcnn/data/gray_buffer.hpp — a GrayImage from pixels already in memory (an embedding program's
+// own decoder, a frame grabber, a PACS toolkit), with the same precision rules as the files:
+//   gray_image_from_u8   8-bit samples -> an 8-bit image (the same arithmetic as an 8-bit PNG);
+//   gray_image_from_u16  samples of `bits_stored` significant bits (1..16) in uint16 -> for
+//                        bits_stored <= 8 an 8-bit image, else a deep image with each sample
+//                        scaled to the 16-bit range, round(v * 65535 / (2^bits_stored - 1)).
+// A 16-bit buffer and a 16-bit PNG of the same samples give the same image, hence the same
+// network input. Samples must fit in bits_stored bits; errors say which does not.
 #pragma once
 
-#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "agcnn/core/error.hpp"
@@ -20,30 +18,35 @@
 namespace agcnn::data {
 
 namespace detail {
-inline GrayImage gray_image_of_size(const void* pixels, int width, int height) {
-    AGCNN_CHECK(pixels != nullptr, "gray image: null pixel buffer");
+inline void check_buffer_size(int width, int height) {
     AGCNN_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide,
-                "gray image: ", width, "x", height, " is outside 1..", kMaxImageSide, " per side");
-    GrayImage image;
-    image.width = width;
-    image.height = height;
-    image.pixels.resize(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
-    return image;
+                "gray image of ", width, "x", height, " pixels: each side must be in 1..", kMaxImageSide);
 }
 }  // namespace detail
 
 inline GrayImage gray_image_from_u8(const std::uint8_t* pixels, int width, int height) {
-    GrayImage image = detail::gray_image_of_size(pixels, width, height);
-    std::copy(pixels, pixels + image.pixels.size(), image.pixels.begin());
+    detail::check_buffer_size(width, height);
+    GrayImage image{width, height, {}, {}};
+    image.pixels.assign(pixels, pixels + std::size_t(width) * std::size_t(height));
     return image;
 }
 
 inline GrayImage gray_image_from_u16(const std::uint16_t* pixels, int width, int height, int bits_stored) {
-    AGCNN_CHECK(bits_stored >= 1 && bits_stored <= 16, "gray image: bits stored ", bits_stored, " is outside 1..16");
-    GrayImage image = detail::gray_image_of_size(pixels, width, height);
-    const std::uint32_t mask = (1u << bits_stored) - 1u;
-    for (std::size_t i = 0; i < image.pixels.size(); ++i)
-        image.pixels[i] = static_cast<std::uint8_t>(((pixels[i] & mask) * 255u + mask / 2) / mask);
+    detail::check_buffer_size(width, height);
+    AGCNN_CHECK(bits_stored >= 1 && bits_stored <= 16, "gray image: ", bits_stored, " bits stored, expected 1..16");
+    const std::size_t count = std::size_t(width) * std::size_t(height);
+    const std::uint32_t max = (1u << bits_stored) - 1;
+    for (std::size_t i = 0; i < count; ++i)
+        AGCNN_CHECK(pixels[i] <= max, "gray image: sample ", i, " = ", pixels[i], " needs more than ", bits_stored,
+                    " bits");
+    GrayImage image{width, height, {}, {}};
+    if (bits_stored <= 8) {
+        image.pixels.assign(pixels, pixels + count);  // values < 256 already
+        return image;
+    }
+    image.deep.resize(count);
+    for (std::size_t i = 0; i < count; ++i)
+        image.deep[i] = static_cast<std::uint16_t>(std::lround(double(pixels[i]) * 65535.0 / max));
     return image;
 }
 

@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "agcnn/data/image_names.hpp"
 #include "agcnn/data/records.hpp"
 #include "agcnn/data/text_lines.hpp"
 
@@ -34,11 +35,6 @@ inline bool parse_double(const std::string& text, double& value) {
     const char* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
     return ec == std::errc() && ptr == end;
-}
-
-inline bool is_png_name(const std::string& name) {
-    return name.size() > 4 && name.find('/') == std::string::npos &&
-           name.compare(name.size() - 4, 4, ".png") == 0;
 }
 
 // Splits on spaces and tabs.
@@ -74,8 +70,8 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
             AGCNN_CHECK(fields.size() >= needed, at, ": expected at least ", needed,
                         " fields, got ", fields.size());
             record.name = fields[static_cast<std::size_t>(name_col)];
-            AGCNN_CHECK(detail::is_png_name(record.name), at, ": 'Image Index' is '", record.name,
-                        "', expected a .png file name");
+            AGCNN_CHECK(is_image_name(record.name), at, ": 'Image Index' is '", record.name,
+                        "', expected an image file name (.png, .jpg, .jpeg or .dcm)");
             const std::string& patient = fields[static_cast<std::size_t>(patient_col)];
             AGCNN_CHECK(!patient.empty() && patient.find_first_not_of("0123456789") == std::string::npos,
                         at, ": 'Patient ID' is '", patient, "', expected digits");
@@ -98,8 +94,8 @@ inline std::vector<std::string> read_name_list(const std::string& path, ProblemL
     for (const TextLine& line : read_text_lines(path)) {
         const std::string at = where(path, line.number);
         const std::vector<std::string> words = detail::split_words(line.text);
-        if (words.size() != 1 || !detail::is_png_name(words[0]))
-            log.report(at, "", "expected one .png file name per line, got '" + line.text + "'");
+        if (words.size() != 1 || !is_image_name(words[0]))
+            log.report(at, "", "expected one image file name per line, got '" + line.text + "'");
         else if (!seen.insert(words[0]).second)
             log.report(at, words[0], "duplicate image '" + words[0] + "'");
         else
@@ -115,8 +111,8 @@ inline std::vector<ImageRecord> read_chexnet_list(const std::string& path, Probl
     for (const TextLine& line : read_text_lines(path)) {
         const std::string at = where(path, line.number);
         const std::vector<std::string> words = detail::split_words(line.text);
-        if (words.size() != 1 + model::kDiseaseCount || !detail::is_png_name(words[0])) {
-            log.report(at, "", "expected a .png file name and " + std::to_string(model::kDiseaseCount) +
+        if (words.size() != 1 + model::kDiseaseCount || !is_image_name(words[0])) {
+            log.report(at, "", "expected an image file name and " + std::to_string(model::kDiseaseCount) +
                                    " labels 0/1, got " + std::to_string(words.size()) + " fields");
             continue;
         }
@@ -155,7 +151,7 @@ inline std::vector<BoundingBox> read_bbox_list(const std::string& path, ProblemL
         const std::string at = where(path, lines[i].number);
         const std::vector<std::string> f = split_csv(lines[i], path);
         BoundingBox box;
-        const bool shape_ok = f.size() >= 6 && detail::is_png_name(f[0]);
+        const bool shape_ok = f.size() >= 6 && is_image_name(f[0]);
         const std::string label = shape_ok && f[1] == "Infiltrate" ? "Infiltration" : (shape_ok ? f[1] : "");
         box.label = model::label_index(label);
         if (!shape_ok) {

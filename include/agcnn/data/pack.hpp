@@ -1,16 +1,19 @@
 // agcnn/data/pack.hpp — the packed cache: every image of a data set decoded once into one file.
 //
 // Decoding 1024x1024 PNGs each epoch cannot feed a GPU, so `agcnn pack` stores each image as
-// uint8 gray, scaled so its longer side is at most `max_side` (512 by default), in one file:
+// gray samples, scaled so its longer side is at most `max_side` (512 by default), in one file:
 //
 //   "AGCNNPK1" | pixels of image 0 | pixels of image 1 | ... | index JSON
 //   | u64 index length | u64 index checksum | "AGCNNEND"          (integers little-endian)
 //
-// The index lists, per image: name, offset, width, height, a 64-bit checksum of its pixels, and
-// the source PNG's size and modification time. A pack is trusted only if the trailer, file size
-// and index checksum agree (a torn or truncated file fails here), and each image's checksum is
-// checked when it is read. A pack is stale when a record is missing or its PNG's size or mtime
-// changed; ensure_pack() then rebuilds it. The file is written through io::AtomicFileWriter
+// The index lists, per image: name, offset, width, height, bytes per sample (1 for 8-bit images,
+// 2 for deep ones: 16-bit PNGs and DICOM keep their precision, little-endian uint16), a 64-bit
+// checksum of its pixels, and the source file's size and modification time; and for the whole
+// pack the side and the DICOM VOI mode it was decoded with. A pack is trusted only if the trailer,
+// file size and index checksum agree (a torn or truncated file fails here), and each image's
+// checksum is checked when it is read (a flipped bit is an error naming the pack). A pack is stale
+// when a record is missing, its source's size or mtime changed, or it was decoded another way;
+// ensure_pack() then rebuilds it. The file is written through io::AtomicFileWriter
 // (temporary name, fsync, rename, folder fsync), so a crash leaves the old pack or the new one.
 #pragma once
 
@@ -34,6 +37,7 @@
 namespace agcnn::data {
 
 constexpr char kPackMagic[] = "AGCNNPK1";
+constexpr int kPackVersion = 2;  // 2: 16-bit samples for deep images, the DICOM VOI mode
 constexpr char kPackEnd[] = "AGCNNEND";
 
 // A fast 64-bit checksum (8 bytes per step, multiply-rotate mixing); catches corruption, not
@@ -57,7 +61,7 @@ inline std::uint64_t checksum64(const void* data, std::size_t size) {
     return h ^ (h >> 29);
 }
 
-// What identifies the version of a source PNG without reading it.
+// What identifies the version of a source image file without reading it.
 struct SourceStamp {
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
@@ -75,7 +79,9 @@ struct PackEntry {
     std::string name;
     std::uint64_t offset = 0;
     int width = 0, height = 0;  // 0 x 0: the source could not be decoded (see `error`)
+    int bytes_per_sample = 1;   // 1: 8-bit image; 2: deep (16-bit scale), little-endian
     std::uint64_t checksum = 0;
+    std::uint64_t bytes() const { return std::uint64_t(width) * std::uint64_t(height) * std::uint64_t(bytes_per_sample); }
     SourceStamp stamp;
     std::string error;
 };
@@ -101,6 +107,7 @@ public:
 
     const std::string& path() const { return path_; }
     int max_side() const { return max_side_; }
+    const std::string& dicom_voi() const { return dicom_voi_; }
     const std::vector<PackEntry>& entries() const { return entries_; }
     const PackEntry* find(const std::string& name) const {
         const auto it = by_name_.find(name);
@@ -122,12 +129,17 @@ public:
         const PackEntry* e = find(name);
         AGCNN_CHECK(e != nullptr, path_, ": image '", name, "' is not in the pack (rebuild it with agcnn pack)");
         AGCNN_CHECK(e->error.empty(), path_, ": image '", name, "' could not be decoded when packed: ", e->error);
+        AGCNN_CHECK(checksum64(data_ + e->offset, e->bytes()) == e->checksum, path_, ": image '", name,
+                    "' fails its checksum: the pack is corrupt (delete it, or run agcnn pack again)");
         auto out = std::make_shared<GrayImage>();
         out->width = e->width;
         out->height = e->height;
-        out->pixels.assign(data_ + e->offset, data_ + e->offset + std::uint64_t(e->width) * e->height);
-        AGCNN_CHECK(checksum64(out->pixels.data(), out->pixels.size()) == e->checksum, path_, ": image '", name,
-                    "' fails its checksum: the pack is corrupt (delete it, or run agcnn pack again)");
+        if (e->bytes_per_sample == 2) {
+            out->deep.resize(std::size_t(e->width) * e->height);
+            std::memcpy(out->deep.data(), data_ + e->offset, e->bytes());  // little-endian host
+        } else {
+            out->pixels.assign(data_ + e->offset, data_ + e->offset + e->bytes());
+        }
         return out;
     }
 
@@ -151,20 +163,25 @@ private:
         nlohmann::json index;
         try {
             index = nlohmann::json::parse(index_text, index_text + index_length);
-            AGCNN_CHECK(index.at("version").get<int>() == 1, corrupt, "unknown pack version");
+            AGCNN_CHECK(index.at("version").get<int>() == kPackVersion, path_, ": pack version ",
+                        index.at("version").get<int>(), ", this agcnn reads version ", kPackVersion,
+                        " (run agcnn pack again)");
             max_side_ = index.at("max_side").get<int>();
+            dicom_voi_ = index.at("dicom_voi").get<std::string>();
             for (const auto& item : index.at("images")) {
                 PackEntry e;
                 e.name = item.at("name").get<std::string>();
                 e.offset = item.at("offset").get<std::uint64_t>();
                 e.width = item.at("width").get<int>();
                 e.height = item.at("height").get<int>();
+                e.bytes_per_sample = item.at("bytes_per_sample").get<int>();
                 e.checksum = item.at("checksum").get<std::uint64_t>();
                 e.stamp = {item.at("source_size").get<std::uint64_t>(), item.at("source_mtime_ns").get<std::int64_t>()};
                 e.error = item.value("error", "");
-                const std::uint64_t bytes = std::uint64_t(e.width) * std::uint64_t(e.height);
+                AGCNN_CHECK(e.bytes_per_sample == 1 || e.bytes_per_sample == 2, corrupt, "image '", e.name,
+                            "' has ", e.bytes_per_sample, " bytes per sample");
                 AGCNN_CHECK(e.width >= 0 && e.height >= 0 && e.width <= kMaxImageSide && e.height <= kMaxImageSide &&
-                                e.offset >= 8 && e.offset <= index_start && bytes <= index_start - e.offset,
+                                e.offset >= 8 && e.offset <= index_start && e.bytes() <= index_start - e.offset,
                             corrupt, "image '", e.name, "' lies outside the pixel block");
                 AGCNN_CHECK(by_name_.emplace(e.name, entries_.size()).second, corrupt, "image '", e.name,
                             "' twice");
@@ -180,6 +197,7 @@ private:
     std::size_t size_ = 0;
     const unsigned char* data_ = nullptr;
     int max_side_ = 0;
+    std::string dicom_voi_;
     std::vector<PackEntry> entries_;
     std::unordered_map<std::string, std::size_t> by_name_;
 };
@@ -221,14 +239,21 @@ private:
 
 // The memory that build_pack's parallel decoding may hold at once: one decode of the largest
 // accepted PNG (png_decode_peak_bytes of a kMaxDecodedBytes image in a kMaxPngFileBytes file).
+// A larger single decode (a big DICOM) still runs, alone.
 constexpr std::uint64_t kPackDecodeBudget = kMaxPngFileBytes + 3 * kMaxDecodedBytes;
 
-// Decodes every record's PNG (in parallel, in chunks, the decodes in flight within
-// kPackDecodeBudget) and writes the pack at `path` atomically. A PNG that cannot be decoded is
+// The name of a VOI mode as the pack's index records it.
+inline const char* voi_mode_name(VoiMode mode) {
+    return mode == VoiMode::file ? "file" : mode == VoiMode::minmax ? "minmax" : "none";
+}
+
+// Decodes every record's image (in parallel, in chunks, the decodes in flight within
+// kPackDecodeBudget) and writes the pack at `path` atomically. An image that cannot be decoded is
 // an error naming it, or with skip_bad is kept in the index with its error.
 // `progress(done, total)` is called after each chunk.
 inline void build_pack(const std::vector<ImageRecord>& records, const std::string& path, int max_side,
-                       bool skip_bad, const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+                       bool skip_bad, const std::function<void(std::size_t, std::size_t)>& progress = {},
+                       const ImageReadOptions& options = {}) {
     AGCNN_CHECK(max_side >= 16 && max_side <= kMaxImageSide, "pack: image side ", max_side, " outside 16..",
                 kMaxImageSide);
     io::AtomicFileWriter out(path);
@@ -246,9 +271,8 @@ inline void build_pack(const std::vector<ImageRecord>& records, const std::strin
         for (std::size_t i = begin; i < end; ++i) {
             try {
                 stamps[i - begin] = stamp_of(records[i].path);
-                const MemoryBudget::Hold hold(
-                    budget, png_decode_peak_bytes(read_png_header(records[i].path), stamps[i - begin].size));
-                decoded[i - begin] = fit_within(read_png(records[i].path), max_side);
+                const MemoryBudget::Hold hold(budget, read_image_info(records[i].path).decode_peak_bytes);
+                decoded[i - begin] = fit_within(read_image(records[i].path, options), max_side);
             } catch (const Error& e) {
                 errors[i - begin] = e.what();
             }
@@ -257,21 +281,28 @@ inline void build_pack(const std::vector<ImageRecord>& records, const std::strin
             const GrayImage& image = decoded[i - begin];
             const std::string& error = errors[i - begin];
             AGCNN_CHECK(skip_bad || error.empty(), error);
+            const void* samples = image.is_deep() ? static_cast<const void*>(image.deep.data()) : image.pixels.data();
+            const std::size_t bytes = image.sample_count() * std::size_t(image.bytes_per_sample());
             nlohmann::json item = {{"name", records[i].name},
                                    {"offset", offset},
                                    {"width", image.width},
                                    {"height", image.height},
-                                   {"checksum", checksum64(image.pixels.data(), image.pixels.size())},
+                                   {"bytes_per_sample", image.bytes_per_sample()},
+                                   {"checksum", checksum64(samples, bytes)},
                                    {"source_size", stamps[i - begin].size},
                                    {"source_mtime_ns", stamps[i - begin].mtime_ns}};
             if (!error.empty()) item["error"] = error;
             images.push_back(std::move(item));
-            out.write(image.pixels.data(), image.pixels.size());
-            offset += image.pixels.size();
+            out.write(samples, bytes);  // deep samples little-endian (the host's order; x86-64, aarch64)
+            offset += bytes;
         }
         if (progress) progress(end, records.size());
     }
-    const std::string index = nlohmann::json{{"version", 1}, {"max_side", max_side}, {"images", images}}.dump();
+    const std::string index = nlohmann::json{{"version", kPackVersion},
+                                             {"max_side", max_side},
+                                             {"dicom_voi", voi_mode_name(options.dicom.voi)},
+                                             {"images", images}}
+                                  .dump();
     const std::uint64_t trailer[2] = {index.size(), checksum64(index.data(), index.size())};
     out.write(index.data(), index.size());
     out.write(trailer, sizeof trailer);
@@ -284,16 +315,19 @@ inline std::string default_pack_path(const std::string& folder, int max_side) {
     return (std::filesystem::path(folder) / ("agcnn-pack-" + std::to_string(max_side) + ".bin")).string();
 }
 
-// The pack at `path` if it is sound, built at `max_side` and current for `records`; else null
-// (missing, torn, corrupt, another side, or stale). Something at `path` that is not a regular
+// The pack at `path` if it is sound, built at `max_side` with `options` and current for
+// `records`; else null (missing, torn, corrupt, another version, side or VOI mode, or stale). Something at `path` that is not a regular
 // file (a FIFO, a device, a folder) is an error, not a pack to rebuild over.
 inline std::shared_ptr<PackReader> open_current_pack(const std::vector<ImageRecord>& records,
-                                                     const std::string& path, int max_side) {
+                                                     const std::string& path, int max_side,
+                                                     const ImageReadOptions& options = {}) {
     if (!std::filesystem::exists(path)) return nullptr;
     io::RegularFile{path};  // throws "PATH: not a regular file (...)"
     try {
         auto reader = std::make_shared<PackReader>(path);
-        if (reader->max_side() == max_side && reader->is_current_for(records)) return reader;
+        if (reader->max_side() == max_side && reader->dicom_voi() == voi_mode_name(options.dicom.voi) &&
+            reader->is_current_for(records))
+            return reader;
     } catch (const Error&) {
         // a torn or corrupt pack is not trusted
     }
@@ -304,9 +338,9 @@ inline std::shared_ptr<PackReader> open_current_pack(const std::vector<ImageReco
 // otherwise (re)builds it first. Returns the reader and whether it was (re)built.
 inline std::pair<std::shared_ptr<PackReader>, bool> ensure_pack(
     const std::vector<ImageRecord>& records, const std::string& path, int max_side, bool skip_bad,
-    const std::function<void(std::size_t, std::size_t)>& progress = {}) {
-    if (auto reader = open_current_pack(records, path, max_side)) return {reader, false};
-    build_pack(records, path, max_side, skip_bad, progress);
+    const std::function<void(std::size_t, std::size_t)>& progress = {}, const ImageReadOptions& options = {}) {
+    if (auto reader = open_current_pack(records, path, max_side, options)) return {reader, false};
+    build_pack(records, path, max_side, skip_bad, progress, options);
     return {std::make_shared<PackReader>(path), true};
 }
 

@@ -1,17 +1,18 @@
-// agcnn/data/png.hpp — PNG files to and from one 8-bit gray channel.
+// agcnn/data/png.hpp — PNG files to and from one gray channel.
 //
-// Decoding is stb_image: 8- and 16-bit gray, gray+alpha, RGB and RGBA all become one 8-bit gray
-// channel (stb's luma weights 77/150/29 of 256; alpha is dropped, 16-bit samples keep their high
-// byte). ChestX-ray14 is mostly 8-bit gray with about 500 RGBA images; the shared sample is RGB.
-// Encoding (synthetic data, pictures for the docs) is stb_image_write, written atomically.
+// Decoding is stb_image (data/stb.hpp): gray, gray+alpha, RGB and RGBA all become one gray
+// channel (stb's luma weights 77/150/29 of 256; alpha is dropped). Images of up to 8 bits per
+// sample give an 8-bit GrayImage; 16-bit PNGs give a deep GrayImage with every 16-bit sample kept
+// (the PNG standard's full 0..65535 scale: a 12-bit export stored unscaled in 0..4095 stays dark,
+// as its own viewer shows it, but loses nothing; the contrast enhancement stretches it).
+// ChestX-ray14 is mostly 8-bit gray with about 500 RGBA images; the shared sample is RGB.
+// Encoding (synthetic data, pictures for the docs, 16-bit test images) is stb_image_write's
+// encoder for 8 bits and its zlib for 16 bits, written atomically.
 //
 // Memory: a PNG of a few kilobytes can claim gigapixels, so the header is read first and an image
 // whose decoded size (width x height x channels x bytes per channel, what stb allocates at once)
 // exceeds kMaxDecodedBytes is refused before stb runs; stb's peak is about three times that.
 //
-// ODR: the engine is header-only, so the stb implementations are compiled here with static
-// linkage (STB_IMAGE_STATIC, STB_IMAGE_WRITE_STATIC): every translation unit that includes this
-// header gets its own private copy, and no two units define the same external symbol.
 #pragma once
 
 #include <cerrno>
@@ -24,22 +25,7 @@
 #include "agcnn/data/batch.hpp"
 #include "agcnn/io/atomic_file.hpp"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_NO_STDIO
-#define STBI_MAX_DIMENSIONS 16384  // = kMaxImageSide, a second guard inside stb
-#include <stb_image.h>
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
+#include "agcnn/data/stb.hpp"
 
 namespace agcnn::data {
 
@@ -50,8 +36,8 @@ constexpr std::uint64_t kMaxDecodedBytes = 256ull << 20;
 // The largest PNG file read (ChestX-ray14's are under 4 MiB).
 constexpr std::uint64_t kMaxPngFileBytes = 256ull << 20;
 
-// What a PNG's IHDR chunk says about the image.
-struct PngHeader {
+// What an image file's header says about its decoded size (a PNG's IHDR, a JPEG's frame header).
+struct ImageHeader {
     int width = 0, height = 0;
     int channels = 0;           // as stb decodes them: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA or palette
     int bytes_per_channel = 0;  // 2 for 16-bit samples, else 1
@@ -63,7 +49,7 @@ struct PngHeader {
 
 // The header of PNG bytes (the first 33 are enough); `what` names the file in errors. Refuses a
 // bad signature or IHDR, and any size outside 1..kMaxImageSide per side or over kMaxDecodedBytes.
-inline PngHeader parse_png_header(std::string_view bytes, const std::string& what) {
+inline ImageHeader parse_png_header(std::string_view bytes, const std::string& what) {
     constexpr std::string_view kSignature("\x89PNG\r\n\x1a\n", 8);
     AGCNN_CHECK(bytes.size() >= 8 && bytes.substr(0, 8) == kSignature, what, ": not a readable PNG (bad signature)");
     AGCNN_CHECK(bytes.size() >= 33 && bytes.substr(12, 4) == "IHDR", what, ": not a readable PNG (no IHDR chunk)");
@@ -82,7 +68,7 @@ inline PngHeader parse_png_header(std::string_view bytes, const std::string& wha
                        : color_type == 6 ? 4 : 0;
     AGCNN_CHECK(channels > 0 && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16), what,
                 ": not a readable PNG (colour type ", color_type, ", bit depth ", depth, ")");
-    const PngHeader header{int(width), int(height), channels, depth == 16 ? 2 : 1};
+    const ImageHeader header{int(width), int(height), channels, depth == 16 ? 2 : 1};
     AGCNN_CHECK(header.decoded_bytes() <= kMaxDecodedBytes, what, ": refused to decode a ", width, "x", height,
                 " image of ", channels, " channel(s) at ", depth, " bits: it needs ",
                 io::byte_size_text(header.decoded_bytes()), ", more than the ", io::byte_size_text(kMaxDecodedBytes),
@@ -94,19 +80,24 @@ inline PngHeader parse_png_header(std::string_view bytes, const std::string& wha
 inline GrayImage decode_png(std::string_view bytes, const std::string& what) {
     AGCNN_CHECK(bytes.size() <= kMaxPngFileBytes, what, ": ", io::byte_size_text(bytes.size()),
                 " is larger than a PNG may be here (", io::byte_size_text(kMaxPngFileBytes), ")");
-    parse_png_header(bytes, what);
+    const ImageHeader header = parse_png_header(bytes, what);
+    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+    const int size = static_cast<int>(bytes.size());
     int width = 0, height = 0, channels = 0;
-    stbi_uc* pixels = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                            static_cast<int>(bytes.size()), &width, &height, &channels, 1);
-    if (pixels == nullptr) {
-        const char* reason = stbi_failure_reason();  // may be null
-        throw Error(what + ": cannot decode PNG (" + (reason ? reason : "no reason given by the decoder") + ")");
-    }
     GrayImage image;
+    if (header.bytes_per_channel == 2) {
+        stbi_us* samples = stbi_load_16_from_memory(data, size, &width, &height, &channels, 1);
+        AGCNN_CHECK(samples != nullptr, what, ": cannot decode PNG (", detail::stb_failure_text(), ")");
+        image.deep.assign(samples, samples + static_cast<std::size_t>(width) * height);
+        stbi_image_free(samples);
+    } else {
+        stbi_uc* pixels = stbi_load_from_memory(data, size, &width, &height, &channels, 1);
+        AGCNN_CHECK(pixels != nullptr, what, ": cannot decode PNG (", detail::stb_failure_text(), ")");
+        image.pixels.assign(pixels, pixels + static_cast<std::size_t>(width) * height);
+        stbi_image_free(pixels);
+    }
     image.width = width;
     image.height = height;
-    image.pixels.assign(pixels, pixels + static_cast<std::size_t>(width) * height);
-    stbi_image_free(pixels);
     return image;
 }
 
@@ -116,20 +107,20 @@ inline GrayImage read_png(const std::string& path) {
 
 // The header of the PNG file at `path`, from its first 33 bytes (signature and IHDR): cheap
 // enough to check every file of a data set before training, or to size a decode before it runs.
-inline PngHeader read_png_header(const std::string& path) {
+inline ImageHeader read_png_header(const std::string& path) {
     return parse_png_header(io::RegularFile(path).read(33), path);
 }
 
 // About the most memory read_png() holds at once for a file of `file_bytes` with this header:
 // the file, and stb's inflated rows, its decoded image and the gray copy (each at most
 // decoded_bytes()).
-inline std::uint64_t png_decode_peak_bytes(const PngHeader& header, std::uint64_t file_bytes) {
+inline std::uint64_t png_decode_peak_bytes(const ImageHeader& header, std::uint64_t file_bytes) {
     return file_bytes + 3 * header.decoded_bytes();
 }
 
 // Width and height of the PNG file at `path`, or an error naming the file.
 inline std::pair<int, int> read_png_size(const std::string& path) {
-    const PngHeader header = read_png_header(path);
+    const ImageHeader header = read_png_header(path);
     return {header.width, header.height};
 }
 
@@ -146,8 +137,49 @@ inline std::string encode_png(const std::uint8_t* pixels, int width, int height,
     return out;
 }
 
+// Encodes 16-bit gray samples as a 16-bit gray PNG (stb_image_write has no 16-bit encoder; its
+// zlib compressor and a CRC-32 make the chunks).
+inline std::string encode_png16(const std::uint16_t* samples, int width, int height) {
+    AGCNN_CHECK(width > 0 && height > 0, "PNG encoding of an empty image");
+    auto crc32 = [](std::string_view bytes) {
+        std::uint32_t c = 0xFFFFFFFFu;
+        for (unsigned char b : bytes) {
+            c ^= b;
+            for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        }
+        return c ^ 0xFFFFFFFFu;
+    };
+    auto big_endian = [](std::uint32_t v) {
+        return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    };
+    auto chunk = [&](const std::string& type, const std::string& data) {
+        return big_endian(std::uint32_t(data.size())) + type + data + big_endian(crc32(type + data));
+    };
+    std::string raw;  // filter byte 0 (none), then big-endian samples, per row
+    raw.reserve(static_cast<std::size_t>(height) * (1 + 2 * std::size_t(width)));
+    for (int y = 0; y < height; ++y) {
+        raw += '\0';
+        for (int x = 0; x < width; ++x) {
+            const std::uint16_t v = samples[static_cast<std::size_t>(y) * width + x];
+            raw += char(v >> 8);
+            raw += char(v & 0xFF);
+        }
+    }
+    int compressed_size = 0;
+    unsigned char* compressed = stbi_zlib_compress(reinterpret_cast<unsigned char*>(raw.data()),
+                                                   static_cast<int>(raw.size()), &compressed_size, 8);
+    AGCNN_CHECK(compressed != nullptr, "PNG encoding of a ", width, "x", height, " 16-bit image failed");
+    const std::string idat(reinterpret_cast<const char*>(compressed), std::size_t(compressed_size));
+    STBIW_FREE(compressed);
+    const std::string ihdr = big_endian(std::uint32_t(width)) + big_endian(std::uint32_t(height)) +
+                             std::string{16, 0, 0, 0, 0};  // 16 bits, gray, deflate, no filter, no interlace
+    return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
+}
+
+// Writes `image` as a PNG: 8-bit gray, or 16-bit gray for a deep image.
 inline void write_png(const std::string& path, const GrayImage& image) {
-    io::write_file_atomic(path, encode_png(image.pixels.data(), image.width, image.height, 1));
+    io::write_file_atomic(path, image.is_deep() ? encode_png16(image.deep.data(), image.width, image.height)
+                                                : encode_png(image.pixels.data(), image.width, image.height, 1));
 }
 
 }  // namespace agcnn::data

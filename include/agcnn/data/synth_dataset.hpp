@@ -1,6 +1,8 @@
 // agcnn/data/synth_dataset.hpp — `agcnn synth`: a synthetic ChestX-ray14 in the official layout.
 //
-//   DIR/images/<patient>_<follow-up>.png   8-bit gray, size x size
+//   DIR/images/<patient>_<follow-up>.png   8-bit gray, size x size (format "png"), or
+//   DIR/images/<patient>_<follow-up>.dcm   DICOM in 20 variants of photometric interpretation,
+//                                          bits and transfer syntax (format "dicom"; synth_dicom.hpp)
 //   DIR/Data_Entry_2017.csv                 the release's columns; pipe-separated labels
 //   DIR/train_val_list.txt, test_list.txt   patient-wise (test_fraction of the patients)
 //   DIR/BBox_List_2017.csv                  one box per finding, in pixels of the image
@@ -20,6 +22,7 @@
 
 #include "agcnn/data/png.hpp"
 #include "agcnn/data/records.hpp"
+#include "agcnn/data/synth_dicom.hpp"
 #include "agcnn/data/synth_findings.hpp"
 #include "agcnn/io/atomic_file.hpp"
 
@@ -35,6 +38,7 @@ struct SynthConfig {
     int size = 512;
     std::uint64_t seed = 0;
     double test_fraction = 0.2;
+    std::string format = "png";  // png | dicom
 };
 
 struct SynthFinding {
@@ -82,7 +86,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
         for (int visit = 0; visit < visits && static_cast<int>(plans.size()) < config.images; ++visit) {
             SynthPlan p;
             char name[32];
-            std::snprintf(name, sizeof name, "%08d_%03d.png", patient, visit);
+            std::snprintf(name, sizeof name, "%08d_%03d.%s", patient, visit, config.format == "dicom" ? "dcm" : "png");
             p.name = name;
             p.patient = patient;
             p.follow_up = visit;
@@ -138,6 +142,10 @@ inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
                 " images of ", config.size);
     AGCNN_CHECK(config.test_fraction >= 0 && config.test_fraction < 1, "synth: test fraction ", config.test_fraction,
                 " outside [0, 1)");
+    AGCNN_CHECK(config.format == "png" || config.format == "dicom", "synth: format '", config.format,
+                "' is not png or dicom");
+    AGCNN_CHECK(config.format == "png" || kDicomBuilt, "synth --format dicom: this build of agcnn has no DICOM "
+                "support (install libgdcm-dev and rebuild)");
     namespace fs = std::filesystem;
     std::error_code ec;
     fs::create_directories(fs::path(out_dir) / "images", ec);
@@ -152,7 +160,11 @@ inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
         for (int i = begin; i < end; ++i) {
             try {
                 const GrayImage image = render(plans[i], config.size, findings[i]);
-                write_png((fs::path(out_dir) / "images" / plans[i].name).string(), image);
+                const std::string path = (fs::path(out_dir) / "images" / plans[i].name).string();
+                if (config.format == "dicom")
+                    io::write_file_atomic(path, synth_dicom(image, synth_dicom_variant(std::size_t(i)), plans[i].seed));
+                else
+                    write_png(path, image);
             } catch (const Error& e) {
                 errors[i] = e.what();
             }

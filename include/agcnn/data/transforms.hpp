@@ -11,7 +11,8 @@
 // `contrast` (0 = off, 1 = full equalisation; 0.5 by default). Augmentation may add a random
 // contrast factor in [1 - j, 1 + j] about mid-grey and a brightness shift of up to j * 64 grey
 // levels (j = contrast_jitter). Then x / 255, ImageNet mean/std per channel, gray -> 3 channels.
-// All three steps are one 256-entry table per channel, so a pixel costs three loads.
+// All three steps are one 256-entry table per channel, so a pixel costs three loads. Deep (16-bit)
+// images take the same steps on 65536 levels (the jitter's shift scaled to that range).
 #pragma once
 
 #include <algorithm>
@@ -129,29 +130,41 @@ inline CropGeometry sample_geometry(const TransformConfig& t, int source_width, 
     return g;
 }
 
-// The three per-channel tables: grey level of the resampled image -> normalised input value.
-// `rng` draws the contrast jitter (nullptr = none).
-inline std::array<std::array<float, 256>, 3> intensity_tables(const std::uint8_t* gray, std::size_t count,
-                                                              const TransformConfig& t, Rng* rng) {
-    std::array<double, 256> level{};
-    for (int v = 0; v < 256; ++v) level[v] = v;
+// The grey level (on 0..levels-1) each resampled grey value v in 0..levels-1 becomes after the
+// contrast enhancement and the jitter, unclamped. `levels` is 256 for 8-bit images and 65536 for
+// deep ones; the 8-bit arithmetic is the deep one at top = 255 (the jitter's 64 grey levels and
+// mid-grey scale with the top). `rng` draws the contrast jitter (nullptr = none).
+inline std::vector<double> intensity_levels(const std::uint16_t* gray16, const std::uint8_t* gray8,
+                                            std::size_t count, std::size_t levels, const TransformConfig& t,
+                                            Rng* rng) {
+    const double top = double(levels - 1);
+    std::vector<double> level(levels);
+    for (std::size_t v = 0; v < levels; ++v) level[v] = double(v);
     if (t.contrast > 0) {
-        std::array<std::size_t, 256> histogram{};
-        for (std::size_t i = 0; i < count; ++i) ++histogram[gray[i]];
+        std::vector<std::size_t> histogram(levels);
+        for (std::size_t i = 0; i < count; ++i) ++histogram[gray16 != nullptr ? gray16[i] : gray8[i]];
         std::size_t cumulative = 0, lowest = 0;
-        for (int v = 0; v < 256 && lowest == 0; ++v) lowest = histogram[v];
+        for (std::size_t v = 0; v < levels && lowest == 0; ++v) lowest = histogram[v];
         const double span = std::max<double>(1.0, double(count - lowest));
-        for (int v = 0; v < 256; ++v) {
+        for (std::size_t v = 0; v < levels; ++v) {
             cumulative += histogram[v];
-            const double equalised = 255.0 * std::max(0.0, double(cumulative) - double(lowest)) / span;
-            level[v] = (1 - t.contrast) * v + t.contrast * equalised;
+            const double equalised = top * std::max(0.0, double(cumulative) - double(lowest)) / span;
+            level[v] = (1 - t.contrast) * double(v) + t.contrast * equalised;
         }
     }
     if (rng != nullptr && t.contrast_jitter > 0) {
         const double factor = rng->uniform(1 - t.contrast_jitter, 1 + t.contrast_jitter);
-        const double shift = rng->uniform(-t.contrast_jitter, t.contrast_jitter) * 64;
-        for (double& l : level) l = (l - 127.5) * factor + 127.5 + shift;
+        const double shift = rng->uniform(-t.contrast_jitter, t.contrast_jitter) * (64 * top / 255);
+        for (double& l : level) l = (l - top / 2) * factor + top / 2 + shift;
     }
+    return level;
+}
+
+// The three per-channel tables of an 8-bit image: grey level of the resampled image ->
+// normalised input value. `rng` draws the contrast jitter (nullptr = none).
+inline std::array<std::array<float, 256>, 3> intensity_tables(const std::uint8_t* gray, std::size_t count,
+                                                              const TransformConfig& t, Rng* rng) {
+    const std::vector<double> level = intensity_levels(nullptr, gray, count, 256, t, rng);
     std::array<std::array<float, 256>, 3> tables{};
     for (int c = 0; c < 3; ++c)
         for (int v = 0; v < 256; ++v)
@@ -160,13 +173,25 @@ inline std::array<std::array<float, 256>, 3> intensity_tables(const std::uint8_t
     return tables;
 }
 
-// Writes the normalised [S, S, 3] input for `geometry` of `source` to `out`.
+// Writes the normalised [S, S, 3] input for `geometry` of `source` to `out`. A deep source is
+// resampled to 16 bits and mapped through 65536 levels, so no precision is lost to an 8-bit step.
 inline void render_input(const GrayImage& source, const CropGeometry& geometry, const TransformConfig& t,
                          Rng* jitter, float* out) {
     const int s = geometry.input_size;
-    std::vector<std::uint8_t> gray(static_cast<std::size_t>(s) * s);
-    resample(source, {geometry.x0, geometry.y0, geometry.width, geometry.height, geometry.hflip}, s, s,
-             gray.data());
+    const std::size_t count = static_cast<std::size_t>(s) * s;
+    const Region region{geometry.x0, geometry.y0, geometry.width, geometry.height, geometry.hflip};
+    if (source.is_deep()) {
+        std::vector<std::uint16_t> gray(count);
+        resample(source, region, s, s, gray.data());
+        const std::vector<double> level = intensity_levels(gray.data(), nullptr, count, 65536, t, jitter);
+        for (std::size_t i = 0; i < count; ++i) {
+            const float unit = static_cast<float>(std::clamp(level[gray[i]], 0.0, 65535.0) / 65535.0);
+            for (int c = 0; c < 3; ++c) out[3 * i + c] = (unit - kImageNetMean[c]) / kImageNetStd[c];
+        }
+        return;
+    }
+    std::vector<std::uint8_t> gray(count);
+    resample(source, region, s, s, gray.data());
     const auto tables = intensity_tables(gray.data(), gray.size(), t, jitter);
     for (std::size_t i = 0; i < gray.size(); ++i) {
         out[3 * i] = tables[0][gray[i]];

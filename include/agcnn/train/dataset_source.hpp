@@ -98,7 +98,7 @@ public:
             if (pack && record != records.end()) {
                 const data::PackEntry* entry = pack->find(b.name);
                 if (entry == nullptr || !entry->error.empty()) continue;
-                const auto [width, height] = data::read_png_size(record->second->path);
+                const auto [width, height] = data::read_image_size(record->second->path);
                 sx = double(entry->width) / width;
                 sy = double(entry->height) / height;
             }
@@ -111,14 +111,14 @@ public:
 private:
     static std::shared_ptr<const data::ImageSource> open_images(const TrainConfig& c, const data::Dataset& d,
                                                                Reporter& reporter) {
-        if (c.pack_side == 0) return std::make_shared<data::PngSource>(0);
+        if (c.pack_side == 0) return std::make_shared<data::ImageFileSource>(0);
         const std::string path = data::default_pack_path(c.data_dir, c.pack_side);
         const bool writable = ::access(c.data_dir.c_str(), W_OK) == 0;
         if (!writable) {
             if (auto reader = data::open_current_pack(d.records, path, c.pack_side)) return reader;
-            reporter.warning(c.data_dir + " is not writable and has no current pack; reading the PNGs "
+            reporter.warning(c.data_dir + " is not writable and has no current pack; reading the images "
                                           "directly (every epoch)");
-            return std::make_shared<data::PngSource>(0);
+            return std::make_shared<data::ImageFileSource>(0);
         }
         const auto progress = [&](std::size_t done, std::size_t total) {
             reporter.step({"packing images into " + path, std::int64_t(done), std::int64_t(total), 0,

@@ -32,7 +32,7 @@ inline void run_bench_data(BenchDataArgs& args) {
     int source_side = 0;
 #pragma omp parallel for schedule(dynamic) reduction(max : source_side)
     for (int i = 0; i < n; ++i) {
-        const data::GrayImage image = data::read_png(data.records[static_cast<std::size_t>(i)].path);
+        const data::GrayImage image = data::read_image(data.records[static_cast<std::size_t>(i)].path);
         std::vector<float> out(static_cast<std::size_t>(args.size) * args.size * 3);
         Rng rng(0);
         data::render_input(image, data::sample_geometry(eval, image.width, image.height, rng), eval, nullptr, out.data());

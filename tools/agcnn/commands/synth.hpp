@@ -1,6 +1,7 @@
 // agcnn synth — write a synthetic chest X-ray data set in the official ChestX-ray14 layout.
 //
-//   agcnn synth --out DIR --images N --size S --seed K [--test-fraction F] [--threads T]
+//   agcnn synth --out DIR --images N --size S --seed K [--test-fraction F] [--format png|dicom]
+//                [--threads T]
 //
 // See docs/synthetic-data.md for the generative model.
 #pragma once
@@ -24,6 +25,10 @@ inline void add_synth_command(CLI::App& app) {
     command->add_option("--size", config->size, "image side in pixels (64..4096)")->check(CLI::Range(64, 4096));
     command->add_option("--seed", config->seed, "seed; the same seed gives the same files");
     command->add_option("--test-fraction", config->test_fraction, "share of patients in test_list.txt");
+    command->add_option("--format", config->format, "png, or dicom (20 variants: MONOCHROME1/2, 12/16 bits, "
+                        "5 transfer syntaxes; docs/dicom.md)")
+        ->check(CLI::IsMember({"png", "dicom"}))
+        ->capture_default_str();
     add_threads_option(command, *threads);
     command->callback([config, out, threads] {
         apply_threads(*threads);
