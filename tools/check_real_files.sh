@@ -37,7 +37,8 @@ step "$build/agcnn" train --data data/images-64 --split lists \
     --train-list data/images-64-train_list.txt --val-list data/images-64-val_list.txt \
     --test-list data/images-64-test_list.txt --weights imagenet.safetensors --out run \
     --input-size 56 --resize 64 --pack 64 --global-epochs 1 --local-epochs 1 --fusion-epochs 1 \
-    --global-batch 32 --local-batch 32 --fusion-batch 32 --lr 0.001 --seed 1 --threads "$threads" --quiet
+    --global-batch 32 --local-batch 32 --fusion-batch 32 --lr 0.001 --seed 1 --threads "$threads"
+step cut -c1-150 run/metrics.jsonl
 step "$build/agcnn" eval --run run --split test
 step "$build/agcnn" predict --run run data/images-64/00000001_000.png data/images-64/00000003_000.png \
     --out predicted

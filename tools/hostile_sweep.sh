@@ -160,9 +160,9 @@ done
 : > bad/empty_list.txt
 refuse empty_list.txt -- "$agcnn" train --data data/images --split lists --train-list bad/empty_list.txt \
     --val-list val_list.txt --test-list test_list.txt --out "runs/e-$case_no" "${tiny[@]}" --global-epochs 1
-refuse "val split has no images" -- "$agcnn" train --data data/images --split lists --train-list train_list.txt \
+refuse empty_list.txt -- "$agcnn" train --data data/images --split lists --train-list train_list.txt \
     --val-list bad/empty_list.txt --test-list test_list.txt --out "runs/e-$case_no" "${tiny[@]}" --global-epochs 1
-refuse "test split has no images" -- "$agcnn" train --data data/images --split lists --train-list train_list.txt \
+refuse empty_list.txt -- "$agcnn" train --data data/images --split lists --train-list train_list.txt \
     --val-list val_list.txt --test-list bad/empty_list.txt --out "runs/e-$case_no" "${tiny[@]}" --global-epochs 1
 
 # ---- weights with NaN / Inf ----
