@@ -23,7 +23,16 @@ using namespace agcnn;
 namespace {
 
 const std::string kReference = std::string(AGCNN_TEST_DATA_DIR) + "/reference/resnet_narrow.safetensors";
-const std::filesystem::path kTmp = std::filesystem::temp_directory_path() / "agcnn-test-cli";
+// One folder per test process (several checkouts' tests may run at once on one machine), removed
+// at exit.
+const std::filesystem::path kTmp =
+    std::filesystem::temp_directory_path() / ("agcnn-test-cli-" + std::to_string(::getpid()));
+struct RemoveTmpAtExit {
+    ~RemoveTmpAtExit() {
+        std::error_code error;
+        std::filesystem::remove_all(kTmp, error);
+    }
+} remove_tmp_at_exit;
 
 struct Result {
     int exit_code;
