@@ -87,7 +87,7 @@ while (( done_kills < kills )); do
     done
     echo "cycle $cycles finished: compared with the uninterrupted run"
 done
-echo "tally: $done_kills kills in $cycles resumed runs (global ${hit[global]}, local ${hit[local]}," \
+echo "tally: $done_kills kills in $cycles cycles (a fresh run killed and re-run until it finished; global ${hit[global]}, local ${hit[local]}," \
      "fusion ${hit[fusion]}, after the last stage ${hit[done]}); $torn kills left a temporary file of an" \
      "interrupted write, $left remained after the runs finished; $same of $((cycles * 6)) files" \
      "byte-identical to the uninterrupted run, $different different"
