@@ -1,12 +1,16 @@
 // The audit commands end to end: `agcnn forward` on a narrow ResNet-50 copy reproduces PyTorch's
 // logits, and every kind of bad input gives one line on stderr that names the file and the
-// problem, with a non-zero exit code.
+// problem, with a non-zero exit code. Run folders survive kill -9, a move and a concurrent start;
+// no command overwrites its input.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "agcnn/agcnn.hpp"
@@ -23,7 +27,16 @@ using namespace agcnn;
 namespace {
 
 const std::string kReference = std::string(AGCNN_TEST_DATA_DIR) + "/reference/resnet_narrow.safetensors";
-const std::filesystem::path kTmp = std::filesystem::temp_directory_path() / "agcnn-test-cli";
+// One folder per test process (several checkouts' tests may run at once on one machine), removed
+// at exit.
+const std::filesystem::path kTmp =
+    std::filesystem::temp_directory_path() / ("agcnn-test-cli-" + std::to_string(::getpid()));
+struct RemoveTmpAtExit {
+    ~RemoveTmpAtExit() {
+        std::error_code error;
+        std::filesystem::remove_all(kTmp, error);
+    }
+} remove_tmp_at_exit;
 
 struct Result {
     int exit_code;
@@ -458,4 +471,270 @@ TEST_CASE("DICOM: a synthetic DICOM data set goes through dataset, train, eval a
             INFO(path << " contains " << secret);
             CHECK(bytes.find(secret) == std::string::npos);
         }
+}
+
+// ---- Issues 12 and 19: run folders that survive kills, moves, concurrent starts and mistakes ----
+
+// `agcnn ARGS` started in the background (the shell execs agcnn, so the pid is agcnn's).
+pid_t spawn(const std::string& args) {
+    const std::string command = "exec " + std::string(AGCNN_BINARY) + " " + args + " >/dev/null 2>&1";
+    const pid_t child = ::fork();
+    if (child == 0) {
+        testing::default_signal_handlers();
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    return child;
+}
+
+// Waits up to 60 s for `path` to exist while `pid` runs; false when it never appears.
+bool wait_for_file(const std::string& path, pid_t pid) {
+    for (int i = 0; i < 6000; ++i) {
+        if (std::filesystem::exists(path)) return true;
+        if (::waitpid(pid, nullptr, WNOHANG) == pid) return std::filesystem::exists(path);
+        ::usleep(10000);
+    }
+    return false;
+}
+
+bool same_bytes(const std::string& a, const std::string& b) {
+    return std::filesystem::exists(a) && std::filesystem::exists(b) && io::read_file(a, 1ull << 30) == io::read_file(b, 1ull << 30);
+}
+
+const std::string kTinyRun = "--base-width 2 --input-size 32 --resize 32 --pack 64 --global-epochs 2 --local-epochs 1 "
+                             "--fusion-epochs 1 --global-batch 4 --local-batch 4 --fusion-batch 4 --seed 5 --threads 1 "
+                             "--workers 1 --checkpoint-minutes 0.0001 --quiet";
+
+TEST_CASE("kill -9 mid-run: a second train on the folder is refused naming the holder; the rerun removes stale "
+          "temporaries and ends with the uninterrupted run's weights, byte for byte") {
+    const Result whole = synth_and_train("kill", "--images 24 --size 64 --seed 3", kTinyRun);
+    INFO(whole.err);
+    REQUIRE(whole.exit_code == 0);
+    const std::string data = tmp("kill-data"), reference = tmp("kill-run"), killed = tmp("kill-killed");
+    std::filesystem::remove_all(killed);
+    const std::string command = "train --data " + data + " --out " + killed + " " + kTinyRun;
+    const pid_t first = spawn(command);
+    REQUIRE(wait_for_file(killed + "/checkpoint-global.safetensors", first));
+    // The folder is locked: a second process says who holds it and exits.
+    const Result second = run(command, kLimits);
+    INFO(second.err);
+    CHECK(second.exit_code != 0);
+    CHECK(second.err.find("run folder " + killed + " is in use: " + killed + "/.lock is locked by agcnn process " +
+                          std::to_string(first)) != std::string::npos);
+    ::kill(first, SIGKILL);
+    int status = 0;
+    REQUIRE(::waitpid(first, &status, 0) == first);
+    // What a write cut by the kill leaves (the dead process's temporary file), and a live one's.
+    const std::string stale = killed + "/checkpoint-global.safetensors.tmp-" + std::to_string(first);
+    const std::string live = killed + "/other.tmp-" + std::to_string(::getpid());
+    io::write_file_atomic(stale, "torn");
+    io::write_file_atomic(live, "someone else's");
+    const Result resumed = run(command, kLimits);
+    INFO(resumed.err);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK_FALSE(std::filesystem::exists(stale));
+    CHECK(std::filesystem::exists(live));
+    for (const char* file : {"global-best", "local-best", "fusion-best", "checkpoint-global", "checkpoint-fusion"})
+        CHECK_MESSAGE(same_bytes(reference + "/" + file + ".safetensors", killed + "/" + file + ".safetensors"), file);
+}
+
+TEST_CASE("a checkpoint with one flipped bit, or of another configuration, is refused on resume") {
+    const std::string run_dir = tmp("kill-run");
+    REQUIRE(std::filesystem::exists(run_dir + "/checkpoint-fusion.safetensors"));
+    const std::string flipped = tmp("flipped-run");
+    std::filesystem::remove_all(flipped);
+    std::filesystem::copy(run_dir, flipped);
+    {  // one bit of the last weight of the fusion checkpoint
+        std::string bytes = io::read_file(flipped + "/checkpoint-fusion.safetensors", 1ull << 30);
+        bytes[bytes.size() - 3] ^= 0x10;
+        io::write_file_atomic(flipped + "/checkpoint-fusion.safetensors", bytes);
+    }
+    check_one_line_error(run("train --out " + flipped + " --resume", kLimits),
+                         "checkpoint-fusion.safetensors: damaged (its contents do not match the sha256");
+    // config.json's seed changed by hand: the checkpoints are of seed 5.
+    const std::string reseeded = tmp("reseeded-run");
+    std::filesystem::remove_all(reseeded);
+    std::filesystem::copy(run_dir, reseeded);
+    auto config = nlohmann::json::parse(io::read_file(reseeded + "/config.json"));
+    config["config"]["seed"] = 6;
+    io::write_file_atomic(reseeded + "/config.json", config.dump());
+    check_one_line_error(run("train --out " + reseeded + " --resume", kLimits),
+                         "checkpoint-global.safetensors was written by another configuration (seed 5 in the "
+                         "checkpoint, 6 now)");
+}
+
+TEST_CASE("a run folder moved with its data resumes; moved without it, resume names what it cannot find") {
+    // Train stage I from inside a project folder with relative paths, move the folder, continue.
+    const std::string project = tmp("project"), moved = tmp("project-moved");
+    std::filesystem::remove_all(project);
+    std::filesystem::remove_all(moved);
+    std::filesystem::create_directories(project);
+    REQUIRE(run("synth --out " + project + "/data --images 24 --size 64 --seed 3", kLimits).exit_code == 0);
+    const Result first = run("train --data data --out runs/a --stage global " + kTinyRun, "cd " + project + "; " + kLimits);
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK(nlohmann::json::parse(io::read_file(project + "/runs/a/config.json"))["config"]["data_dir"] == "data");
+    std::filesystem::rename(project, moved);
+    const Result resumed = run("train --out " + moved + "/runs/a --resume", kLimits);
+    INFO(resumed.err);
+    CHECK(resumed.exit_code == 0);
+    CHECK(std::filesystem::exists(moved + "/runs/a/fusion-best.safetensors"));
+    CHECK(run("eval --run " + moved + "/runs/a --split test", kLimits).exit_code == 0);
+    // The run folder alone, elsewhere: nothing finds the data.
+    const std::string alone = tmp("alone-run");
+    std::filesystem::remove_all(alone);
+    std::filesystem::copy(moved + "/runs/a", alone);
+    std::filesystem::remove(alone + "/checkpoint-fusion.safetensors");
+    check_one_line_error(run("train --out " + alone + " --resume", "cd /; " + kLimits),
+                         alone + ": the run's data cannot be found: data_dir 'data' (tried " +
+                             (std::filesystem::path(alone) / "../../data").lexically_normal().string() + ", data)");
+}
+
+TEST_CASE("a failed start leaves nothing that blocks the corrected command") {
+    const std::string data = tmp("kill-data"), run_dir = tmp("failed-start");
+    std::filesystem::remove_all(run_dir);
+    const std::string common = "train --data " + data + " --out " + run_dir + " --stage global --base-width 2 "
+                               "--input-size 32 --resize 32 --pack 64 --global-epochs 1 --threads 1 --quiet";
+    const Result failed = run(common + " --global-batch 500", kLimits);
+    INFO(failed.err);
+    CHECK(failed.exit_code != 0);
+    CHECK(failed.err.find("agcnn: error: stage global: the training split has") != std::string::npos);
+    CHECK(failed.err.find("fewer than one batch of 500") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(run_dir + "/config.json"));
+    const Result corrected = run(common + " --global-batch 4", kLimits);
+    INFO(corrected.err);
+    CHECK(corrected.exit_code == 0);
+}
+
+TEST_CASE("no command overwrites its input or a file it did not write") {
+    const std::string data = tmp("kill-data");
+    REQUIRE(std::filesystem::exists(data + "/Data_Entry_2017.csv"));
+    const std::string csv = io::read_file(data + "/Data_Entry_2017.csv");
+    const std::string png = io::read_file(data + "/images/00000001_000.png");
+    // agcnn synth over an existing data set.
+    const Result synth = run("synth --out " + data + " --images 5 --size 64", kLimits);
+    CHECK(synth.exit_code != 0);
+    CHECK(synth.err.find("--out " + data + ": holds files") != std::string::npos);
+    // agcnn pack onto the label CSV or an image.
+    check_one_line_error(run("pack --data " + data + " --pack " + data + "/Data_Entry_2017.csv", kLimits),
+                         "--pack " + data + "/Data_Entry_2017.csv: exists and is not an agcnn pack");
+    check_one_line_error(run("pack --data " + data + " --pack " + data + "/images/00000001_000.png", kLimits),
+                         "is not an agcnn pack");
+    // agcnn train into the data set's folder.
+    check_one_line_error(run("train --data " + data + " --out " + data + " --stage global", kLimits),
+                         "--out " + data + ": holds files");
+    // agcnn forward writing over its input.
+    write_reference_input(tmp("x.npy"));
+    const std::string x = io::read_file(tmp("x.npy"));
+    check_one_line_error(run("forward " + kNet + " --weights " + kReference + " --input " + tmp("x.npy") +
+                             " --output " + tmp("x.npy")),
+                         "--output " + tmp("x.npy") + ": is the input");
+    CHECK(io::read_file(tmp("x.npy")) == x);
+    // agcnn-convert -o its source, or onto a file it did not write.
+    const std::string pth = std::string(AGCNN_TEST_DATA_DIR) + "/reference/convert/resnet50_narrow.pth";
+    std::filesystem::copy_file(pth, tmp("source.pth"), std::filesystem::copy_options::overwrite_existing);
+    const std::string source = io::read_file(tmp("source.pth"));
+    const auto convert = [](const std::string& args) {
+        const std::string err_path = tmp("convert-stderr.txt");
+        const int status = std::system((std::string(AGCNN_CONVERT_BINARY) + " " + args + " >/dev/null 2>" + err_path).c_str());
+        return Result{WEXITSTATUS(status), io::read_file(err_path)};
+    };
+    const Result same = convert(tmp("source.pth") + " -o " + tmp("source.pth"));
+    CHECK(same.exit_code != 0);
+    CHECK(same.err.find("-o " + tmp("source.pth") + ": is the input") != std::string::npos);
+    CHECK(io::read_file(tmp("source.pth")) == source);
+    const Result onto = convert(tmp("source.pth") + " -o " + tmp("x.npy"));
+    CHECK(onto.exit_code != 0);
+    CHECK(onto.err.find("exists and is not a file agcnn-convert wrote") != std::string::npos);
+    CHECK(io::read_file(tmp("x.npy")) == x);
+    // Its own earlier output it may replace.
+    std::filesystem::remove(tmp("converted.safetensors"));
+    CHECK(convert(tmp("source.pth") + " -o " + tmp("converted.safetensors")).exit_code == 0);
+    CHECK(convert(tmp("source.pth") + " -o " + tmp("converted.safetensors")).exit_code == 0);
+    CHECK(io::read_file(data + "/Data_Entry_2017.csv") == csv);
+    CHECK(io::read_file(data + "/images/00000001_000.png") == png);
+}
+
+TEST_CASE("NaN weights are refused on load and on conversion, naming the tensor; a NaN box names its row") {
+    {  // forward on weights with one NaN
+        io::TensorFile file = io::read_safetensors(kReference);
+        io::TensorRecord& record = *std::find_if(file.tensors.begin(), file.tensors.end(),
+                                                 [](const io::TensorRecord& r) { return r.name == "model.layer2.0.conv1.weight"; });
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        std::memcpy(record.bytes.data() + 8, &nan, 4);
+        io::write_safetensors(tmp("nan.safetensors"), file);
+    }
+    write_reference_input(tmp("x.npy"));
+    check_one_line_error(run("forward " + kNet + " --weights " + tmp("nan.safetensors") + " --input " + tmp("x.npy") +
+                             " --output " + tmp("y.npy")),
+                         "nan.safetensors: tensor 'model.layer2.0.conv1.weight' holds NaN (element 2 of");
+    {  // agcnn-convert from a safetensors source (torchvision names) with an infinite value
+        const std::string converted = tmp("converted.safetensors");
+        REQUIRE(std::filesystem::exists(converted));
+        io::TensorFile file = io::read_safetensors(converted);
+        const float inf = std::numeric_limits<float>::infinity();
+        std::memcpy(file.tensors.front().bytes.data(), &inf, 4);
+        io::write_safetensors(tmp("inf-source.safetensors"), file);
+        const std::string name = file.tensors.front().name;
+        std::filesystem::remove(tmp("from-inf.safetensors"));
+        const int status = std::system((std::string(AGCNN_CONVERT_BINARY) + " " + tmp("inf-source.safetensors") + " -o " +
+                                        tmp("from-inf.safetensors") + " 2>" + tmp("convert-stderr.txt")).c_str());
+        CHECK(WEXITSTATUS(status) != 0);
+        const std::string err = io::read_file(tmp("convert-stderr.txt"));
+        CHECK(err.find("tensor '" + name + "' holds an infinite value") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(tmp("from-inf.safetensors")));
+    }
+    // A box with NaN, Inf or 1e308 in BBox_List_2017.csv: the row is named.
+    const std::string data = tmp("nanbox-data");
+    std::filesystem::remove_all(data);
+    REQUIRE(run("synth --out " + data + " --images 8 --size 64 --seed 1", kLimits).exit_code == 0);
+    const std::string boxes = io::read_file(data + "/BBox_List_2017.csv");
+    REQUIRE(run("dataset --data " + data, kLimits).exit_code == 0);
+    for (const char* box : {"nan,1,2,3", "1,inf,2,3", "1,2,1e308,3"}) {
+        const std::string csv = boxes + "00000001_000.png,Mass," + box + "\n";
+        const std::size_t lines = std::count(csv.begin(), csv.end(), '\n');
+        io::write_file_atomic(data + "/BBox_List_2017.csv", csv);
+        const Result r = run("dataset --data " + data, kLimits);
+        INFO(r.err);
+        CHECK(r.exit_code != 0);
+        CHECK(r.err.find("BBox_List_2017.csv:" + std::to_string(lines) + ": box '" + box +
+                         "' is not four finite numbers") != std::string::npos);
+    }
+}
+
+TEST_CASE("bad flags and unknown commands: one line in the flag's own words") {
+    const std::string data = tmp("kill-data"), out = tmp("bad-flags-run");
+    const std::string train = "train --data " + data + " --out " + out + " --stage global --base-width 2 --input-size 32 "
+                              "--resize 32 --pack 64 --global-batch 4 --threads 1 ";
+    const std::pair<const char*, const char*> cases[] = {
+        {"--momentum -0.5", "momentum (--momentum) must be in [0, 1), got -0.5"},
+        {"--momentum 5", "momentum (--momentum) must be in [0, 1), got 5"},
+        {"--weight-decay -1", "weight_decay (--weight-decay) must be in [0, 1), got -1"},
+        {"--lr-step -2", "lr_step (--lr-step) must be >= 0 epochs"},
+        {"--lr-gamma 0", "lr_gamma (--lr-gamma) must be in (0, 1], got 0"},
+        {"--lr-gamma 1.5", "lr_gamma (--lr-gamma) must be in (0, 1], got 1.5"},
+        {"--lr nan", "lr (--lr) must be a positive number"},
+        {"--workers -1", "loader_workers (--workers) must be in 0..64, got -1"},
+        {"--global-epochs -1", "global.epochs (--global-epochs) must be in 0..100000, got -1"},
+        {"--split random --split-fractions 0.9,0.1,0", "split_fractions (--split-fractions): each share must be in (0, 1)"},
+    };
+    for (const auto& [flag, message] : cases) {
+        check_one_line_error(run(train + flag, kLimits), message);
+        CHECK_FALSE(std::filesystem::exists(out + "/config.json"));
+    }
+    for (const char* flag : {"--threads -1", "--seed -1"}) {
+        const Result r = run(train + flag, kLimits);
+        INFO(flag << ": " << r.err);
+        CHECK(r.exit_code != 0);
+        CHECK(r.err.size() < 300);  // no 309-digit range
+        CHECK(r.err.find(std::string(flag).substr(0, std::string(flag).find(' '))) != std::string::npos);
+    }
+    const Result bogus = run("bogus");
+    CHECK(bogus.exit_code != 0);
+    CHECK(bogus.err.rfind("agcnn: error: unknown command 'bogus'; the commands are: ", 0) == 0);
+    CHECK(bogus.err.find("train") != std::string::npos);
+    // A folder where a file is expected: the file is named.
+    check_one_line_error(run("forward " + kNet + " --weights " + tmp("") + " --input " + tmp("x.npy") + " --output " +
+                             tmp("y.npy")),
+                         ": not a regular file (a folder)");
 }

@@ -10,7 +10,8 @@
 //     Lists every tensor: name, stored dtype, shape, the sum of its values and the first 16 hex
 //     digits of the sha256 of its contiguous little-endian bytes.
 // Any failure is one line `agcnn-convert: error: <file>: <problem>` on stderr and exit code 1;
-// OUT is written atomically, so a failed run leaves no partial file.
+// OUT is written atomically, so a failed run leaves no partial file. OUT is never IN, nor an
+// existing file that agcnn-convert did not write.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "agcnn/io/convert_weights.hpp"
+#include "agcnn/io/output_guard.hpp"
 #include "agcnn/io/sha256.hpp"
 
 namespace {
@@ -36,8 +38,24 @@ void inspect(const std::string& path) {
     }
 }
 
+// An existing OUT may be replaced only when it is an earlier output of agcnn-convert (a
+// safetensors file whose metadata records its source's sha256).
+void refuse_foreign_output(const std::string& in, const std::string& out) {
+    agcnn::io::refuse_input_as_output(out, "-o", {in});
+    std::error_code error;
+    if (!std::filesystem::exists(out, error)) return;
+    bool ours = false;
+    try {
+        ours = agcnn::io::read_safetensors(out).metadata.count("source_sha256") == 1;
+    } catch (const agcnn::Error&) {
+    }
+    AGCNN_CHECK(ours, "-o ", out, ": exists and is not a file agcnn-convert wrote; refusing to overwrite it "
+                "(choose another path, or remove the file yourself)");
+}
+
 void convert(const std::string& in, const std::string& out,
              const agcnn::io::ConvertOptions& options) {
+    refuse_foreign_output(in, out);
     const std::string content = agcnn::io::read_file(in, agcnn::io::kMaxWeightFileBytes);
     const agcnn::io::Provenance from{in, agcnn::io::sha256_hex(content),
                                      agcnn::io::detect_format(content, in)};

@@ -14,6 +14,7 @@
 #include "commands/forward_grad.hpp"
 #include "commands/predict.hpp"
 #include "commands/train.hpp"
+#include "progress.hpp"
 
 int main(int argc, char** argv) {
     std::string command_line = "agcnn";  // recorded in results.json
@@ -29,11 +30,23 @@ int main(int argc, char** argv) {
     agcnn::cli::add_export_command(app);
     agcnn::cli::add_predict_command(app);
     agcnn::cli::add_demo_command(app);
+    std::string commands;
+    bool known = false;
+    for (const CLI::App* c : app.get_subcommands({})) {
+        commands += (commands.empty() ? "" : ", ") + c->get_name();
+        known = known || (argc > 1 && c->get_name() == argv[1]);
+    }
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+        std::fprintf(stderr, "agcnn: error: unknown command '%s'; the commands are: %s\n", argv[1], commands.c_str());
+        return 1;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        agcnn::cli::end_progress_line();
         return app.exit(e);
     } catch (const std::exception& e) {
+        agcnn::cli::end_progress_line();
         std::fprintf(stderr, "agcnn: error: %s\n", e.what());
         return 1;
     }

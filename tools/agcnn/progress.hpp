@@ -1,7 +1,9 @@
 // The command line's Reporter (core/reporter.hpp): a progress bar on stderr with the task, units
 // done, the last loss, images/s and the task's ETA. On a terminal it redraws one line (at most 5
 // times a second); when stderr is a file it writes a line every 30 s. Notes get a line of their
-// own, warnings a "WARNING:" line. Quiet: warnings only.
+// own, warnings a "WARNING:" line. Quiet: warnings only. progress_line_open() says when stderr
+// holds a progress line without its newline (here, or synth's and pack's counters), so that an
+// error ends it first (end_progress_line()) instead of running into it.
 #pragma once
 
 #include <unistd.h>
@@ -14,6 +16,23 @@
 #include "agcnn/core/reporter.hpp"
 
 namespace agcnn::cli {
+
+inline bool& progress_line_open() {
+    static bool open = false;
+    return open;
+}
+
+inline void end_progress_line() {
+    if (progress_line_open()) std::fputc('\n', stderr);
+    progress_line_open() = false;
+}
+
+// "\rLABEL: done/total images", its newline at the end.
+inline void count_progress(const char* label, std::size_t done, std::size_t total) {
+    std::fprintf(stderr, "\r%s: %zu/%zu images", label, done, total);
+    progress_line_open() = true;
+    if (done == total) end_progress_line();
+}
 
 class ProgressBar final : public Reporter {
 public:
@@ -38,14 +57,18 @@ public:
         std::fprintf(stderr, "%s%s: %lld/%lld%s %.1f img/s ETA %s%s", tty_ ? "\r\033[K" : "", s.task.c_str(),
                      static_cast<long long>(s.done), static_cast<long long>(s.total), loss.c_str(), rate,
                      clock_text(eta).c_str(), tty_ && s.done < s.total ? "" : "\n");
+        progress_line_open() = tty_ && s.done < s.total;
         std::fflush(stderr);
     }
 
     void note(const std::string& text) override {
-        if (!quiet_) std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", text.c_str());
+        if (quiet_) return;
+        std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", text.c_str());
+        progress_line_open() = false;
     }
 
     void warning(const std::string& text) override {
+        end_progress_line();
         std::fprintf(stderr, "%sagcnn: WARNING: %s\n", tty_ ? "\r\033[K" : "", text.c_str());
     }
 

@@ -24,6 +24,7 @@
 #include "agcnn/io/agcnn_weights.hpp"
 #include "agcnn/io/sha256.hpp"
 #include "agcnn/train/dataset_source.hpp"
+#include "agcnn/train/run_paths.hpp"
 #include "agcnn/train/run.hpp"
 
 namespace agcnn::app {
@@ -44,7 +45,7 @@ inline nlohmann::ordered_json evaluation_record(const EvalOptions& options, cons
     return {{"split", train::split_name(options.split)},
             {"images", images},
             {"weights", weights},
-            {"weights_sha256", io::sha256_hex(io::read_file(weights))},
+            {"weights_sha256", io::sha256_hex(io::read_file(weights, io::kMaxWeightFileBytes))},
             {"software_version", options.version},
             {"software_commit", options.commit},
             {"command", options.command},
@@ -115,7 +116,7 @@ inline EvalOutcome evaluate_run(const EvalOptions& options, Reporter& reporter =
     train::TrainConfig config;
     const nlohmann::json config_file = train::read_run_config(options.run_dir, config);
     const Device device = parse_device(options.device.empty() ? config.device : options.device);
-    train::DatasetSource data(config, reporter);
+    train::DatasetSource data(train::resolve_data_paths(config, options.run_dir), reporter);
     const auto net = load_run_model(config, options.run_dir, options.weights, device);
     ReportInputs report{options.run_dir, train::split_name(options.split), config_file, read_metrics(options.run_dir), nullptr, {}};
     EvalOutcome outcome;

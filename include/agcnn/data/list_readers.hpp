@@ -12,6 +12,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -91,7 +92,9 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
 inline std::vector<std::string> read_name_list(const std::string& path, ProblemLog& log) {
     std::vector<std::string> names;
     std::unordered_set<std::string> seen;
-    for (const TextLine& line : read_text_lines(path)) {
+    const std::vector<TextLine> lines = read_text_lines(path);
+    AGCNN_CHECK(!lines.empty(), path, ": empty list: it names no image");
+    for (const TextLine& line : lines) {
         const std::string at = where(path, line.number);
         const std::vector<std::string> words = detail::split_words(line.text);
         if (words.size() != 1 || !is_image_name(words[0]))
@@ -108,7 +111,9 @@ inline std::vector<std::string> read_name_list(const std::string& path, ProblemL
 inline std::vector<ImageRecord> read_chexnet_list(const std::string& path, ProblemLog& log) {
     std::vector<ImageRecord> records;
     std::unordered_set<std::string> seen;
-    for (const TextLine& line : read_text_lines(path)) {
+    const std::vector<TextLine> lines = read_text_lines(path);
+    AGCNN_CHECK(!lines.empty(), path, ": empty list: it names no image");
+    for (const TextLine& line : lines) {
         const std::string at = where(path, line.number);
         const std::vector<std::string> words = detail::split_words(line.text);
         if (words.size() != 1 + model::kDiseaseCount || !is_image_name(words[0])) {
@@ -140,6 +145,15 @@ inline std::vector<ImageRecord> read_chexnet_list(const std::string& path, Probl
     return records;
 }
 
+namespace detail {
+// No X-ray is this many pixels across; a coordinate beyond it (1e308, inf, nan) is a broken row.
+constexpr double kMaxBoxCoordinate = 100000;
+inline bool plausible_box(const BoundingBox& b) {
+    const auto within = [](double v) { return std::isfinite(v) && std::abs(v) <= kMaxBoxCoordinate; };
+    return within(b.x) && within(b.y) && within(b.w) && within(b.h) && b.w > 0 && b.h > 0;
+}
+}  // namespace detail
+
 // BBox_List_2017.csv.
 inline std::vector<BoundingBox> read_bbox_list(const std::string& path, ProblemLog& log) {
     const std::vector<TextLine> lines = read_text_lines(path);
@@ -160,9 +174,10 @@ inline std::vector<BoundingBox> read_bbox_list(const std::string& path, ProblemL
             log.report(at, f[0], "unknown finding label '" + f[1] + "'");
         } else if (!detail::parse_double(f[2], box.x) || !detail::parse_double(f[3], box.y) ||
                    !detail::parse_double(f[4], box.w) || !detail::parse_double(f[5], box.h) ||
-                   !(box.w > 0 && box.h > 0)) {
+                   !detail::plausible_box(box)) {
             log.report(at, f[0], "box '" + f[2] + "," + f[3] + "," + f[4] + "," + f[5] +
-                                     "' is not four numbers with positive width and height");
+                                     "' is not four finite numbers with positive width and height, within " +
+                                     std::to_string(int(detail::kMaxBoxCoordinate)) + " pixels");
         } else {
             box.name = f[0];
             boxes.push_back(box);

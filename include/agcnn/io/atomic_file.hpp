@@ -3,12 +3,15 @@
 //
 // Writing: the bytes go to "<path>.tmp-<pid>" in the same folder, which is fsynced, renamed over
 // <path>, and the folder is fsynced so the rename itself survives a power cut. On any error the
-// temporary file is removed and the old <path> is untouched.
+// temporary file is removed and the old <path> is untouched. A process killed mid-write (kill -9,
+// power cut) leaves its "<path>.tmp-<pid>" behind; remove_stale_temporaries() clears a folder of
+// those whose process is gone.
 // Reading: regular files only (never a FIFO or a device), and no more bytes than the caller's
 // limit for its kind of file.
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +102,28 @@ inline void write_file_atomic(const std::string& path, const std::vector<std::st
 
 inline void write_file_atomic(const std::string& path, std::string_view content) {
     write_file_atomic(path, std::vector<std::string_view>{content});
+}
+
+// Removes the files "<name>.tmp-<pid>" in `folder` that a killed atomic write left: those of a
+// process that no longer exists, and this process's own (none can be in progress while the
+// caller cleans). Files of a live process are another writer's work and stay. With `name`, only
+// that file's temporaries ("<name>.tmp-<pid>"), for folders shared with other programs. Returns
+// the names removed.
+inline std::vector<std::string> remove_stale_temporaries(const std::string& folder, const std::string& only = "") {
+    std::vector<std::string> removed;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+        const std::string name = entry.path().filename().string();
+        const auto at = name.rfind(".tmp-");
+        if (at == std::string::npos || at + 5 == name.size() || !entry.is_regular_file(error)) continue;
+        if (!only.empty() && name.compare(0, at, only) != 0) continue;
+        const std::string digits = name.substr(at + 5);
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(digits));
+        const bool dead = pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH);
+        if ((dead || pid == ::getpid()) && std::filesystem::remove(entry.path(), error)) removed.push_back(name);
+    }
+    return removed;
 }
 
 // "512 MiB", "1.5 GiB", "700 bytes": a byte count for a person.

@@ -19,6 +19,7 @@
 //                recorded in the metadata.
 //   dtypes       F16, BF16 and F64 become F32 (F64 rounds to nearest); an integer tensor where
 //                the model has a float one is an error.
+//   NaN, Inf     refused, naming the tensor: such weights compute nothing meaningful.
 #pragma once
 
 #include <filesystem>
@@ -138,7 +139,7 @@ inline TensorFile convert_weights(const TensorFile& source, const Provenance& fr
                     {"source_sha256", from.sha256}};
     for (const auto& name : order) {
         const TensorRecord& record = *found.at(name);
-        const std::vector<float> values = record.to_float32(from.path);
+        const std::vector<float> values = record.to_finite_float32(from.path);
         out.add_f32(name, record.shape, values.data());
     }
     return out;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -39,6 +40,15 @@ struct TensorRecord {
     std::vector<float> to_float32(const std::string& file) const {
         return io::to_float32(dtype, reinterpret_cast<const unsigned char*>(bytes.data()),
                               static_cast<std::size_t>(numel()), file + ": tensor '" + name + "'");
+    }
+    // The same, refusing NaN and infinite values: weights with one do not compute anything
+    // meaningful, and every score after them would be NaN.
+    std::vector<float> to_finite_float32(const std::string& file) const {
+        std::vector<float> values = to_float32(file);
+        const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+        AGCNN_CHECK(bad == values.end(), file, ": tensor '", name, "' holds ", std::isnan(*bad) ? "NaN" : "an infinite value",
+                    " (element ", bad - values.begin(), " of ", values.size(), "); these weights are unusable");
+        return values;
     }
 };
 

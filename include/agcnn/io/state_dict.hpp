@@ -5,7 +5,8 @@
 // can be loaded into torchvision's ResNet-50 after stripping the prefix.
 //
 // Loading compares the file with the module the way torch's load_state_dict(strict=True) does
-// and reports missing keys, unexpected keys and shape mismatches together in one error.
+// and reports missing keys, unexpected keys and shape mismatches together in one error; a tensor
+// holding NaN or Inf is refused by name.
 // num_batches_tracked may be absent (older PyTorch files lack it). Keys outside the prefix are
 // ignored, so one AG-CNN file can feed each branch.
 #pragma once
@@ -94,7 +95,7 @@ inline void load_state(nn::Module& module, const TensorFile& file, const std::st
     for (const auto& e : entries) {
         const TensorRecord* record = file.find(e.name);
         if (!record) continue;
-        std::vector<float> values = record->to_float32(path);
+        std::vector<float> values = record->to_finite_float32(path);
         if (e.counter) {
             *e.counter = static_cast<std::int64_t>(values.at(0));
             continue;

@@ -8,8 +8,10 @@
 // math rounds differently with another thread count).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -77,22 +79,40 @@ struct TrainConfig {
     void validate() const {
         AGCNN_CHECK(optimizer == "sgd" || optimizer == "adam", "bad optimizer '", optimizer,
                     "': expected sgd or adam");
-        AGCNN_CHECK(input_size >= 32 && resize >= input_size, "input size ", input_size,
-                    " must be >= 32 and <= the resize ", resize);
-        AGCNN_CHECK(tau >= 0 && tau < 1, "tau must be in [0, 1), got ", tau);
-        AGCNN_CHECK(pack_side == 0 || pack_side >= input_size, "pack side ", pack_side,
-                    " must be 0 (no pack) or at least the input size ", input_size);
+        AGCNN_CHECK(input_size >= 32 && resize >= input_size, "input_size (--input-size) ", input_size,
+                    " must be >= 32 and <= the resize (--resize) ", resize);
+        AGCNN_CHECK(tau >= 0 && tau < 1, "tau (--tau) must be in [0, 1), got ", tau);
+        AGCNN_CHECK(pack_side == 0 || (pack_side >= input_size && pack_side <= 16384), "pack_side (--pack) ",
+                    pack_side, " must be 0 (no pack) or from the input size ", input_size, " to 16384");
         parse_heatmap_statistic(heatmap);
-        AGCNN_CHECK(lr > 0 && base_width > 0, "lr and base width must be positive");
-        AGCNN_CHECK(split_fractions.size() == 3, "split fractions: expected three (train, val, test), got ",
-                    split_fractions.size());
-        AGCNN_CHECK(val_fraction >= 0 && val_fraction < 1, "validation fraction ", val_fraction,
-                    " outside [0, 1)");
-        AGCNN_CHECK(checkpoint_minutes >= 0, "the checkpoint interval must be >= 0 minutes, got ",
-                    checkpoint_minutes);
-        for (Stage s : model::kBranches)
-            AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).batch_size > 0, "stage ", model::branch_name(s),
-                        ": epochs must be >= 0 and the batch size > 0");
+        AGCNN_CHECK(lr > 0 && std::isfinite(lr), "lr (--lr) must be a positive number, got ", lr);
+        AGCNN_CHECK(base_width > 0 && base_width <= 1024, "base_width (--base-width) must be in 1..1024, got ",
+                    base_width);
+        AGCNN_CHECK(momentum >= 0 && momentum < 1, "momentum (--momentum) must be in [0, 1), got ", momentum);
+        AGCNN_CHECK(weight_decay >= 0 && weight_decay < 1, "weight_decay (--weight-decay) must be in [0, 1), got ",
+                    weight_decay);
+        AGCNN_CHECK(lr_step >= 0, "lr_step (--lr-step) must be >= 0 epochs (0 = constant), got ", lr_step);
+        AGCNN_CHECK(lr_gamma > 0 && lr_gamma <= 1, "lr_gamma (--lr-gamma) must be in (0, 1], got ", lr_gamma);
+        AGCNN_CHECK(contrast >= 0 && contrast <= 1, "contrast (--contrast) must be in [0, 1], got ", contrast);
+        AGCNN_CHECK(loader_workers >= 0 && loader_workers <= 64, "loader_workers (--workers) must be in 0..64, got ",
+                    loader_workers);
+        AGCNN_CHECK(resize <= 4096, "resize (--resize) must be at most 4096, got ", resize);
+        AGCNN_CHECK(split_fractions.size() == 3, "split_fractions (--split-fractions): expected three (train, val, "
+                    "test), got ", split_fractions.size());
+        for (double f : split_fractions)
+            AGCNN_CHECK(f > 0 && f < 1, "split_fractions (--split-fractions): each share must be in (0, 1) so that "
+                        "every split has images, got ", f);
+        AGCNN_CHECK(val_fraction > 0 && val_fraction < 1, "val_fraction (--val-fraction) ", val_fraction,
+                    " outside (0, 1): the validation split needs images");
+        AGCNN_CHECK(checkpoint_minutes >= 0 && std::isfinite(checkpoint_minutes),
+                    "checkpoint_minutes (--checkpoint-minutes) must be >= 0 minutes, got ", checkpoint_minutes);
+        for (Stage s : model::kBranches) {
+            const std::string name = model::branch_name(s);
+            AGCNN_CHECK(stage(s).epochs >= 0 && stage(s).epochs <= 100000, name, ".epochs (--", name,
+                        "-epochs) must be in 0..100000, got ", stage(s).epochs);
+            AGCNN_CHECK(stage(s).batch_size > 0 && stage(s).batch_size <= 65536, name, ".batch_size (--", name,
+                        "-batch) must be in 1..65536, got ", stage(s).batch_size);
+        }
     }
 };
 
@@ -118,15 +138,40 @@ inline void to_json(nlohmann::json& j, const TrainConfig& c) {
     j["split_fractions"] = c.split_fractions;
     j["val_fraction"] = c.val_fraction;
 }
+namespace detail {
+// j[name] into `value`; an Error naming the field when it is missing (and required), of the wrong
+// type, or a negative number where an unsigned one belongs (a seed).
+template <class T>
+void read_config_field(const nlohmann::json& j, const char* name, T& value, bool required = true) {
+    if (!j.contains(name)) {
+        AGCNN_CHECK(!required, "'", name, "' is missing");
+        return;
+    }
+    const nlohmann::json& v = j.at(name);
+    if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
+        AGCNN_CHECK(v.is_number_unsigned(), "'", name, "' must be a whole number >= 0, got ", v.dump());
+    try {
+        v.get_to(value);
+    } catch (const nlohmann::json::exception&) {
+        throw Error(std::string("'") + name + "' has the wrong type: " + v.dump());
+    }
+}
+}  // namespace detail
+
 // checkpoint_minutes, split_fractions and val_fraction may be absent: run folders written before
-// they existed keep the defaults (which are what those runs used).
+// they existed keep the defaults (which are what those runs used). A key that is not a field is
+// refused (a misspelt edit would otherwise be ignored).
 inline void from_json(const nlohmann::json& j, TrainConfig& c) {
-#define AGCNN_X(field) j.at(#field).get_to(c.field);
+    AGCNN_CHECK(j.is_object(), "the configuration is not a JSON object");
+#define AGCNN_X(field) detail::read_config_field(j, #field, c.field);
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
-    if (j.contains("checkpoint_minutes")) j.at("checkpoint_minutes").get_to(c.checkpoint_minutes);
-    if (j.contains("split_fractions")) j.at("split_fractions").get_to(c.split_fractions);
-    if (j.contains("val_fraction")) j.at("val_fraction").get_to(c.val_fraction);
+    detail::read_config_field(j, "checkpoint_minutes", c.checkpoint_minutes, false);
+    detail::read_config_field(j, "split_fractions", c.split_fractions, false);
+    detail::read_config_field(j, "val_fraction", c.val_fraction, false);
+    const nlohmann::json known = TrainConfig{};
+    for (const auto& [key, value] : j.items())
+        AGCNN_CHECK(known.contains(key), "'", key, "' is not a setting of a training run");
 }
 
 // The fields that may differ between an interrupted run and its continuation.

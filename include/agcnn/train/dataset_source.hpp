@@ -10,7 +10,8 @@
 // after the first epoch. The attention crop is cut from that copy, the highest resolution at
 // hand (pack_side 0 reads the PNGs at full resolution every time; a larger side keeps more). When
 // the data folder is not writable and has no current pack, the PNGs are read directly, with a
-// warning. Packing reports its progress to the Reporter given.
+// warning. Packing reports its progress to the Reporter given; a pack build killed mid-way leaves
+// a temporary file that the next one removes.
 // BBox_List_2017.csv's boxes are in the original PNG's pixels; they are scaled to the copy's.
 #pragma once
 
@@ -120,6 +121,8 @@ private:
                                           "directly (every epoch)");
             return std::make_shared<data::ImageFileSource>(0);
         }
+        // What a pack build killed mid-way left (a temporary file as large as the pack).
+        io::remove_stale_temporaries(c.data_dir, std::filesystem::path(path).filename().string());
         const auto progress = [&](std::size_t done, std::size_t total) {
             reporter.step({"packing images into " + path, std::int64_t(done), std::int64_t(total), 0,
                            std::int64_t(done)});

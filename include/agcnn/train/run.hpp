@@ -8,15 +8,26 @@
 //   local   global.* from RUN/global-best; local.* from ImageNet or random;
 //   fusion  global.* from RUN/global-best, local.* from RUN/local-best.
 // A stage with a checkpoint continues from it instead; a finished stage is skipped.
-// read_run_config() reads RUN/config.json back (resume, evaluation, predict) and validates it.
+// read_run_config() reads RUN/config.json back (resume, evaluation, predict) and validates it;
+// input paths are stored as given and found again after a move (train/run_paths.hpp).
+// While a process trains, it holds RUN/.lock (io/file_lock.hpp): a second one is refused, naming
+// the first; a crashed one holds nothing. Each start removes the temporary files of killed atomic
+// writes. A start that fails before its first checkpoint removes the config.json it wrote, so the
+// corrected command is not refused as "another run's configuration".
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agcnn/backend/device_select.hpp"
+#include "agcnn/io/file_lock.hpp"
+#include "agcnn/train/run_paths.hpp"
 #include "agcnn/train/stage.hpp"
 
 namespace agcnn::train {
@@ -51,9 +62,11 @@ inline void load_branch(nn::Module& branch, const std::string& path, const std::
 }
 
 inline void prepare_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
-    const std::string& imagenet = ctx.config.weights;
     const auto start_from_imagenet = [&](nn::ResNet50& branch, const char* name) {
-        if (imagenet.empty()) return;
+        if (ctx.config.weights.empty())
+            return ctx.reporter->warning(std::string("no ImageNet weights: the ") + name +
+                                         " branch trains FROM SCRATCH; expect far lower AUROC than the paper's.");
+        const std::string imagenet = find_weights_path(ctx.config, ctx.run_dir);
         const std::string skipped = load_backbone(branch, imagenet);
         ctx.reporter->note(std::string("the ") + name + " branch starts from " + imagenet +
                            ": conv1 to layer4 loaded; " +
@@ -72,7 +85,20 @@ struct RunOptions {
     Reporter* reporter = &silent_reporter();                     // progress and notes
     std::string version = "unknown";
     std::function<void(Stage, int, std::int64_t)> after_batch;  // tests
+    bool locked = false;  // the caller holds lock_run_folder(run_dir) already
 };
+
+// Holds RUN/.lock for as long as it lives; throws naming the holder when another process has it.
+inline std::unique_ptr<io::FileLock> lock_run_folder(const std::string& run_dir) {
+    std::filesystem::create_directories(run_dir);
+    char since[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+    return std::make_unique<io::FileLock>(run_dir + "/.lock",
+                                          "agcnn process " + std::to_string(::getpid()) + " (training since " +
+                                              since + ")",
+                                          "run folder " + run_dir);
+}
 
 // The configuration of the run in run_dir (RUN/config.json) into `config`; returns the whole file.
 inline nlohmann::json read_run_config(const std::string& run_dir, TrainConfig& config) {
@@ -103,7 +129,8 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
                                "configuration or choose another run folder (differences: " +
                         nlohmann::json::diff(weight_relevant(previous), weight_relevant(config)).dump() + ")");
     }
-    const nlohmann::json j = {{"version", version}, {"config", config}};
+    const nlohmann::json j = {
+        {"version", version}, {"config", config}, {"paths_from_run", current_paths_from_run(config, run_dir)}};
     io::write_file_atomic(path, j.dump(2) + "\n");
 }
 
@@ -113,18 +140,31 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
 inline void run_training(const TrainConfig& config, const std::string& run_dir, DataSource& data,
                          const RunOptions& options) {
     config.validate();
-    std::filesystem::create_directories(run_dir);
+    const auto lock = options.locked ? nullptr : lock_run_folder(run_dir);
+    if (const auto removed = io::remove_stale_temporaries(run_dir); !removed.empty())
+        options.reporter->note("removed " + std::to_string(removed.size()) + " temporary file(s) of an interrupted "
+                               "write in " + run_dir + " (" + comma_list(removed) + ")");
+    for (Split split : {Split::train, Split::val})
+        AGCNN_CHECK(data.images(split) > 0, "the ", split_name(split), " split has no images (check the data folder, "
+                    "its lists and the split fractions); nothing to train on");
+    const std::string config_path = run_dir + "/config.json";
+    const bool fresh = !std::filesystem::exists(config_path);
     write_config(config, run_dir, options.version);
-    if (config.weights.empty())
-        options.reporter->warning("no ImageNet weights: the global and local branches train FROM SCRATCH; "
-                                  "expect far lower AUROC than the paper's.");
     StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), options.reporter,
                      nlohmann::json(config).dump(), options.after_batch};
-    model::AgCnn net({config.base_width, config.seed});
-    net.to(ctx.device);
-    for (Stage stage : options.stages) {
-        if (!std::filesystem::exists(ctx.checkpoint(stage))) prepare_stage(net, ctx, stage);
-        run_stage(net, ctx, stage);
+    try {
+        model::AgCnn net({config.base_width, config.seed});
+        net.to(ctx.device);
+        for (Stage stage : options.stages) {
+            if (!std::filesystem::exists(ctx.checkpoint(stage))) prepare_stage(net, ctx, stage);
+            run_stage(net, ctx, stage);
+        }
+    } catch (const Error&) {
+        const bool started = std::any_of(std::begin(model::kBranches), std::end(model::kBranches), [&](Stage s) {
+            return std::filesystem::exists(ctx.checkpoint(s)) || std::filesystem::exists(ctx.best(s));
+        });
+        if (fresh && !started) std::filesystem::remove(config_path);
+        throw;
     }
 }
 

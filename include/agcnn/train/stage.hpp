@@ -319,7 +319,7 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
     auto optimizer = make_optimizer(c, net.branch(stage).named_parameters(prefix));
     StageState state;
     if (std::filesystem::exists(ctx.checkpoint(stage))) {
-        state = load_checkpoint(ctx.checkpoint(stage), net, *optimizer, stage);
+        state = load_checkpoint(ctx.checkpoint(stage), net, *optimizer, stage, ctx.config_json);
         if (state.finished) return;
         trim_metrics(ctx, stage, state.epoch);
         ctx.reporter->note(std::string("resuming stage ") + model::branch_name(stage) + " at epoch " +

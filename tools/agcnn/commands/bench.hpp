@@ -366,8 +366,7 @@ inline void add_bench_command(CLI::App& app) {
     bench->add_option("--batch", args->batch, "images per step")->check(CLI::PositiveNumber);
     bench->add_option("--size", args->size, "image height and width")->check(CLI::Range(32, 4096));
     bench->add_option("--steps", args->steps, "timed steps")->check(CLI::PositiveNumber);
-    bench->add_option("--warmup", args->warmup, "untimed steps first")
-        ->check(CLI::NonNegativeNumber);
+    bench->add_option("--warmup", args->warmup, "untimed steps first")->check(CLI::Range(0, 1000000));
     auto* train = bench->add_flag("--train", args->train, "time a training step (default)");
     bench->add_flag("--infer", args->infer, "time inference")->excludes(train);
     bench->add_flag("--convs", args->convs,

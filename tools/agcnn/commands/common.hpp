@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,20 @@ inline void add_threads_option(CLI::App* command, int& threads) {
                 return CLI::detail::lexical_cast(text, n) ? thread_count_problem(n) : text + " is not a whole number";
             },
             "0.." + std::to_string(max_threads())));
+}
+
+// A seed or count: a whole number >= 0 (CLI11's NonNegativeNumber would print the double range,
+// 309 digits, and an unsigned option would otherwise take -1 as 2^64 - 1).
+inline CLI::Validator non_negative_whole() {
+    return CLI::Validator(
+        [](const std::string& text) {
+            std::uint64_t n = 0;
+            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (error == std::errc::result_out_of_range) return text + " is more than 2^64 - 1";
+            return error == std::errc() && end == text.data() + text.size() ? std::string()
+                                                                             : text + " is not a whole number >= 0";
+        },
+        "N >= 0");
 }
 
 // --device, --tf32, --bf16: what select_device() takes (backend/device_select.hpp).

@@ -31,7 +31,8 @@ inline void add_data_options(CLI::App* command, data::DataSpec& spec) {
     command->add_option("--train-list", spec.train_list, "list file: name and 14 labels per line");
     command->add_option("--val-list", spec.val_list, "list file of the validation split");
     command->add_option("--test-list", spec.test_list, "list file of the test split");
-    command->add_option("--seed", spec.seed, "seed of the validation carve-out or the random split");
+    command->add_option("--seed", spec.seed, "seed of the validation carve-out or the random split")
+        ->check(non_negative_whole());
     command->add_flag("--skip-bad", spec.skip_bad, "leave out bad entries (counted and named) instead of failing");
 }
 

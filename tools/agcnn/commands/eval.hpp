@@ -29,7 +29,7 @@ inline void add_eval_command(CLI::App& app, const std::string& command_line) {
         ->capture_default_str();
     cmd->add_option("--weights", options->weights, "weights (default RUN/fusion-best.safetensors)");
     cmd->add_option("--device", options->device, "cpu | cuda | cuda:N (default: the run's)");
-    cmd->add_option("--batch", options->batch_size, "batch size")->capture_default_str();
+    cmd->add_option("--batch", options->batch_size, "batch size (1..4096)")->check(CLI::Range(1, 4096))->capture_default_str();
     add_threads_option(cmd, *threads);
     cmd->callback([options, split, threads, command_line] {
         apply_threads(*threads);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "agcnn/io/output_guard.hpp"
 #include "commands/common.hpp"
 
 namespace agcnn::cli {
@@ -69,6 +70,8 @@ inline Tensor load_images(const std::string& path) {
 }
 
 inline void run_forward(const NetworkArgs& args) {
+    io::refuse_input_as_output(args.output, "--output", {args.input, args.weights});
+    io::refuse_foreign_output(args.output, "--output", "\x93NUMPY", "a .npy file");
     apply_threads(args.threads);
     const Device device = select_device(args.device.device, args.device.precision());
     const Tensor x = load_images(args.input).to(device);
@@ -79,6 +82,7 @@ inline void run_forward(const NetworkArgs& args) {
 }
 
 inline void run_grad(const NetworkArgs& args, const std::string& labels_path) {
+    io::refuse_foreign_folder(args.output, "--output", "loss.npy", "an earlier agcnn grad output");
     apply_threads(args.threads);
     const Device device = select_device(args.device.device, args.device.precision());
     const Tensor x = load_images(args.input).to(device);

@@ -4,13 +4,16 @@
 //   agcnn pack --images DIR --train-list A ... [--pack FILE]
 //
 // The pack is rebuilt only when it is missing, torn, built at another size, or a source changed.
+// --pack never replaces a file that is not a pack (a label CSV, an image).
 #pragma once
 
 #include <cstdio>
 #include <string>
 
 #include "agcnn/data/pack.hpp"
+#include "agcnn/io/output_guard.hpp"
 #include "commands/dataset.hpp"
+#include "progress.hpp"
 
 namespace agcnn::cli {
 
@@ -33,10 +36,10 @@ inline std::shared_ptr<data::PackReader> open_pack(const data::Dataset& data, Pa
     if (args.pack.empty())
         args.pack = data::default_pack_path(args.spec.data_dir.empty() ? args.spec.images_dir : args.spec.data_dir,
                                             args.max_side);
+    io::refuse_foreign_output(args.pack, "--pack", std::string_view(data::kPackMagic, 8), "an agcnn pack");
     auto [reader, built] = data::ensure_pack(data.records, args.pack, args.max_side, args.spec.skip_bad,
                                              [](std::size_t done, std::size_t total) {
-                                                 std::fprintf(stderr, "\rpack: %zu/%zu images", done, total);
-                                                 if (done == total) std::fputc('\n', stderr);
+                                                 count_progress("pack", done, total);
                                              });
     std::printf("%s: %s, %zu images at most %d pixels a side\n", args.pack.c_str(),
                 built ? "built" : "up to date", reader->entries().size(), reader->max_side());

@@ -1,9 +1,12 @@
-// agcnn predict — probabilities of the three branches and an attention picture per image.
+// agcnn predict — probabilities of the three branches and an attention picture per image. --out
+// is a new or empty folder, or an earlier predict's (with its predictions.csv), so that no
+// picture is written over a file predict did not write.
 #pragma once
 
 #include <memory>
 
 #include "agcnn/app/predict.hpp"
+#include "agcnn/io/output_guard.hpp"
 #include "commands/common.hpp"
 
 namespace agcnn::cli {
@@ -33,6 +36,7 @@ inline void add_predict_command(CLI::App& app) {
     cmd->callback([options, threads, voi] {
         apply_threads(*threads);
         options->read_options.dicom.voi = data::parse_voi_mode(*voi);
+        io::refuse_foreign_folder(options->out_dir, "--out", "predictions.csv", "an earlier predict output");
         const std::size_t n = app::predict(*options);
         std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png\n", n,
                     options->out_dir.c_str());

@@ -3,14 +3,17 @@
 //   agcnn synth --out DIR --images N --size S --seed K [--test-fraction F] [--format png|dicom]
 //                [--threads T]
 //
-// See docs/synthetic-data.md for the generative model.
+// DIR must be new or empty: synth never writes over an existing data set. See
+// docs/synthetic-data.md for the generative model.
 #pragma once
 
 #include <cstdio>
 #include <string>
 
 #include "agcnn/data/synth_dataset.hpp"
+#include "agcnn/io/output_guard.hpp"
 #include "commands/common.hpp"
+#include "progress.hpp"
 
 namespace agcnn::cli {
 
@@ -23,8 +26,9 @@ inline void add_synth_command(CLI::App& app) {
     command->add_option("--images", config->images, "number of images (1.." + std::to_string(data::synth::kMaxSynthImages) + ")")
         ->check(CLI::Range(1, data::synth::kMaxSynthImages));
     command->add_option("--size", config->size, "image side in pixels (64..4096)")->check(CLI::Range(64, 4096));
-    command->add_option("--seed", config->seed, "seed; the same seed gives the same files");
-    command->add_option("--test-fraction", config->test_fraction, "share of patients in test_list.txt");
+    command->add_option("--seed", config->seed, "seed; the same seed gives the same files")->check(non_negative_whole());
+    command->add_option("--test-fraction", config->test_fraction, "share of patients in test_list.txt")
+        ->check(CLI::Range(0.0, 0.9));
     command->add_option("--format", config->format, "png, or dicom (20 variants: MONOCHROME1/2, 12/16 bits, "
                         "5 transfer syntaxes; docs/dicom.md)")
         ->check(CLI::IsMember({"png", "dicom"}))
@@ -32,9 +36,9 @@ inline void add_synth_command(CLI::App& app) {
     add_threads_option(command, *threads);
     command->callback([config, out, threads] {
         apply_threads(*threads);
+        io::refuse_foreign_folder(*out, "--out", "", "");  // never over an existing data set
         data::synth::write_dataset(*out, *config, [](int done, int total) {
-            std::fprintf(stderr, "\rsynth: %d/%d images", done, total);
-            if (done == total) std::fputc('\n', stderr);
+            count_progress("synth", std::size_t(done), std::size_t(total));
         });
         std::printf("wrote %d synthetic images (%dx%d, seed %llu) to %s\n", config->images, config->size,
                     config->size, static_cast<unsigned long long>(config->seed), out->c_str());

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "agcnn/io/output_guard.hpp"
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "commands/common.hpp"
@@ -30,11 +31,16 @@ inline void run_train_stages(const train::TrainConfig& config, const std::string
                              const std::vector<train::Stage>& stages, bool quiet) {
     train::StopSignalGuard stop_signals;
     ProgressBar progress(quiet);
-    train::DatasetSource data(config, progress);
+    io::refuse_foreign_folder(out, "--out", "config.json", "a run folder", {".lock"});
+    const auto lock = train::lock_run_folder(out);  // before the data: a second process stops at once
+    train::DatasetSource data(train::resolve_data_paths(config, out), progress);
+    AGCNN_CHECK(data.images(train::Split::test) > 0, "the test split has no images (check the data folder, its "
+                "lists and the split fractions)");
     train::RunOptions options;
     options.stages = stages;
     options.reporter = &progress;
     options.version = AGCNN_VERSION;
+    options.locked = true;
     try {
         train::run_training(config, out, data, options);
     } catch (const train::Interrupted& i) {
@@ -55,6 +61,7 @@ inline void run_train(TrainArgs& args) {
     }
     AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
     if (!args.resume) args.config.device = args.device.device, args.config.precision = args.device.precision();
+    args.config.validate();  // before the data is opened (or packed)
     apply_threads(args.config.threads);
     std::vector<train::Stage> stages;
     if (args.stage == "all")
@@ -113,12 +120,13 @@ inline void add_train_command(CLI::App& app) {
     add_stage_options(cmd, "fusion", c.fusion);
     cmd->add_option("--fusion-cache", c.fusion_cache, "stage III on features computed once (augment off)")
         ->capture_default_str();
-    cmd->add_option("--seed", c.seed, "seed of weights, split and data order")->capture_default_str();
+    cmd->add_option("--seed", c.seed, "seed of weights, split and data order")
+        ->check(non_negative_whole())
+        ->capture_default_str();
     add_device_options(cmd, args->device);
     cmd->add_option("--workers", c.loader_workers, "loader threads")->capture_default_str();
     cmd->add_option("--checkpoint-minutes", c.checkpoint_minutes,
                     "a mid-epoch checkpoint at most this often (0 = only at epoch ends)")
-        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     add_threads_option(cmd, c.threads);
     cmd->add_flag("--quiet", args->quiet, "no progress bar");
