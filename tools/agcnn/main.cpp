@@ -13,6 +13,7 @@
 #include "commands/forward_grad.hpp"
 #include "commands/predict.hpp"
 #include "commands/train.hpp"
+#include "commands/verify.hpp"
 
 int main(int argc, char** argv) {
     std::string command_line = "agcnn";  // recorded in results.json
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     agcnn::cli::add_eval_command(app, command_line);
     agcnn::cli::add_predict_command(app);
     agcnn::cli::add_demo_command(app);
+    agcnn::cli::add_verify_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

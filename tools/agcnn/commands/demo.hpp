@@ -23,6 +23,8 @@ inline void add_demo_command(CLI::App& app) {
     cmd->callback([options, quiet] {
         apply_threads(options->threads);
         options->version = AGCNN_VERSION;
+        options->commit = AGCNN_COMMIT;
+        options->build_flags = AGCNN_CXX_FLAGS;
         train::StopSignalGuard stop_signals;
         ProgressBar progress(*quiet);
         app::DemoResult result;

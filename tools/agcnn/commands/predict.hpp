@@ -22,9 +22,10 @@ inline void add_predict_command(CLI::App& app) {
     add_threads_option(cmd, *threads);
     cmd->callback([options, threads] {
         apply_threads(*threads);
-        const std::size_t n = app::predict(*options);
-        std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png\n", n,
-                    options->out_dir.c_str());
+        const app::PredictSummary summary = app::predict(*options);
+        std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png%s\n", summary.images,
+                    options->out_dir.c_str(), summary.calls ? ", findings.csv" : "");
+        std::printf("%s\n", summary.thresholds.c_str());
     });
 }
 
