@@ -39,8 +39,19 @@ regex="^($(IFS='|'; echo "${tests[*]}"))\$"
 tested=$(date +%s)
 
 echo "sanitizers: line coverage of include/agcnn/ by ${tests[*]}:"
-gcovr --root . --filter 'include/agcnn/' --object-directory "$build" -j "$(nproc)" --print-summary \
-      --output "$build/coverage.txt"
+# gcovr 5.2 (Debian 12) asserts when one header function reaches it with two line numbers (from
+# two translation units); its own gcov parser merges such records leniently, and so does this
+# call. Line figures are not affected.
+/usr/bin/python3 - --root . --filter 'include/agcnn/' --object-directory "$build" -j "$(nproc)" --print-summary \
+  --output "$build/coverage.txt" <<'PY'
+import sys
+import gcovr.merging
+gcovr.merging.DEFAULT_MERGE_OPTIONS.ignore_function_lineno = True
+from gcovr.__main__ import main
+sys.argv[0] = "gcovr"
+sys.exit(main())
+PY
+echo "sanitizers: per-file line coverage in $build/coverage.txt (headers the chosen tests compile)"
 
 bash tools/traceability.sh --check
 bash tools/soup.sh "$build" | sed -n '/^| Component/,$p'
