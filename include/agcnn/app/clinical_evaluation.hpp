@@ -256,7 +256,7 @@ inline std::string clinical_text(const ClinicalResults& r) {
         std::snprintf(line, sizeof line, "%-20s", mean ? "MEAN (14 diseases)" : std::string(model::kLabelNames[std::size_t(k)]).c_str());
         out += line;
         for (Branch b : model::kBranches)
-            out += " " + cell(mean ? r.mean_auroc.at(b) : r.auroc.at(b)[std::size_t(k)]);
+            out.append(" ").append(cell(mean ? r.mean_auroc.at(b) : r.auroc.at(b)[std::size_t(k)]));
         out += "\n";
     }
     std::snprintf(line, sizeof line, "operating points (fusion; %s on val, %zu images) at test:\n",
@@ -267,13 +267,14 @@ inline std::string clinical_text(const ClinicalResults& r) {
         const ClassOperatingPoint& p = r.points[std::size_t(k)];
         const std::string label(model::kLabelNames[std::size_t(k)]);
         if (std::isnan(p.threshold)) {
-            out += label + std::string(21 - std::min<std::size_t>(20, label.size()), ' ') +
-                   "no threshold: the validation split has no positive or no negative\n";
+            out.append(label).append(21 - std::min<std::size_t>(20, label.size()), ' ');
+            out.append("no threshold: the validation split has no positive or no negative\n");
             continue;
         }
         std::snprintf(line, sizeof line, "%-20s %9.3f %4.0f %4.0f %4.0f %4.0f ", label.c_str(), p.threshold, p.test.tp,
                       p.test.fp, p.test.tn, p.test.fn);
-        out += line + cell(p.sensitivity) + " " + cell(p.specificity) + " " + cell(p.ppv) + " " + cell(p.npv) + "\n";
+        out.append(line).append(cell(p.sensitivity)).append(" ").append(cell(p.specificity)).append(" ");
+        out.append(cell(p.ppv)).append(" ").append(cell(p.npv)).append("\n");
     }
     std::snprintf(line, sizeof line, "calibration (fusion): mean ECE over 14 diseases %.3f (%d bins)\n", r.mean_ece,
                   r.options.calibration_bins);
@@ -282,7 +283,9 @@ inline std::string clinical_text(const ClinicalResults& r) {
     for (const metrics::Subgroup& g : r.subgroups) {
         std::snprintf(line, sizeof line, "  %-5s %-8s %6zu %6zu %.3f", g.attribute.c_str(), g.group.c_str(), g.images,
                       g.patients, g.mean_auroc);
-        out += line + (g.warning.empty() ? "" : "  WARNING: " + g.warning) + "\n";
+        out.append(line);
+        if (!g.warning.empty()) out.append("  WARNING: ").append(g.warning);
+        out.append("\n");
     }
     return out;
 }

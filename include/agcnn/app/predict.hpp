@@ -197,7 +197,7 @@ inline PredictSummary predict(const PredictOptions& options) {
                              const double t = (*thresholds)[std::size_t(k)],
                                           p = 1.0 / (1.0 + std::exp(-double(l[i * model::kLabelCount + k])));
                              const char* call = std::isnan(t) ? "none" : p >= t ? "positive" : "negative";
-                             findings_csv += std::string(",") + call;
+                             findings_csv.append(",").append(call);
                              entry["findings"][std::string(model::kLabelNames[k])] = call;
                          }
                          findings_csv += "\n";

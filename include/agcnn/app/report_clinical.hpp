@@ -75,7 +75,10 @@ inline std::string clinical_sections(const ClinicalResults& r, const std::string
     html << "</tr>";
     for (int k = 0; k <= model::kDiseaseCount; ++k) {
         const bool mean = k == model::kDiseaseCount;
-        html << (mean ? "<tr><th>mean</th>" : "<tr><td>" + std::string(model::kLabelNames[std::size_t(k)]) + "</td>");
+        if (mean)
+            html << "<tr><th>mean</th>";
+        else
+            html << "<tr><td>" << model::kLabelNames[std::size_t(k)] << "</td>";
         for (Branch b : model::kBranches)
             html << "<td>" << fixed3(mean ? kPaperMeanAuroc[std::size_t(int(b))] : kPaperAuroc[std::size_t(int(b))][std::size_t(k)])
                  << "</td>";

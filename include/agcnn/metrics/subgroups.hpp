@@ -101,7 +101,7 @@ inline std::vector<Subgroup> subgroup_aurocs(const Scores& scores, const std::ve
             if (k < model::kDiseaseCount) {
                 disease_aurocs.push_back(c.auroc);
                 if (c.small()) {
-                    small += (small.empty() ? "" : ", ") + std::string(model::kLabelNames[std::size_t(k)]);
+                    small.append(small.empty() ? "" : ", ").append(model::kLabelNames[std::size_t(k)]);
                     ++g.small_diseases;
                 }
             }
