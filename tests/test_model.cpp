@@ -708,7 +708,7 @@ TEST_CASE("eval and predict give the same probabilities, heatmap and box for the
     options.out_dir = dir + "/predictions";
     options.inputs = paths;
     options.batch_size = 4;
-    REQUIRE(app::predict(options) == paths.size());
+    REQUIRE(app::predict(options).images == paths.size());
     const auto json = nlohmann::json::parse(io::read_file(options.out_dir + "/predictions.json"));
     for (const std::string& path : paths) {
         const std::string name = std::filesystem::path(path).filename().string();

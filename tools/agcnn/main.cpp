@@ -14,6 +14,7 @@
 #include "commands/forward_grad.hpp"
 #include "commands/predict.hpp"
 #include "commands/train.hpp"
+#include "commands/verify.hpp"
 #include "progress.hpp"
 
 int main(int argc, char** argv) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     agcnn::cli::add_export_command(app);
     agcnn::cli::add_predict_command(app);
     agcnn::cli::add_demo_command(app);
+    agcnn::cli::add_verify_command(app);
     std::string commands;
     bool known = false;
     for (const CLI::App* c : app.get_subcommands({})) {

@@ -28,7 +28,7 @@ struct DemoOptions {
     int source_size = 256;
     int threads = 0;
     std::string device = "cpu";
-    std::string version = "unknown";
+    std::string version = "unknown", commit = "unknown", build_flags = "unknown";  // for the manifest
 };
 
 inline train::TrainConfig demo_config(const DemoOptions& o) {
@@ -75,6 +75,8 @@ inline DemoResult run_demo(const DemoOptions& o, Reporter& reporter = silent_rep
     EvalOptions eval;
     eval.run_dir = o.out;
     eval.version = o.version;
+    eval.commit = o.commit;
+    eval.build_flags = o.build_flags;
     eval.command = "agcnn demo --out " + o.out;
     DemoResult result{evaluate_run(eval, reporter), 0};
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -19,6 +19,10 @@
 // Images are named by their paths as given; nothing from a DICOM header but its pixel spacing is
 // read into an output (no patient name, ID, date or accession number).
 //   <image stem>-attention.png  the input with the global heatmap and the attention box
+//   findings.csv      image,<15 labels: positive | negative>, the fusion probability against the
+//                     run's thresholds (RUN/thresholds.json, chosen on the validation split by
+//                     `agcnn eval`), also in predictions.json as "findings"; only when the
+//                     thresholds were chosen for the weights predict uses (same sha256)
 // With `steps`, also each step of the attention as its own picture (docs/how-agcnn-works.md):
 //   <stem>-1-input.png, -2-heatmap.png, -3-mask.png (mask at tau; the largest region in
 //   orange), -4-box.png, -5-crop.png (the local branch's input), -6-local-heatmap.png.
@@ -126,8 +130,42 @@ inline void write_steps(const std::string& prefix, const data::Batch& batch, con
          overlay_heatmap(input_picture(out.local_input, std::int64_t(i)), out.local_attention[i].heatmap, 0.6f));
 }
 
-// Returns the number of images predicted.
-inline std::size_t predict(const PredictOptions& options) {
+// The run's thresholds per label (NaN where none was chosen), when RUN/thresholds.json exists and
+// was written for `weights`; else none, and `note` says why.
+inline std::optional<std::array<double, model::kLabelCount>> load_thresholds(const std::string& run_dir,
+                                                                            const std::string& weights,
+                                                                            std::string& note) {
+    const std::string path = run_dir + "/thresholds.json";
+    if (!std::filesystem::exists(path)) {
+        note = "no " + path + " (run agcnn eval first): probabilities only, no positive/negative calls";
+        return std::nullopt;
+    }
+    const auto j = nlohmann::json::parse(io::read_file(path), nullptr, false);
+    AGCNN_CHECK(!j.is_discarded() && j.is_object() && j.contains("thresholds") && j["thresholds"].is_object() &&
+                    j.contains("weights_sha256") && j["weights_sha256"].is_string(),
+                path, ": not a thresholds file (weights_sha256 and thresholds)");
+    if (j["weights_sha256"].get<std::string>() != sha256_file(weights)) {
+        note = path + " was chosen for other weights than " + weights + ": probabilities only, no calls";
+        return std::nullopt;
+    }
+    std::array<double, model::kLabelCount> t{};
+    for (int k = 0; k < model::kLabelCount; ++k) {
+        const auto& v = j["thresholds"].value(std::string(model::kLabelNames[std::size_t(k)]), nlohmann::json());
+        AGCNN_CHECK(v.is_null() || v.is_number(), path, ": threshold of ", model::kLabelNames[std::size_t(k)],
+                    " is not a number or null");
+        t[std::size_t(k)] = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+    }
+    note = "findings called positive/negative with " + path + " (" + j.value("rule", "?") + " on val)";
+    return t;
+}
+
+struct PredictSummary {
+    std::size_t images = 0;
+    bool calls = false;      // findings.csv written
+    std::string thresholds;  // whether positive/negative calls were made, and with what
+};
+
+inline PredictSummary predict(const PredictOptions& options) {
     AGCNN_CHECK(options.run_dir.empty() != options.model_file.empty(), "predict: give --run or --model (one of them)");
     AGCNN_CHECK(options.model_file.empty() || options.weights.empty(), "predict: --weights goes with --run only");
     std::vector<std::string> paths = expand_inputs(options.inputs);  // bad inputs fail before loading
@@ -147,16 +185,27 @@ inline std::size_t predict(const PredictOptions& options) {
     }
     const Device device = parse_device(device_name);
     net->to(device);
-    ImageFilesSource files(std::move(paths), settings);
+    ImageFilesSource files(std::move(paths), settings, options.read_options);
+    PredictSummary summary;
+    std::optional<std::array<double, model::kLabelCount>> thresholds;
+    if (options.model_file.empty())
+        thresholds = load_thresholds(options.run_dir,
+                                     options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights,
+                                     summary.thresholds);
+    else
+        summary.thresholds = "a model file carries no thresholds: probabilities only, no positive/negative calls";
+    summary.calls = thresholds.has_value();
     std::filesystem::create_directories(options.out_dir);
+    std::string findings_csv = "image";
+    for (auto name : model::kLabelNames) findings_csv.append(",").append(name);
+    findings_csv += "\n";
     std::string csv = "image,branch";
     for (auto name : model::kLabelNames) csv.append(",").append(name);
     csv += ",box_x_mm,box_y_mm,box_width_mm,box_height_mm,pixel_spacing\n";
     nlohmann::json json = nlohmann::json::object();
-    std::size_t count = 0;
     evaluate_split(*net, files, Split::test, options.batch_size, settings.attention, device,
              [&](const data::Batch& batch, const model::AgCnnOutputs& out) {
-                 for (std::size_t i = 0; i < batch.names.size(); ++i, ++count) {
+                 for (std::size_t i = 0; i < batch.names.size(); ++i, ++summary.images) {
                      const std::string& path = batch.names[i];
                      nlohmann::json entry;
                      // The box in the file's own pixels (the copy seen may be smaller), and in
@@ -193,6 +242,18 @@ inline std::size_t predict(const PredictOptions& options) {
                          }
                          csv += mm_columns + "\n";
                      }
+                     if (thresholds) {
+                         const std::vector<float> l = out.fusion_logits.to_vector();
+                         findings_csv += path;
+                         for (int k = 0; k < model::kLabelCount; ++k) {
+                             const double t = (*thresholds)[std::size_t(k)],
+                                          p = 1.0 / (1.0 + std::exp(-double(l[i * model::kLabelCount + k])));
+                             const char* call = std::isnan(t) ? "none" : p >= t ? "positive" : "negative";
+                             findings_csv.append(",").append(call);
+                             entry["findings"][std::string(model::kLabelNames[k])] = call;
+                         }
+                         findings_csv += "\n";
+                     }
                      json[path] = entry;
                      const std::string stem = std::filesystem::path(path).stem().string();
                      io::write_file_atomic(options.out_dir + "/" + stem + "-attention.png",
@@ -203,7 +264,8 @@ inline std::size_t predict(const PredictOptions& options) {
              options.steps);
     io::write_file_atomic(options.out_dir + "/predictions.csv", csv);
     io::write_file_atomic(options.out_dir + "/predictions.json", json.dump(2) + "\n");
-    return count;
+    if (thresholds) io::write_file_atomic(options.out_dir + "/findings.csv", findings_csv);
+    return summary;
 }
 
 }  // namespace agcnn::app

@@ -18,21 +18,22 @@
 namespace agcnn::data {
 
 namespace detail {
-inline void check_buffer_size(int width, int height) {
+inline void check_buffer(const void* pixels, int width, int height) {
+    AGCNN_CHECK(pixels != nullptr, "gray image: null pixel buffer");
     AGCNN_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide,
                 "gray image of ", width, "x", height, " pixels: each side must be in 1..", kMaxImageSide);
 }
 }  // namespace detail
 
 inline GrayImage gray_image_from_u8(const std::uint8_t* pixels, int width, int height) {
-    detail::check_buffer_size(width, height);
+    detail::check_buffer(pixels, width, height);
     GrayImage image{width, height, {}, {}};
     image.pixels.assign(pixels, pixels + std::size_t(width) * std::size_t(height));
     return image;
 }
 
 inline GrayImage gray_image_from_u16(const std::uint16_t* pixels, int width, int height, int bits_stored) {
-    detail::check_buffer_size(width, height);
+    detail::check_buffer(pixels, width, height);
     AGCNN_CHECK(bits_stored >= 1 && bits_stored <= 16, "gray image: ", bits_stored, " bits stored, expected 1..16");
     const std::size_t count = std::size_t(width) * std::size_t(height);
     const std::uint32_t max = (1u << bits_stored) - 1;

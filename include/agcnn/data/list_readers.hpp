@@ -1,7 +1,9 @@
 // agcnn/data/list_readers.hpp — the ChestX-ray14 text files, each into records or names:
 //
 //   Data_Entry_2017.csv (and Data_Entry_2017_v2020.csv): a header naming the columns (located by
-//     name: 'Image Index', 'Finding Labels', 'Patient ID'), pipe-separated labels.
+//     name: 'Image Index', 'Finding Labels', 'Patient ID'), pipe-separated labels; the optional
+//     'Patient Gender', 'Patient Age' and 'View Position' are kept for subgroup figures (a value
+//     that is not F/M, an age in years, or PA/AP is kept as given, or as age -1: "unknown").
 //   train_val_list.txt / test_list.txt: one file name per line (the official split).
 //   BBox_List_2017.csv: 'Image Index,Finding Label,Bbox [x,y,w,h],,,' then name, label, x, y, w, h
 //     (the release spells Infiltration 'Infiltrate').
@@ -25,11 +27,30 @@ namespace agcnn::data {
 
 namespace detail {
 
-inline int find_column(const std::vector<std::string>& header, const std::string& name,
-                       const std::string& path) {
+// Index of an optional column, -1 when the header lacks it.
+inline int optional_column(const std::vector<std::string>& header, const std::string& name) {
     for (std::size_t i = 0; i < header.size(); ++i)
         if (header[i] == name) return static_cast<int>(i);
-    throw Error(path + ":1: header has no column '" + name + "'");
+    return -1;
+}
+
+inline int find_column(const std::vector<std::string>& header, const std::string& name,
+                       const std::string& path) {
+    const int column = optional_column(header, name);
+    if (column < 0) throw Error(path + ":1: header has no column '" + name + "'");
+    return column;
+}
+
+// 'Patient Age': "58" (v2020) or "058Y" (2017: Y years, M months, D days); -1 when unreadable or
+// above 130 (the release has a few ages in the 400s, typing errors).
+inline int parse_age(const std::string& text) {
+    int value = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc() || value < 0) return -1;
+    if (ptr != end && !(ptr + 1 == end && (*ptr == 'Y' || *ptr == 'M' || *ptr == 'D'))) return -1;
+    if (ptr != end && *ptr != 'Y') value = 0;  // months or days old
+    return value <= 130 ? value : -1;
 }
 
 inline bool parse_double(const std::string& text, double& value) {
@@ -60,7 +81,14 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
     const int name_col = detail::find_column(header, "Image Index", path);
     const int labels_col = detail::find_column(header, "Finding Labels", path);
     const int patient_col = detail::find_column(header, "Patient ID", path);
+    const int sex_col = detail::optional_column(header, "Patient Gender");
+    const int age_col = detail::optional_column(header, "Patient Age");
+    const int view_col = detail::optional_column(header, "View Position");
     const std::size_t needed = static_cast<std::size_t>(std::max({name_col, labels_col, patient_col})) + 1;
+    auto optional = [](const std::vector<std::string>& fields, int col) {
+        return col >= 0 && static_cast<std::size_t>(col) < fields.size() ? fields[static_cast<std::size_t>(col)]
+                                                                          : std::string();
+    };
     std::vector<ImageRecord> records;
     std::unordered_set<std::string> seen;
     for (std::size_t i = 1; i < lines.size(); ++i) {
@@ -79,6 +107,9 @@ inline std::vector<ImageRecord> read_data_entry(const std::string& path, Problem
             record.patient = canonical_patient(patient);
             record.labels = parse_finding_labels(fields[static_cast<std::size_t>(labels_col)], at);
             record.origin = at;
+            record.sex = optional(fields, sex_col);
+            record.age = detail::parse_age(optional(fields, age_col));
+            record.view = optional(fields, view_col);
             AGCNN_CHECK(seen.insert(record.name).second, at, ": duplicate image '", record.name, "'");
             records.push_back(std::move(record));
         } catch (const Error& e) {

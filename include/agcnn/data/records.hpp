@@ -1,5 +1,6 @@
 // agcnn/data/records.hpp — what the readers produce: one record per image (name, patient, file,
-// 15 labels), the bounding boxes, and the problems found on the way.
+// 15 labels, and what Data_Entry_2017.csv says about the patient: sex, age, view position), the
+// bounding boxes, and the problems found on the way.
 //
 // Problems (a missing image, an unknown label, a duplicate name, a malformed row) are errors
 // naming the file and line, unless the reader was asked to skip bad entries; then each one is
@@ -26,6 +27,10 @@ struct ImageRecord {
     std::string path;     // where the PNG is (empty until the image folders are searched)
     LabelVector labels{};
     std::string origin;   // "file:line" it came from, for messages
+    // From Data_Entry_2017.csv when it has the columns (empty / -1 otherwise, e.g. list files):
+    std::string sex;      // 'Patient Gender': "F" or "M"
+    int age = -1;         // 'Patient Age' in years ("58", or the 2017 release's "058Y")
+    std::string view;     // 'View Position': "PA" or "AP"
 };
 
 // A box of BBox_List_2017.csv, in the pixel coordinates of the original image.

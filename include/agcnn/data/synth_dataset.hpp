@@ -7,7 +7,9 @@
 //   DIR/train_val_list.txt, test_list.txt   patient-wise (test_fraction of the patients)
 //   DIR/BBox_List_2017.csv                  one box per finding, in pixels of the image
 //
-// Patients get 1-4 images (follow-ups: same anatomy, slightly moved). About a quarter of images show no
+// Patients get 1-4 images (follow-ups: same anatomy, slightly moved), a sex, an age (5-84 at the
+// first visit) and a view position per image (AP about 40%, else PA), for subgroup figures; the
+// pictures do not depend on them. About a quarter of images show no
 // finding; the rest 1-3 findings, and a patient's chronic finding (cardiomegaly, emphysema,
 // fibrosis, pleural thickening, hernia, nodule, mass) tends to persist across follow-ups.
 // Everything is drawn from Rngs seeded by (seed, patient, follow-up), so a seed gives the same
@@ -50,6 +52,7 @@ struct SynthPlan {
     std::string name;
     int patient = 0, follow_up = 0, age = 0;
     char sex = 'F';
+    std::string view = "PA";  // "AP" for about 40% of images, as in ChestX-ray14
     bool test = false;
     Anatomy anatomy;
     std::vector<int> labels;  // diseases, ascending
@@ -79,7 +82,7 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
         Rng rng(detail::mix_seed(config.seed, static_cast<std::uint64_t>(patient), 0xFFFF));
         const Anatomy anatomy = Anatomy::random(rng);
         const int visits = 1 + static_cast<int>(rng.below(4));
-        const int age = 20 + static_cast<int>(rng.below(60));
+        const int age = 5 + static_cast<int>(rng.below(80));  // 5..84 at the first visit
         const char sex = rng.below(2) ? 'M' : 'F';
         const bool test = rng.uniform() < config.test_fraction;
         const int chronic_label = rng.uniform() < 0.3 ? model::label_index(chronic[rng.below(7)]) : -1;
@@ -94,6 +97,8 @@ inline std::vector<SynthPlan> plan_dataset(const SynthConfig& config) {
             p.age = age + visit;
             p.sex = sex;
             p.seed = detail::mix_seed(config.seed, static_cast<std::uint64_t>(patient), static_cast<std::uint64_t>(visit));
+            Rng view_rng(p.seed ^ 0xA9A9);  // its own stream: the images do not depend on it
+            p.view = view_rng.uniform() < 0.4 ? "AP" : "PA";
             Rng visit_rng(p.seed ^ 0x5555);
             p.anatomy = anatomy.jitter(visit_rng);
             if (chronic_label >= 0 && visit_rng.uniform() < 0.8) p.labels.push_back(chronic_label);
@@ -180,7 +185,7 @@ inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
     for (std::size_t i = 0; i < plans.size(); ++i) {
         const SynthPlan& p = plans[i];
         entries += p.name + "," + finding_labels_text(p.labels) + "," + std::to_string(p.follow_up) + "," +
-                   std::to_string(p.patient) + "," + std::to_string(p.age) + "," + p.sex + ",PA," + std::to_string(config.size) + "," +
+                   std::to_string(p.patient) + "," + std::to_string(p.age) + "," + p.sex + "," + p.view + "," + std::to_string(config.size) + "," +
                    std::to_string(config.size) + ",0.143,0.143\n";
         (p.test ? test : train_val) += p.name + "\n";
         for (const SynthFinding& f : findings[i]) {

@@ -2,9 +2,10 @@
 //
 // Used to record which source file a set of weights came from (the sha256 that torchvision puts
 // in its file names' prefix, and that `sha256sum` prints). One pass, no allocation beyond the
-// result; about 200-400 MB/s, plenty for a 100 MB weight file.
+// result; about 200-400 MB/s, plenty for a 100 MB weight file. Sha256 takes the bytes in pieces.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -57,27 +58,56 @@ inline void compress(std::array<std::uint32_t, 8>& h, const unsigned char* block
 
 }  // namespace sha256_detail
 
+// Incremental: update() with the bytes in any pieces, then hex() once (files of any size are
+// hashed a block at a time, manifest.hpp).
+class Sha256 {
+public:
+    void update(std::string_view data) {
+        const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+        std::size_t i = 0;
+        total_ += data.size();
+        if (buffered_ > 0) {
+            const std::size_t take = std::min<std::size_t>(64 - buffered_, data.size());
+            std::memcpy(buffer_ + buffered_, bytes, take);
+            buffered_ += take, i = take;
+            if (buffered_ < 64) return;
+            sha256_detail::compress(h_, buffer_);
+            buffered_ = 0;
+        }
+        for (; i + 64 <= data.size(); i += 64) sha256_detail::compress(h_, bytes + i);
+        std::memcpy(buffer_, bytes + i, data.size() - i);
+        buffered_ = data.size() - i;
+    }
+    // The digest of everything given, as lowercase hex.
+    std::string hex() const {
+        // Padding: 0x80, zeros, then the bit length big-endian, in one or two final blocks.
+        std::array<std::uint32_t, 8> h = h_;
+        unsigned char tail[128] = {};
+        std::memcpy(tail, buffer_, buffered_);
+        tail[buffered_] = 0x80;
+        const std::size_t tail_size = buffered_ < 56 ? 64 : 128;
+        const std::uint64_t bits = std::uint64_t(total_) * 8;
+        for (int i = 0; i < 8; ++i) tail[tail_size - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
+        for (std::size_t i = 0; i < tail_size; i += 64) sha256_detail::compress(h, tail + i);
+        static const char digits[] = "0123456789abcdef";
+        std::string out;
+        for (std::uint32_t word : h)
+            for (int shift = 28; shift >= 0; shift -= 4) out.push_back(digits[(word >> shift) & 0xF]);
+        return out;
+    }
+
+private:
+    std::array<std::uint32_t, 8> h_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    unsigned char buffer_[64] = {};
+    std::size_t buffered_ = 0;
+    std::uint64_t total_ = 0;
+};
+
 inline std::string sha256_hex(std::string_view data) {
-    std::array<std::uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
-    std::size_t full = data.size() / 64 * 64;
-    for (std::size_t i = 0; i < full; i += 64) sha256_detail::compress(h, bytes + i);
-    // Padding: 0x80, zeros, then the bit length big-endian, in one or two final blocks.
-    unsigned char tail[128] = {};
-    const std::size_t rest = data.size() - full;
-    std::memcpy(tail, bytes + full, rest);
-    tail[rest] = 0x80;
-    const std::size_t tail_size = rest < 56 ? 64 : 128;
-    const std::uint64_t bits = std::uint64_t(data.size()) * 8;
-    for (int i = 0; i < 8; ++i)
-        tail[tail_size - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-    for (std::size_t i = 0; i < tail_size; i += 64) sha256_detail::compress(h, tail + i);
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (std::uint32_t word : h)
-        for (int shift = 28; shift >= 0; shift -= 4) out.push_back(digits[(word >> shift) & 0xF]);
-    return out;
+    Sha256 hash;
+    hash.update(data);
+    return hash.hex();
 }
 
 }  // namespace agcnn::io

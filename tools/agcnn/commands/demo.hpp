@@ -23,6 +23,8 @@ inline void add_demo_command(CLI::App& app) {
     cmd->callback([options, quiet] {
         apply_threads(options->threads);
         options->version = AGCNN_VERSION;
+        options->commit = AGCNN_COMMIT;
+        options->build_flags = AGCNN_CXX_FLAGS;
         train::StopSignalGuard stop_signals;
         ProgressBar progress(*quiet);
         app::DemoResult result;
@@ -38,6 +40,7 @@ inline void add_demo_command(CLI::App& app) {
             std::printf("mean AUROC %-6s %.3f\n", model::branch_name(b),
                         result.outcome.evaluation.scores.at(b).mean_auroc());
         print_localization(result.outcome.results);
+        std::printf("%s", app::clinical_text(result.outcome.clinical).c_str());
         std::printf("demo finished in %.0f s: report %s/report.html\n", result.seconds, options->out.c_str());
     });
 }

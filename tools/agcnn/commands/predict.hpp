@@ -37,9 +37,10 @@ inline void add_predict_command(CLI::App& app) {
         apply_threads(*threads);
         options->read_options.dicom.voi = data::parse_voi_mode(*voi);
         io::refuse_foreign_folder(options->out_dir, "--out", "predictions.csv", "an earlier predict output");
-        const std::size_t n = app::predict(*options);
-        std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png\n", n,
-                    options->out_dir.c_str());
+        const app::PredictSummary summary = app::predict(*options);
+        std::printf("predicted %zu images: %s/predictions.csv, predictions.json, *-attention.png%s\n", summary.images,
+                    options->out_dir.c_str(), summary.calls ? ", findings.csv" : "");
+        std::printf("%s\n", summary.thresholds.c_str());
     });
 }
 

@@ -1,12 +1,13 @@
 // agcnn train — the three AG-CNN stages (include/agcnn/train/run.hpp), every hyper-parameter a
 // flag, written to RUN/config.json. Re-running the same command, or `--resume`, continues an
 // interrupted run; Ctrl-C (SIGINT) or SIGTERM checkpoints and exits with 128 + the signal, and
-// --checkpoint-minutes bounds what a crash loses.
+// --checkpoint-minutes bounds what a crash loses. A finished run gets RUN/manifest.json.
 #pragma once
 
 #include <memory>
 
 #include "agcnn/io/output_guard.hpp"
+#include "agcnn/app/manifest.hpp"
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "commands/common.hpp"
@@ -69,6 +70,8 @@ inline void run_train(TrainArgs& args) {
     else
         stages.push_back(model::parse_branch(args.stage));
     run_train_stages(args.config, args.out, stages, args.quiet);
+    app::write_manifest(args.out, args.config, {AGCNN_VERSION, AGCNN_COMMIT, AGCNN_CXX_FLAGS}, "agcnn train",
+                        app::utc_stamp());
     std::printf("training finished: %s (best weights of the last stage: %s/%s-best.safetensors)\n",
                 args.out.c_str(), args.out.c_str(), model::branch_name(stages.back()));
 }
