@@ -293,7 +293,7 @@ namespace {
 Result run_keeping_output(const std::string& args, const std::string& output_path) {
     const std::string command = kLimits + "; " + std::string(AGCNN_BINARY) + " " + args + " >" + output_path + " 2>&1";
     const int status = std::system(command.c_str());
-    return {WEXITSTATUS(status), io::read_file(output_path)};
+    return {WEXITSTATUS(status), io::read_file(output_path), {}};
 }
 
 // Every byte of every regular file under `folder` (or the file itself), with its path.
@@ -651,7 +651,7 @@ TEST_CASE("no command overwrites its input or a file it did not write") {
     const auto convert = [](const std::string& args) {
         const std::string err_path = tmp("convert-stderr.txt");
         const int status = std::system((std::string(AGCNN_CONVERT_BINARY) + " " + args + " >/dev/null 2>" + err_path).c_str());
-        return Result{WEXITSTATUS(status), io::read_file(err_path)};
+        return Result{WEXITSTATUS(status), io::read_file(err_path), {}};
     };
     const Result same = convert(tmp("source.pth") + " -o " + tmp("source.pth"));
     CHECK(same.exit_code != 0);
