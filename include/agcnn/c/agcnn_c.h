@@ -13,7 +13,8 @@
  *     one predictor per thread for parallel throughput.
  *
  * Images: 8-bit gray (one byte per pixel) or 16-bit gray with `bits_stored` significant bits
- * (DICOM's Bits Stored), row-major, width x height, any size up to 16384 per side; or a PNG file.
+ * (DICOM's Bits Stored; kept at 16-bit precision), row-major, width x height, any size up to
+ * 16384 per side; or an image file (PNG, JPEG, or DICOM in a build with GDCM).
  * Each is seen as `agcnn predict` sees a file: same numbers for the same model and image.
  */
 #ifndef AGCNN_C_H
