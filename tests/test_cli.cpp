@@ -529,6 +529,9 @@ TEST_CASE("kill -9 mid-run: a second train on the folder is refused naming the h
     const std::string command = "train --data " + data + " --out " + killed + " " + kTinyRun;
     const pid_t first = spawn(command);
     REQUIRE(wait_for_file(killed + "/checkpoint-global.safetensors", first));
+    // Stopped (not ended) so that it still holds the lock however fast this machine finishes the
+    // tiny run; SIGKILL ends it below as it would a running one.
+    REQUIRE(::kill(first, SIGSTOP) == 0);
     // The folder is locked: a second process says who holds it and exits.
     const Result second = run(command, kLimits);
     INFO(second.err);
