@@ -6,7 +6,7 @@
 #
 # Which tests: test_cli (the commands through an instrumented agcnn: bad and hostile input, bad
 # flags, output = input, NaN weights and boxes, damaged checkpoints, moved run folders, DICOM
-# predict, eval and verify; its four whole-training cases are left out, below) and test_clinical
+# predict, eval and verify; its three longest cases are left out, below) and test_clinical
 # (metrics and the manifest).
 # Measured on the project machine (2 cores, idle), with test_data too and -g: build 10.5 min,
 # over the budget, so the job now builds line tables only (-g1) and leaves out test_data (its
@@ -38,11 +38,11 @@ find "$build" -name '*.gcda' -delete
 
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-# test_cli without its four longest cases (whole training runs that the Release suite already
-# runs; under ASan they would take the job past its budget): the export/C-example pair, the
-# synthetic DICOM data set end to end and the kill -9 resume.
+# test_cli without its three longest cases (whole training runs that the Release suite already
+# runs): the export/C-example pair and the synthetic DICOM data set end to end. (The kill -9 case
+# stays: later cases use its run folder.) Measured: build 8.3 min, test_cli 2 min 23 s under ASan.
 (cd "$build/tests" &&
-  ./test_cli -tce="agcnn export*,the C example*,DICOM: a synthetic*,kill -9*" &&
+  ./test_cli -tce="agcnn export*,the C example*,DICOM: a synthetic*" &&
   ./test_clinical)
 tested=$(date +%s)
 
