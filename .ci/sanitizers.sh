@@ -23,13 +23,7 @@ started=$(date +%s)
 build="${SANITIZE_BUILD_DIR:-build-sanitize}"
 tests=(test_cli test_clinical)
 
-if ! command -v gcovr >/dev/null; then
-  echo "sanitizers: installing gcovr" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gcovr >/dev/null
-fi
+bash tools/install-missing-packages.sh gcovr
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DAGCNN_CUDA=OFF -DAGCNN_SANITIZE=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target agcnn_cli "${tests[@]}"
