@@ -519,12 +519,23 @@ const std::string kTinyRun = "--base-width 2 --input-size 32 --resize 32 --pack 
                              "--fusion-epochs 1 --global-batch 4 --local-batch 4 --fusion-batch 4 --seed 5 --threads 1 "
                              "--workers 1 --checkpoint-minutes 0.0001 --quiet";
 
-TEST_CASE("kill -9 mid-run: a second train on the folder is refused naming the holder; the rerun removes stale "
-          "temporaries and ends with the uninterrupted run's weights, byte for byte") {
+// The uninterrupted tiny run (data in TMP/kill-data, run in TMP/kill-run) that the kill -9 case
+// compares with and later cases damage copies of; made once per test process, so that each case
+// also runs alone (-tc).
+std::string tiny_reference_run() {
+    static bool made = false;
+    const std::string run_dir = tmp("kill-run");
+    if (made) return run_dir;
+    made = true;
     const Result whole = synth_and_train("kill", "--images 24 --size 64 --seed 3", kTinyRun);
     INFO(whole.err);
     REQUIRE(whole.exit_code == 0);
-    const std::string data = tmp("kill-data"), reference = tmp("kill-run"), killed = tmp("kill-killed");
+    return run_dir;
+}
+
+TEST_CASE("kill -9 mid-run: a second train on the folder is refused naming the holder; the rerun removes stale "
+          "temporaries and ends with the uninterrupted run's weights, byte for byte") {
+    const std::string reference = tiny_reference_run(), data = tmp("kill-data"), killed = tmp("kill-killed");
     std::filesystem::remove_all(killed);
     const std::string command = "train --data " + data + " --out " + killed + " " + kTinyRun;
     const pid_t first = spawn(command);
@@ -556,8 +567,7 @@ TEST_CASE("kill -9 mid-run: a second train on the folder is refused naming the h
 }
 
 TEST_CASE("a checkpoint with one flipped bit, or of another configuration, is refused on resume") {
-    const std::string run_dir = tmp("kill-run");
-    REQUIRE(std::filesystem::exists(run_dir + "/checkpoint-fusion.safetensors"));
+    const std::string run_dir = tiny_reference_run();
     const std::string flipped = tmp("flipped-run");
     std::filesystem::remove_all(flipped);
     std::filesystem::copy(run_dir, flipped);
@@ -608,6 +618,7 @@ TEST_CASE("a run folder moved with its data resumes; moved without it, resume na
 }
 
 TEST_CASE("a failed start leaves nothing that blocks the corrected command") {
+    tiny_reference_run();
     const std::string data = tmp("kill-data"), run_dir = tmp("failed-start");
     std::filesystem::remove_all(run_dir);
     const std::string common = "train --data " + data + " --out " + run_dir + " --stage global --base-width 2 "
@@ -624,8 +635,8 @@ TEST_CASE("a failed start leaves nothing that blocks the corrected command") {
 }
 
 TEST_CASE("no command overwrites its input or a file it did not write") {
+    tiny_reference_run();
     const std::string data = tmp("kill-data");
-    REQUIRE(std::filesystem::exists(data + "/Data_Entry_2017.csv"));
     const std::string csv = io::read_file(data + "/Data_Entry_2017.csv");
     const std::string png = io::read_file(data + "/images/00000001_000.png");
     // agcnn synth over an existing data set.
@@ -686,8 +697,10 @@ TEST_CASE("NaN weights are refused on load and on conversion, naming the tensor;
                              " --output " + tmp("y.npy")),
                          "nan.safetensors: tensor 'model.layer2.0.conv1.weight' holds NaN (element 2 of");
     {  // agcnn-convert from a safetensors source (torchvision names) with an infinite value
-        const std::string converted = tmp("converted.safetensors");
-        REQUIRE(std::filesystem::exists(converted));
+        const std::string converted = tmp("nan-converted.safetensors");
+        std::filesystem::remove(converted);
+        const std::string pth = std::string(AGCNN_TEST_DATA_DIR) + "/reference/convert/resnet50_narrow.pth";
+        REQUIRE(std::system((std::string(AGCNN_CONVERT_BINARY) + " " + pth + " -o " + converted + " >/dev/null").c_str()) == 0);
         io::TensorFile file = io::read_safetensors(converted);
         const float inf = std::numeric_limits<float>::infinity();
         std::memcpy(file.tensors.front().bytes.data(), &inf, 4);
@@ -720,6 +733,7 @@ TEST_CASE("NaN weights are refused on load and on conversion, naming the tensor;
 }
 
 TEST_CASE("bad flags and unknown commands: one line in the flag's own words") {
+    tiny_reference_run();
     const std::string data = tmp("kill-data"), out = tmp("bad-flags-run");
     const std::string train = "train --data " + data + " --out " + out + " --stage global --base-width 2 --input-size 32 "
                               "--resize 32 --pack 64 --global-batch 4 --threads 1 ";

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "agcnn/app/evaluate_run.hpp"
+#include "agcnn/app/manifest.hpp"
 #include "agcnn/app/model_file.hpp"
 
 namespace agcnn::app {
@@ -39,7 +40,7 @@ inline std::string export_model(const ExportOptions& options) {
         options.weights.empty() ? options.run_dir + "/fusion-best.safetensors" : options.weights;
     const auto net = load_run_model(config, options.run_dir, weights, Device::cpu());
     ModelProvenance provenance{options.version, options.commit, weights,
-                               io::sha256_hex(io::read_file(weights, io::kMaxWeightFileBytes)),
+                               sha256_file(weights),
                                options.run_dir, utc_stamp()};
     write_model_file(options.out, *net, inference_settings(config), provenance);
     return weights;
