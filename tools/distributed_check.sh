@@ -6,7 +6,8 @@
 # On a tiny configuration (a 40-image synthetic set, base width 4, input 32, one epoch per stage,
 # micro-batches of 4, one thread per process):
 #  1. Two processes against one with --accumulate 2: every stage's parameters after every
-#     optimizer step (--step-weights) must be byte-identical. Each stage of the two-process run
+#     optimizer step (--step-weights) must be byte-identical (augmentation off, so stage fusion
+#     runs on its feature cache). Each stage of the two-process run
 #     starts from the one-process run's best weights of the stages before it (batch-norm running
 #     statistics are rank 0's in a two-process run and every micro-batch's in the other, so the
 #     frozen branches would differ otherwise).
@@ -31,7 +32,8 @@ started=$(date +%s.%N)
 "$agcnn" synth --out data --images 40 --size 64 --seed 3 --threads 1 >/dev/null 2>&1
 common=(--data data --base-width 4 --input-size 32 --resize 32 --pack 64 --local-epochs 1 --fusion-epochs 1
        --seed 5 --threads 1 --workers 1 --device "$device")
-flags=("${common[@]}" --global-epochs 1 --global-batch 4 --local-batch 4 --fusion-batch 4)
+# (augmentation off here, so the fusion stage trains on its cached features; on in part 2)
+flags=("${common[@]}" --global-epochs 1 --global-batch 4 --local-batch 4 --fusion-batch 4 --augment false)
 
 # 1. Two processes against --accumulate 2, step by step.
 "$agcnn" train --out accumulate --accumulate 2 --step-weights accumulate/steps "${flags[@]}" --quiet >/dev/null 2>accumulate.err
