@@ -12,7 +12,7 @@
 // RUN/checkpoint-<stage>.safetensors; within an epoch, a checkpoint at most every
 // config.checkpoint_minutes, so a crash loses no more. A stop request (SIGINT, SIGTERM)
 // checkpoints mid-epoch and throws Interrupted. Divergence, a NaN or infinite loss or a NaN
-// validation scores are NaN, throws an Error and leaves the last checkpoint (and best weights) untouched.
+// validation score, throws an Error and leaves the last checkpoint (and best weights) untouched.
 //
 // Steps and data parallelism (docs/distributed.md): an optimizer step averages the gradients of
 // config.accumulate micro-batches on each of the communicator's processes (each loss scaled by
@@ -310,20 +310,20 @@ inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage,
         if (reducer) reducer->finish();
         optimizer.step();
         if (reducer) broadcast_buffers(net.branch(stage), *ctx.comm);
+        ++state.batch;
+        if (ctx.after_batch) ctx.after_batch(stage, state.epoch, state.batch);
         const auto now = std::chrono::steady_clock::now();
         shared[1] = stop_requested() ? 1 : 0;
         shared[2] = ctx.writes() && checkpoint_seconds > 0 &&
                     std::chrono::duration<double>(now - last_checkpoint).count() >= checkpoint_seconds;
         ctx.comm->sum(shared, 3);
         const double value = shared[0] / double(micro * ranks);
-        ++state.batch;
         state.loss_sum += value;
         totals.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_started).count();
         totals.images += images * ranks, ++totals.steps;
         write_step_weights(net, ctx, stage, std::int64_t(state.epoch) * batches + state.batch);
         step.done = state.batch, step.items += images * ranks, step.loss = value;
         ctx.reporter->step(step);
-        if (ctx.after_batch) ctx.after_batch(stage, state.epoch, state.batch);
         if (state.batch == batches) break;  // the epoch's end writes its own checkpoint
         if (shared[1] > 0 || shared[2] > 0) {
             write_checkpoint(net, ctx, stage, optimizer, state);
