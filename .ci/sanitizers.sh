@@ -25,7 +25,9 @@ tests=(test_cli)
 
 bash tools/install-missing-packages.sh gcovr
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DAGCNN_CUDA=OFF -DAGCNN_SANITIZE=ON >/dev/null
+# Without MPI: OpenMPI keeps allocations past exit that LeakSanitizer would report, and this job
+# runs no multi-process test (the Release suite's test_distributed does).
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DAGCNN_CUDA=OFF -DAGCNN_MPI=OFF -DAGCNN_SANITIZE=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target agcnn_cli "${tests[@]}"
 built=$(date +%s)
 find "$build" -name '*.gcda' -delete

@@ -447,6 +447,25 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
     const auto resumed = epoch_batches(one, 2, 2);
     REQUIRE(resumed.size() == a.size() - 2);
     CHECK(resumed[0].images.to_vector() == a[2].images.to_vector());
+    // Data-parallel shards (2 ranks, runs of 2 micro-batches): each rank gets batches 4j + 2r and
+    // 4j + 2r + 1 of the same epoch, disjoint and together the whole epoch; a shard resumes too.
+    std::vector<int> taken(a.size(), 0);
+    for (int rank = 0; rank < 2; ++rank) {
+        const Shard shard{rank, 2, 2};
+        std::vector<Batch> mine;
+        one.start_epoch(2, 0, shard);
+        while (auto batch = one.next()) mine.push_back(std::move(*batch));
+        REQUIRE(std::int64_t(mine.size()) == shard.count(std::int64_t(a.size())));
+        for (std::size_t j = 0; j < mine.size(); ++j) {
+            const std::int64_t index = shard.batch(std::int64_t(j));
+            CHECK(index == std::int64_t(j / 2 * 4 + std::size_t(rank) * 2 + j % 2));
+            ++taken[static_cast<std::size_t>(index)];
+            CHECK(mine[j].images.to_vector() == a[static_cast<std::size_t>(index)].images.to_vector());
+        }
+        one.start_epoch(2, 1, shard);
+        CHECK(one.next()->names == mine[1].names);
+    }
+    CHECK(std::count(taken.begin(), taken.end(), 1) == std::int64_t(a.size()));
     // An image that cannot be read is an error from next(), naming it.
     std::vector<ImageRecord> bad = select(d.records, d.split.train);
     bad[0].path = "/nonexistent/x.png";

@@ -425,8 +425,11 @@ TEST_CASE("training reports to the Reporter it is given: steps, notes, the missi
     CHECK(recorder.steps[2].total == 3);
     CHECK(recorder.steps[2].items == 24);
     CHECK(std::isfinite(recorder.steps[2].loss));
-    REQUIRE(recorder.notes.size() == 1);
+    REQUIRE(recorder.notes.size() == 2);
     CHECK(recorder.notes[0].rfind("[global] epoch 1/1: train loss ", 0) == 0);
+    // The stage's closing note: the training steps' speed (one process: no allreduce figure).
+    CHECK(recorder.notes[1].rfind("stage global: ", 0) == 0);
+    CHECK(recorder.notes[1].find(" images/s in 3 training steps (1 process, validation excluded)") != std::string::npos);
     REQUIRE(recorder.warnings.size() == 1);
     CHECK(recorder.warnings[0].find("no ImageNet weights") != std::string::npos);
 }

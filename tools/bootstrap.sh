@@ -15,7 +15,8 @@ esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
-packages=(g++ cmake make libeigen3-dev doctest-dev libstb-dev nlohmann-json3-dev libcli11-dev libgdcm-dev)
+packages=(g++ cmake make libeigen3-dev doctest-dev libstb-dev nlohmann-json3-dev libcli11-dev libgdcm-dev
+          libopenmpi-dev openmpi-bin)
 
 bash "$root/tools/install-missing-packages.sh" "${packages[@]}"
 

@@ -8,9 +8,13 @@
 //   - otherwise the sum is formed out of place (gradients are never modified in place, so a
 //     closure may hand the same tensor to two inputs, as `add` does).
 // Leaves (parameters) keep their gradient, so a second backward adds to it. Interior gradients
-// and each node's saved tensors are released as soon as the node has run.
+// and each node's saved tensors are released as soon as the node has run. `leaf_done`, when
+// given, is called for each leaf as soon as its gradient of this pass is complete (every node
+// that consumes it has run), so data-parallel training can start reducing it while the rest of
+// backward runs (train/gradient_reducer.hpp).
 #pragma once
 
+#include <functional>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -60,7 +64,8 @@ inline std::vector<std::shared_ptr<AutogradMeta>> topological_order(
 
 // Computes gradients of `root` with respect to every tensor it depends on that requires one.
 // `grad_root` defaults to ones (so a scalar loss needs nothing else).
-inline void backward(const Tensor& root, Tensor grad_root = Tensor()) {
+inline void backward(const Tensor& root, Tensor grad_root = Tensor(),
+                     const std::function<void(const AutogradMeta&)>& leaf_done = {}) {
     AGCNN_CHECK(root.requires_grad(),
                 "backward: the tensor does not require grad (was it computed under NoGradGuard, "
                 "or from frozen parameters only?)");
@@ -75,7 +80,10 @@ inline void backward(const Tensor& root, Tensor grad_root = Tensor()) {
     detail::accumulate_grad(*root.impl().autograd, grad_root);
     for (const auto& meta : order) {
         const std::shared_ptr<Node> node = meta->grad_fn;
-        if (!node) continue;  // a leaf: its gradient stays
+        if (!node) {  // a leaf: its gradient stays
+            if (leaf_done) leaf_done(*meta);
+            continue;
+        }
         AGCNN_CHECK(node->backward != nullptr, "backward through op '", node->op_name,
                     "' a second time: its saved tensors were already released");
         const Tensor grad_out(meta->grad);

@@ -42,6 +42,20 @@ Precision precision();
 Precision parse_precision(const std::string& text);  // "fp32", "tf32" or "bf16"
 const char* precision_name(Precision precision);
 
+// ---- NCCL (nccl.cu; only when the build has NCCL: kNcclBuilt, core/build.hpp) ---------------
+// Data-parallel training (train/mpi_communicator.hpp): one NCCL communicator per process, on one
+// device, joined by every rank with the unique id rank 0 made (bytes, broadcast over MPI).
+std::string nccl_unique_id();
+void nccl_init(const std::string& unique_id, int rank, int ranks, int device);
+// Sums n floats in place across the ranks, on NCCL's own stream once the device's stream has
+// reached this point (so it overlaps the compute queued after it).
+void nccl_start_sum(float* data, std::int64_t n, int device);
+// The device's stream waits for every sum started.
+void nccl_wait(int device);
+// Rank 0's n floats to every rank, queued on the device's stream.
+void nccl_broadcast(float* data, std::int64_t n, int device);
+void nccl_finalize();
+
 // ---- elementwise (elementwise.cuh) ---------------------------------------------------------
 void relu_forward(float* y, const float* x, std::int64_t n);
 void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n);

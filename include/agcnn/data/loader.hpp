@@ -5,11 +5,17 @@
 // batches do not depend on the number of workers or their timing, and a run resumed at
 // (epoch, batch) sees exactly the batches it would have seen (start_epoch's first_batch).
 //
+// Sharding (data-parallel training, docs/distributed.md): a loader started with a Shard yields
+// only its rank's batches of the epoch's one order: of every `ranks` x `run` consecutive batches,
+// the `run` at rank x run. Every rank computes the same order from (seed, epoch), so the shards
+// are disjoint and together are the unsharded epoch.
+//
 // Workers build whole batches (decode or pack read, transform, normalise) and keep at most
 // `prefetch` batches ahead of the consumer; next() hands them out in order. An error in a
 // worker (an unreadable image) is rethrown by next(), naming the image.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -57,6 +63,22 @@ inline std::vector<int> epoch_order(std::size_t count, std::uint64_t seed, int e
     return order;
 }
 
+// Which batches of an epoch one rank of a data-parallel run loads; the default is all of them.
+struct Shard {
+    int rank = 0, ranks = 1;
+    int run = 1;  // consecutive batches per rank (its gradient-accumulation micro-batches)
+
+    // The epoch's index of this rank's `local`-th batch.
+    std::int64_t batch(std::int64_t local) const {
+        return (local / run) * run * ranks + std::int64_t(rank) * run + local % run;
+    }
+    // How many of an epoch's `total` batches are this rank's.
+    std::int64_t count(std::int64_t total) const {
+        const std::int64_t group = std::int64_t(run) * ranks, rest = total % group;
+        return total / group * run + std::clamp<std::int64_t>(rest - std::int64_t(rank) * run, 0, run);
+    }
+};
+
 class Loader {
 public:
     Loader(std::vector<ImageRecord> records, std::shared_ptr<const ImageSource> source, LoaderConfig config)
@@ -77,11 +99,15 @@ public:
     }
     const LoaderConfig& config() const { return config_; }
 
-    // Starts `epoch` at batch `first_batch` (to resume); workers begin filling the queue.
-    void start_epoch(int epoch, std::int64_t first_batch = 0) {
+    // Starts `epoch` at batch `first_batch` of the shard (to resume); workers begin filling the
+    // queue.
+    void start_epoch(int epoch, std::int64_t first_batch = 0, Shard shard = {}) {
         stop();
-        AGCNN_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "loader: batch ", first_batch,
-                    " outside the epoch's ", batches_per_epoch());
+        AGCNN_CHECK(shard.ranks > 0 && shard.run > 0 && shard.rank >= 0 && shard.rank < shard.ranks,
+                    "loader: bad shard");
+        shard_ = shard;
+        AGCNN_CHECK(first_batch >= 0 && first_batch <= shard_batches(), "loader: batch ", first_batch,
+                    " outside the epoch's ", shard_batches());
         epoch_ = epoch;
         order_ = epoch_order(records_.size(), config_.seed, epoch, config_.shuffle);
         next_job_ = consumed_ = first_batch;
@@ -94,7 +120,7 @@ public:
     std::optional<Batch> next() {
         std::unique_lock lock(mutex_);
         AGCNN_CHECK(!order_.empty() || records_.empty(), "loader: next() before start_epoch()");
-        if (consumed_ >= batches_per_epoch()) return std::nullopt;
+        if (consumed_ >= shard_batches()) return std::nullopt;
         ready_cv_.wait(lock, [&] { return error_ || ready_.count(consumed_); });
         if (error_) std::rethrow_exception(error_);
         Batch batch = std::move(ready_[consumed_]);
@@ -129,17 +155,19 @@ public:
     }
 
 private:
+    std::int64_t shard_batches() const { return shard_.count(batches_per_epoch()); }
+
     void work() {
         while (true) {
             std::int64_t index;
             {
                 std::unique_lock lock(mutex_);
                 space_cv_.wait(lock, [&] { return stopping_ || next_job_ < consumed_ + config_.prefetch; });
-                if (stopping_ || next_job_ >= batches_per_epoch()) return;
+                if (stopping_ || next_job_ >= shard_batches()) return;
                 index = next_job_++;
             }
             try {
-                Batch batch = make_batch(index);
+                Batch batch = make_batch(shard_.batch(index));
                 std::lock_guard lock(mutex_);
                 ready_.emplace(index, std::move(batch));
             } catch (...) {
@@ -165,6 +193,7 @@ private:
     std::shared_ptr<const ImageSource> source_;
     LoaderConfig config_;
     int epoch_ = 0;
+    Shard shard_;
     std::vector<int> order_;
     std::mutex mutex_;
     std::condition_variable ready_cv_, space_cv_;

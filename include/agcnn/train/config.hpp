@@ -66,6 +66,12 @@ struct TrainConfig {
     std::string device = "cpu";
     std::string precision = "fp32";     // CUDA conv/linear arithmetic: fp32 | tf32 | bf16
     int loader_workers = 2;
+    // Data parallelism (docs/distributed.md). Each optimizer step averages the gradients of
+    // `accumulate` micro-batches of batch_size images on each of `processes` processes (the MPI
+    // launcher's count, set by agcnn train): a step trains on batch_size x accumulate x processes
+    // images. Both change the weights, so a run continues only with the same values.
+    int accumulate = 1;
+    int processes = 1;
     // A mid-epoch checkpoint at most this often (0 = only at the end of each epoch), so that a
     // crash or power cut loses at most this much work. Changes no weight.
     double checkpoint_minutes = 10;
@@ -96,6 +102,9 @@ struct TrainConfig {
         AGCNN_CHECK(contrast >= 0 && contrast <= 1, "contrast (--contrast) must be in [0, 1], got ", contrast);
         AGCNN_CHECK(loader_workers >= 0 && loader_workers <= 64, "loader_workers (--workers) must be in 0..64, got ",
                     loader_workers);
+        AGCNN_CHECK(accumulate >= 1 && accumulate <= 4096, "accumulate (--accumulate) must be in 1..4096, got ",
+                    accumulate);
+        AGCNN_CHECK(processes >= 1, "processes must be >= 1, got ", processes);
         AGCNN_CHECK(resize <= 4096, "resize (--resize) must be at most 4096, got ", resize);
         AGCNN_CHECK(split_fractions.size() == 3, "split_fractions (--split-fractions): expected three (train, val, "
                     "test), got ", split_fractions.size());
@@ -135,6 +144,8 @@ inline void to_json(nlohmann::json& j, const TrainConfig& c) {
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
     j["checkpoint_minutes"] = c.checkpoint_minutes;
+    j["accumulate"] = c.accumulate;
+    j["processes"] = c.processes;
     j["split_fractions"] = c.split_fractions;
     j["val_fraction"] = c.val_fraction;
 }
@@ -158,7 +169,7 @@ void read_config_field(const nlohmann::json& j, const char* name, T& value, bool
 }
 }  // namespace detail
 
-// checkpoint_minutes, split_fractions and val_fraction may be absent: run folders written before
+// checkpoint_minutes, accumulate, processes, split_fractions and val_fraction may be absent: run folders written before
 // they existed keep the defaults (which are what those runs used). A key that is not a field is
 // refused (a misspelt edit would otherwise be ignored).
 inline void from_json(const nlohmann::json& j, TrainConfig& c) {
@@ -167,6 +178,8 @@ inline void from_json(const nlohmann::json& j, TrainConfig& c) {
     AGCNN_TRAIN_CONFIG_FIELDS(AGCNN_X)
 #undef AGCNN_X
     detail::read_config_field(j, "checkpoint_minutes", c.checkpoint_minutes, false);
+    detail::read_config_field(j, "accumulate", c.accumulate, false);
+    detail::read_config_field(j, "processes", c.processes, false);
     detail::read_config_field(j, "split_fractions", c.split_fractions, false);
     detail::read_config_field(j, "val_fraction", c.val_fraction, false);
     const nlohmann::json known = TrainConfig{};

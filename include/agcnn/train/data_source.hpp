@@ -7,6 +7,10 @@
 //     ones for the same (seed, e) every time, starting after the first `skip` batches (a
 //     resumed run continues mid-epoch). The train split is shuffled and augmented per the
 //     config; val and test are in file order, centre crop, never augmented.
+//   - shard_epoch(split, e, batch_size, skip, shard) yields the part of epoch e that one rank of
+//     a data-parallel run trains on (data::Shard, data/loader.hpp), from the shard's batch `skip`
+//     on. The default reads the whole epoch and keeps the rank's batches (right for any source);
+//     DatasetSource loads only the rank's.
 //   - crop(batch, boxes) is the local branch's input: for image i, the region boxes[i] of its
 //     network input (input pixels), taken from batch.sources[i] through batch.geometry[i],
 //     resized to S x S and normalised like the input: [B, S, S, 3].
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "agcnn/data/batch.hpp"
+#include "agcnn/data/loader.hpp"
 #include "agcnn/model/forward.hpp"
 
 namespace agcnn::train {
@@ -52,10 +57,38 @@ public:
     virtual std::int64_t images(Split split) const = 0;
     virtual std::unique_ptr<BatchReader> epoch(Split split, int epoch, int batch_size,
                                                std::int64_t skip_batches) = 0;
+    virtual std::unique_ptr<BatchReader> shard_epoch(Split split, int epoch, int batch_size,
+                                                     std::int64_t skip_batches, const data::Shard& shard);
     virtual Tensor crop(const data::Batch& batch, const std::vector<Box>& boxes) = 0;
     // Boxes of BBox_List_2017.csv in source-image pixels (empty when the file is absent).
     virtual std::vector<AnnotatedBox> annotated_boxes() const = 0;
 };
+
+// The rank's batches out of a reader of the whole epoch that starts at epoch batch `next`.
+class ShardReader final : public BatchReader {
+public:
+    ShardReader(std::unique_ptr<BatchReader> all, data::Shard shard, std::int64_t local, std::int64_t total)
+        : all_(std::move(all)), shard_(shard), local_(local), next_(shard.batch(local)), total_(total) {}
+    std::optional<data::Batch> next() override {
+        if (local_ >= shard_.count(total_)) return std::nullopt;
+        const std::int64_t wanted = shard_.batch(local_++);
+        for (; next_ < wanted; ++next_) all_->next();
+        ++next_;
+        return all_->next();
+    }
+
+private:
+    std::unique_ptr<BatchReader> all_;
+    data::Shard shard_;
+    std::int64_t local_, next_, total_;
+};
+
+inline std::unique_ptr<BatchReader> DataSource::shard_epoch(Split split, int epoch, int batch_size,
+                                                            std::int64_t skip_batches, const data::Shard& shard) {
+    const std::int64_t total = (images(split) + batch_size - 1) / batch_size;
+    const std::int64_t first = std::min(shard.batch(skip_batches), total);
+    return std::make_unique<ShardReader>(this->epoch(split, epoch, batch_size, first), shard, skip_batches, total);
+}
 
 // model::forward's crop step for one batch of `data` (both must outlive the function).
 inline model::CropFn crop_from(DataSource& data, const data::Batch& batch) {

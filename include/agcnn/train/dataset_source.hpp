@@ -69,6 +69,11 @@ public:
     std::int64_t images(Split s) const override { return std::int64_t(indices(s).size()); }
 
     std::unique_ptr<BatchReader> epoch(Split s, int epoch, int batch_size, std::int64_t skip) override {
+        return shard_epoch(s, epoch, batch_size, skip, {});
+    }
+
+    std::unique_ptr<BatchReader> shard_epoch(Split s, int epoch, int batch_size, std::int64_t skip,
+                                             const data::Shard& shard) override {
         auto& loader = loaders_[{s, batch_size}];
         if (!loader) {
             data::LoaderConfig lc;
@@ -79,7 +84,7 @@ public:
             lc.transform = s == Split::train ? train_ : eval_;
             loader = std::make_unique<data::Loader>(data::select(dataset_.records, indices(s)), images_, lc);
         }
-        loader->start_epoch(epoch, skip);
+        loader->start_epoch(epoch, skip, shard);
         return std::make_unique<Reader>(loader.get());
     }
 

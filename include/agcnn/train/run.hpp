@@ -14,6 +14,9 @@
 // the first; a crashed one holds nothing. Each start removes the temporary files of killed atomic
 // writes. A start that fails before its first checkpoint removes the config.json it wrote, so the
 // corrected command is not refused as "another run's configuration".
+// Under N processes (RunOptions::comm, docs/distributed.md) every rank runs this; rank 0 alone
+// holds the lock, cleans and writes, and the others wait for it at a barrier before they read.
+// With device "cuda", rank r takes the GPU of its rank on its machine (cuda:<local rank>).
 #pragma once
 
 #include <unistd.h>
@@ -85,7 +88,9 @@ struct RunOptions {
     Reporter* reporter = &silent_reporter();                     // progress and notes
     std::string version = "unknown";
     std::function<void(Stage, int, std::int64_t)> after_batch;  // tests
-    bool locked = false;  // the caller holds lock_run_folder(run_dir) already
+    bool locked = false;  // the caller holds lock_run_folder(run_dir) already (rank 0)
+    Communicator* comm = &single_process();
+    std::string step_weights;  // StageContext::step_weights
 };
 
 // Holds RUN/.lock for as long as it lives; throws naming the holder when another process has it.
@@ -140,8 +145,14 @@ inline void write_config(const TrainConfig& config, const std::string& run_dir,
 inline void run_training(const TrainConfig& config, const std::string& run_dir, DataSource& data,
                          const RunOptions& options) {
     config.validate();
-    const auto lock = options.locked ? nullptr : lock_run_folder(run_dir);
-    if (const auto removed = io::remove_stale_temporaries(run_dir); !removed.empty())
+    Communicator& comm = *options.comm;
+    AGCNN_CHECK(config.processes == comm.size(), run_dir, ": the run is configured for ", config.processes,
+                " process(es) and ", comm.size(), " are running; launch it with the same number (the data order and "
+                "the images of each step depend on it)");
+    const bool writes = comm.rank() == 0;
+    const auto lock = options.locked || !writes ? nullptr : lock_run_folder(run_dir);
+    if (const auto removed = writes ? io::remove_stale_temporaries(run_dir) : std::vector<std::string>{};
+        !removed.empty())
         options.reporter->note("removed " + std::to_string(removed.size()) + " temporary file(s) of an interrupted "
                                "write in " + run_dir + " (" + comma_list(removed) + ")");
     for (Split split : {Split::train, Split::val})
@@ -149,9 +160,13 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
                     "its lists and the split fractions); nothing to train on");
     const std::string config_path = run_dir + "/config.json";
     const bool fresh = !std::filesystem::exists(config_path);
-    write_config(config, run_dir, options.version);
-    StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), options.reporter,
-                     nlohmann::json(config).dump(), options.after_batch};
+    if (writes) write_config(config, run_dir, options.version);
+    comm.barrier();
+    const std::string device = comm.size() > 1 && config.device == "cuda"
+                                   ? "cuda:" + std::to_string(comm.local_rank())
+                                   : config.device;
+    StageContext ctx{config, run_dir, &data, select_device(device, config.precision), options.reporter,
+                     nlohmann::json(config).dump(), options.after_batch, &comm, options.step_weights};
     try {
         model::AgCnn net({config.base_width, config.seed});
         net.to(ctx.device);
@@ -163,7 +178,7 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
         const bool started = std::any_of(std::begin(model::kBranches), std::end(model::kBranches), [&](Stage s) {
             return std::filesystem::exists(ctx.checkpoint(s)) || std::filesystem::exists(ctx.best(s));
         });
-        if (fresh && !started) std::filesystem::remove(config_path);
+        if (writes && fresh && !started) std::filesystem::remove(config_path);
         throw;
     }
 }

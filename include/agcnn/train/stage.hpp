@@ -13,6 +13,17 @@
 // config.checkpoint_minutes, so a crash loses no more. A stop request (SIGINT, SIGTERM)
 // checkpoints mid-epoch and throws Interrupted. Divergence, a NaN or infinite loss or a NaN
 // validation score, throws an Error and leaves the last checkpoint (and best weights) untouched.
+//
+// Steps and data parallelism (docs/distributed.md): an optimizer step averages the gradients of
+// config.accumulate micro-batches on each of the communicator's processes (each loss scaled by
+// 1 / (accumulate x processes) before its backward; train/gradient_reducer.hpp sums them across
+// processes). Rank r trains on micro-batches r x K .. r x K + K - 1 of every K x N of the epoch's
+// one order (data::Shard), so a run of N processes and a run of one with accumulate K x N take
+// the same micro-batches into each step. Batch norm normalises each micro-batch by its own
+// statistics (PyTorch DDP's default); rank 0's running statistics go to every rank after each
+// step. Every rank validates the same weights on the whole split (the figures are a single
+// process's); only rank 0 writes files (checkpoints, best weights, metrics, step weights), and
+// the ranks agree after each step on the stop request, rank 0's checkpoint clock and the loss.
 #pragma once
 
 #include <chrono>
@@ -31,7 +42,9 @@
 #include "agcnn/ops/bce_with_logits.hpp"
 #include "agcnn/optim/adam.hpp"
 #include "agcnn/train/checkpoint.hpp"
+#include "agcnn/train/communicator.hpp"
 #include "agcnn/train/data_source.hpp"
+#include "agcnn/train/gradient_reducer.hpp"
 #include "agcnn/train/interrupt.hpp"
 
 namespace agcnn::train {
@@ -45,6 +58,14 @@ struct StageContext {
     std::string config_json;
     // Called after every trained batch (tests interrupt runs at a chosen batch with it).
     std::function<void(Stage, int epoch, std::int64_t batch)> after_batch;
+    Communicator* comm = &single_process();
+    // When set, rank 0 writes the trained branch's parameters after every optimizer step to
+    // <step_weights>/<stage>-step-<n>.safetensors (n counts the stage's steps from 1; checks).
+    std::string step_weights;
+
+    bool writes() const { return comm->rank() == 0; }
+    // Which micro-batches of an epoch this process trains on.
+    data::Shard shard() const { return {comm->rank(), comm->size(), config.accumulate}; }
 
     std::string path(const std::string& file) const { return run_dir + "/" + file; }
     std::string checkpoint(Stage s) const {
@@ -140,11 +161,12 @@ struct TrainingBatch {
 // The batches of one epoch from `first_batch` on, as a function that returns the next one.
 using EpochBatches = std::function<TrainingBatch()>;
 
-// From the data source: every batch runs the forward pass up to the stage's branch.
+// From the data source: this process's micro-batches of the epoch from `first_batch` (of its
+// shard) on; every one runs the forward pass up to the stage's branch.
 inline EpochBatches loader_batches(model::AgCnn& net, const StageContext& ctx, Stage stage, int epoch,
                                    std::int64_t first_batch, std::int64_t batches) {
     std::shared_ptr<BatchReader> reader =
-        ctx.data->epoch(Split::train, epoch, ctx.config.stage(stage).batch_size, first_batch);
+        ctx.data->shard_epoch(Split::train, epoch, ctx.config.stage(stage).batch_size, first_batch, ctx.shard());
     return [&net, &ctx, stage, reader, next = first_batch, batches]() mutable {
         const auto batch = reader->next();
         AGCNN_CHECK(batch.has_value(), "stage ", model::branch_name(stage), ": the loader ended after ", next,
@@ -157,13 +179,14 @@ inline EpochBatches loader_batches(model::AgCnn& net, const StageContext& ctx, S
     };
 }
 
-// Stage III from the feature cache: the fusion layer alone, on rows shuffled per epoch.
+// Stage III from the feature cache: the fusion layer alone, on rows shuffled per epoch (this
+// process's micro-batches of them, from `first_batch` of its shard on).
 inline EpochBatches cached_fusion_batches(model::AgCnn& net, const StageContext& ctx, const FeatureCache& cache,
                                           int epoch, std::int64_t first_batch) {
     const std::int64_t batch_size = ctx.config.fusion.batch_size;
-    return [&net, &ctx, &cache, batch_size, next = first_batch,
+    return [&net, &ctx, &cache, batch_size, next = first_batch, shard = ctx.shard(),
             order = cached_order(cache.labels.dim(0), ctx.config.seed, epoch)]() mutable {
-        const auto first = order.begin() + next * batch_size;
+        const auto first = order.begin() + shard.batch(next) * batch_size;
         const std::vector<std::int64_t> rows(first, first + std::min<std::int64_t>(batch_size, order.end() - first));
         ++next;
         net.fusion.train();
@@ -178,7 +201,7 @@ inline EpochBatches cached_fusion_batches(model::AgCnn& net, const StageContext&
 // metrics line and the checkpoint would otherwise repeat them).
 inline void trim_metrics(const StageContext& ctx, Stage stage, int epochs_done) {
     const std::string path = ctx.path("metrics.jsonl");
-    if (!std::filesystem::exists(path)) return;
+    if (!ctx.writes() || !std::filesystem::exists(path)) return;
     std::istringstream in(io::read_file(path));
     std::string kept, text;
     while (std::getline(in, text)) {
@@ -192,12 +215,14 @@ inline void trim_metrics(const StageContext& ctx, Stage stage, int epochs_done) 
 }
 
 inline void append_metrics_line(const StageContext& ctx, const nlohmann::ordered_json& line) {
+    if (!ctx.writes()) return;
     std::ofstream out(ctx.path("metrics.jsonl"), std::ios::app);
     out << line.dump() << '\n';
     AGCNN_CHECK(out.good(), ctx.path("metrics.jsonl"), ": write failed");
 }
 
 inline void save_best(model::AgCnn& net, const StageContext& ctx, Stage stage, int epochs, double val_mean) {
+    if (!ctx.writes()) return;
     std::map<std::string, std::string> metadata{
         {"stage", model::branch_name(stage)}, {"epoch", std::to_string(epochs)}, {"config", ctx.config_json}};
     if (epochs > 0) metadata["val_mean_auroc"] = detail::exact(val_mean);
@@ -216,40 +241,95 @@ inline Error divergence_error(const StageContext& ctx, Stage stage, const std::s
                  " (lower the learning rate or check the data)");
 }
 
-// Trains the batches of state.epoch from state.batch on, with a mid-epoch checkpoint every
-// config.checkpoint_minutes. A stop request checkpoints mid-epoch and throws Interrupted.
+// The training checkpoint of the stage (rank 0 writes it).
+inline void write_checkpoint(model::AgCnn& net, const StageContext& ctx, Stage stage, optim::Optimizer& optimizer,
+                             const StageState& state) {
+    if (ctx.writes()) save_checkpoint(ctx.checkpoint(stage), net, optimizer, stage, state, ctx.config_json);
+}
+
+// True on every rank when `flag` is true on any.
+inline bool any_rank(const StageContext& ctx, bool flag) {
+    double value = flag ? 1 : 0;
+    ctx.comm->sum(&value, 1);
+    return value > 0;
+}
+
+// The trained branch's parameters after step `n` of the stage (StageContext::step_weights).
+inline void write_step_weights(model::AgCnn& net, const StageContext& ctx, Stage stage, std::int64_t n) {
+    if (ctx.step_weights.empty() || !ctx.writes()) return;
+    std::filesystem::create_directories(ctx.step_weights);
+    io::TensorFile file;
+    file.metadata = {{"stage", model::branch_name(stage)}, {"step", std::to_string(n)}};
+    for (const auto& [name, p] : net.branch(stage).named_parameters(std::string(model::branch_name(stage)) + "."))
+        file.add_f32(name, p->shape(), p->to_vector().data());
+    io::write_safetensors(ctx.step_weights + "/" + model::branch_name(stage) + "-step-" + std::to_string(n) +
+                              ".safetensors",
+                          file);
+}
+
+// Time and images of a stage's training steps (validation excluded), for its closing note.
+struct StepTotals {
+    double seconds = 0;
+    std::int64_t images = 0, steps = 0;
+};
+
+// Trains the steps of state.epoch from state.batch on, with a mid-epoch checkpoint every
+// config.checkpoint_minutes (rank 0's clock). A stop request on any rank checkpoints mid-epoch
+// and throws Interrupted on every rank. `reducer` is null in a run of one process.
 inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage, optim::Optimizer& optimizer,
-                        StageState& state, std::int64_t batches, const EpochBatches& next_batch) {
+                        StageState& state, std::int64_t batches, const EpochBatches& next_batch,
+                        GradientReducer* reducer, StepTotals& totals) {
     const int epochs = ctx.config.stage(stage).epochs;
+    const int micro = ctx.config.accumulate, ranks = ctx.comm->size();
     Step step{"[" + std::string(model::branch_name(stage)) + "] epoch " + std::to_string(state.epoch + 1) + "/" +
                   std::to_string(epochs),
               state.batch, batches, state.batch, 0};
     const double checkpoint_seconds = ctx.config.checkpoint_minutes * 60;
     auto last_checkpoint = std::chrono::steady_clock::now();
     while (state.batch < batches) {
-        const TrainingBatch batch = next_batch();
-        const double value = batch.loss.item();
-        if (!std::isfinite(value))
-            throw divergence_error(ctx, stage, "epoch " + std::to_string(state.epoch + 1) + " batch " +
-                                                   std::to_string(state.batch + 1) + ": the loss is " +
-                                                   std::to_string(value));
+        const auto step_started = std::chrono::steady_clock::now();
         optimizer.zero_grad();
-        backward(batch.loss);
+        // shared = {this rank's loss sum, stop requested, rank 0's checkpoint is due}, summed
+        double shared[3] = {0, 0, 0};
+        std::int64_t images = 0;
+        for (int k = 0; k < micro; ++k) {
+            const TrainingBatch batch = next_batch();
+            const double value = batch.loss.item();
+            if (!std::isfinite(value))
+                throw divergence_error(ctx, stage, "epoch " + std::to_string(state.epoch + 1) + " batch " +
+                                                       std::to_string(state.batch + 1) + ": the loss is " +
+                                                       std::to_string(value));
+            // The step's gradient is the mean over its K x N micro-batches: each loss weighs 1 / (K N).
+            const Tensor weight =
+                micro * ranks == 1
+                    ? Tensor()
+                    : Tensor::full(batch.loss.shape(), 1.0f / float(micro * ranks)).to(batch.loss.device());
+            backward(batch.loss, weight, reducer && k == micro - 1 ? reducer->leaf_done() : nullptr);
+            shared[0] += value, images += batch.images;
+        }
+        if (reducer) reducer->finish();
         optimizer.step();
+        if (reducer) broadcast_buffers(net.branch(stage), *ctx.comm);
         ++state.batch;
-        state.loss_sum += value;
-        step.done = state.batch, step.items += batch.images, step.loss = value;
-        ctx.reporter->step(step);
         if (ctx.after_batch) ctx.after_batch(stage, state.epoch, state.batch);
-        if (state.batch == batches) break;  // the epoch's end writes its own checkpoint
         const auto now = std::chrono::steady_clock::now();
-        const bool due = checkpoint_seconds > 0 &&
-                         std::chrono::duration<double>(now - last_checkpoint).count() >= checkpoint_seconds;
-        if (stop_requested() || due) {
-            save_checkpoint(ctx.checkpoint(stage), net, optimizer, stage, state, ctx.config_json);
+        shared[1] = stop_requested() ? 1 : 0;
+        shared[2] = ctx.writes() && checkpoint_seconds > 0 &&
+                    std::chrono::duration<double>(now - last_checkpoint).count() >= checkpoint_seconds;
+        ctx.comm->sum(shared, 3);
+        const double value = shared[0] / double(micro * ranks);
+        state.loss_sum += value;
+        totals.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_started).count();
+        totals.images += images * ranks, ++totals.steps;
+        write_step_weights(net, ctx, stage, std::int64_t(state.epoch) * batches + state.batch);
+        step.done = state.batch, step.items += images * ranks, step.loss = value;
+        ctx.reporter->step(step);
+        if (state.batch == batches) break;  // the epoch's end writes its own checkpoint
+        if (shared[1] > 0 || shared[2] > 0) {
+            write_checkpoint(net, ctx, stage, optimizer, state);
             last_checkpoint = now;
         }
-        if (stop_requested()) throw Interrupted{ctx.checkpoint(stage)};
+        if (shared[1] > 0) throw Interrupted{ctx.checkpoint(stage)};
     }
 }
 
@@ -285,12 +365,13 @@ inline void finish_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage
                   state.loss_sum / double(batches), mean, better ? " (best)" : "");
     ctx.reporter->note(text);
     ++state.epoch, state.batch = 0, state.loss_sum = 0;
-    save_checkpoint(ctx.checkpoint(stage), net, optimizer, stage, state, ctx.config_json);
+    write_checkpoint(net, ctx, stage, optimizer, state);
 }
 
-// The batches of one training epoch: full batches only, as torch's DataLoader(drop_last=True).
-// Each epoch leaves out its last `images % batch_size` images (others each epoch: the order is
-// shuffled), and a note says so. Why: batch norm's statistics over a last batch of a few images
+// The steps of one training epoch: full batches only, as torch's DataLoader(drop_last=True); a
+// step takes batch_size x accumulate x processes images. Each epoch leaves out its last
+// `images % (images of a step)` images (others each epoch: the order is shuffled), and a note
+// says so. Why: batch norm's statistics over a last batch of a few images
 // are noise and its gradients are not small. With 34 images in batches of 8 at input 32, the last
 // batch of 2 put 2 values per channel into layer4's batch norm; its gradients were 1000 times
 // the other batches', one SGD step multiplied the weights sixty-fold, and the evaluation's
@@ -298,16 +379,42 @@ inline void finish_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage
 // there is training to do.
 inline std::int64_t training_batches(const StageContext& ctx, Stage stage, std::int64_t images, bool training) {
     const int batch_size = ctx.config.stage(stage).batch_size;
+    const std::int64_t per_step = std::int64_t(batch_size) * ctx.config.accumulate * ctx.comm->size();
     const std::string name = model::branch_name(stage);
-    AGCNN_CHECK(!training || images >= batch_size, "stage ", name, ": the training split has ", images,
-                " images, fewer than one batch of ", batch_size, " (lower --", name, "-batch)");
-    if (training && images % batch_size != 0)
-        ctx.reporter->note("stage " + name + ": " + std::to_string(images) + " training images in batches of " +
-                           std::to_string(batch_size) + "; each epoch leaves out " +
-                           std::to_string(images % batch_size) +
+    const bool batches = per_step == batch_size;  // no accumulation, one process
+    const std::string size = batches ? " of " + std::to_string(batch_size)
+                                     : " of " + std::to_string(per_step) + " (batch " + std::to_string(batch_size) +
+                                           " x accumulate " + std::to_string(ctx.config.accumulate) +
+                                           " x processes " + std::to_string(ctx.comm->size()) + ")";
+    AGCNN_CHECK(!training || images >= per_step, "stage ", name, ": the training split has ", images,
+                " images, fewer than one ", batches ? "batch" : "step", size, " (lower --", name, "-batch)");
+    if (training && images % per_step != 0)
+        ctx.reporter->note("stage " + name + ": " + std::to_string(images) + " training images in " +
+                           (batches ? "batches" : "steps") + size + "; each epoch leaves out " + std::to_string(images % per_step) +
                            " (full batches only: batch norm over a few images makes exploding gradients)");
-    return images / batch_size;
+    return images / per_step;
 }
+
+// The closing note of a stage's training: images/s of its steps, and with several processes the
+// time spent in the gradient reductions per step.
+inline void note_throughput(const StageContext& ctx, Stage stage, const StepTotals& totals,
+                            const GradientReducer* reducer) {
+    if (totals.steps == 0 || totals.seconds <= 0) return;
+    char text[240];
+    std::snprintf(text, sizeof text,
+                  "stage %s: %.2f images/s in %lld training steps (%d process%s, validation excluded)",
+                  model::branch_name(stage), double(totals.images) / totals.seconds,
+                  static_cast<long long>(totals.steps), ctx.comm->size(), ctx.comm->size() == 1 ? "" : "es");
+    std::string line = text;
+    if (reducer && reducer->steps() > 0) {
+        std::snprintf(text, sizeof text, "; gradient allreduce %.2f ms per step (%.1f MB in %zu bucket%s)",
+                      1000 * reducer->seconds() / double(reducer->steps()), reducer->bytes_per_step() / 1e6,
+                      reducer->bucket_count(), reducer->bucket_count() == 1 ? "" : "s");
+        line += text;
+    }
+    ctx.reporter->note(line);
+}
+
 
 // Runs (or continues) one stage. The model must hold the stage's starting weights unless a
 // checkpoint of the stage exists, which then overrides them.
@@ -335,19 +442,26 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
     const std::int64_t batches =
         training_batches(ctx, stage, cached ? train_cache.labels.dim(0) : ctx.data->images(Split::train),
                          state.epoch < sc.epochs);
+    std::unique_ptr<GradientReducer> reducer;
+    if (ctx.comm->size() > 1) reducer = std::make_unique<GradientReducer>(optimizer->parameters(), *ctx.comm);
+    StepTotals totals;
+    const std::int64_t micro = c.accumulate;  // micro-batches of this process per step
     while (state.epoch < sc.epochs) {
         const auto started = std::chrono::steady_clock::now();
         optimizer->set_lr(optim::step_decay_lr(c.lr, state.epoch, c.lr_step, c.lr_gamma));
         train_epoch(net, ctx, stage, *optimizer, state, batches,
-                    cached ? cached_fusion_batches(net, ctx, train_cache, state.epoch, state.batch)
-                           : loader_batches(net, ctx, stage, state.epoch, state.batch, batches));
+                    cached ? cached_fusion_batches(net, ctx, train_cache, state.epoch, state.batch * micro)
+                           : loader_batches(net, ctx, stage, state.epoch, state.batch * micro, batches * micro),
+                    reducer.get(), totals);
         finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &val_cache : nullptr);
-        if (stop_requested() && state.epoch < sc.epochs) throw Interrupted{ctx.checkpoint(stage)};
+        if (any_rank(ctx, stop_requested()) && state.epoch < sc.epochs) throw Interrupted{ctx.checkpoint(stage)};
     }
+    note_throughput(ctx, stage, totals, reducer.get());
     state.batch = 0;
     state.finished = true;
     if (state.best_epoch < 0) save_best(net, ctx, stage, 0, 0);  // zero epochs: the starting weights
-    save_checkpoint(ctx.checkpoint(stage), net, *optimizer, stage, state, ctx.config_json);
+    write_checkpoint(net, ctx, stage, *optimizer, state);
+    ctx.comm->barrier();  // the next stage reads what rank 0 wrote
 }
 
 }  // namespace agcnn::train

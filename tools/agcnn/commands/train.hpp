@@ -2,6 +2,9 @@
 // flag, written to RUN/config.json. Re-running the same command, or `--resume`, continues an
 // interrupted run; Ctrl-C (SIGINT) or SIGTERM checkpoints and exits with 128 + the signal, and
 // --checkpoint-minutes bounds what a crash loses. A finished run gets RUN/manifest.json.
+// Under an MPI launcher every process runs this command (docs/distributed.md): rank 0 alone
+// locks, opens the data first (it may build the pack), prints progress and writes; an error on
+// any rank ends them all.
 #pragma once
 
 #include <memory>
@@ -11,6 +14,7 @@
 #include "agcnn/train/dataset_source.hpp"
 #include "agcnn/train/run.hpp"
 #include "commands/common.hpp"
+#include "commands/distributed.hpp"
 #include "progress.hpp"
 
 namespace agcnn::cli {
@@ -19,6 +23,7 @@ struct TrainArgs {
     train::TrainConfig config;
     std::string out, stage = "all";
     bool resume = false, quiet = false;
+    std::string step_weights;
     DeviceArgs device;  // config.device and config.precision unless resuming
 };
 
@@ -28,25 +33,37 @@ inline void add_stage_options(CLI::App* c, const std::string& name, train::Stage
 }
 
 // Runs the stages; turns SIGINT / SIGTERM into exit code 130 / 143 after the checkpoint is written.
-inline void run_train_stages(const train::TrainConfig& config, const std::string& out,
-                             const std::vector<train::Stage>& stages, bool quiet) {
+inline void run_train_stages(const train::TrainConfig& config, const TrainArgs& args,
+                             const std::vector<train::Stage>& stages, train::Communicator& comm) {
+    const std::string& out = args.out;
     train::StopSignalGuard stop_signals;
-    ProgressBar progress(quiet);
-    io::refuse_foreign_folder(out, "--out", "config.json", "a run folder", {".lock"});
-    const auto lock = train::lock_run_folder(out);  // before the data: a second process stops at once
-    train::DatasetSource data(train::resolve_data_paths(config, out), progress);
-    AGCNN_CHECK(data.images(train::Split::test) > 0, "the test split has no images (check the data folder, its "
+    const bool first = comm.rank() == 0;
+    ProgressBar progress(args.quiet);
+    Reporter& reporter = first ? static_cast<Reporter&>(progress) : silent_reporter();  // rank 0 speaks
+    std::unique_ptr<io::FileLock> lock;
+    std::unique_ptr<train::DatasetSource> data;
+    if (first) {
+        io::refuse_foreign_folder(out, "--out", "config.json", "a run folder", {".lock"});
+        lock = train::lock_run_folder(out);  // before the data: a second process stops at once
+        data = std::make_unique<train::DatasetSource>(train::resolve_data_paths(config, out), progress);
+    }
+    comm.barrier();  // rank 0 has the lock and the data's pack
+    if (!first) data = std::make_unique<train::DatasetSource>(train::resolve_data_paths(config, out), reporter);
+    AGCNN_CHECK(data->images(train::Split::test) > 0, "the test split has no images (check the data folder, its "
                 "lists and the split fractions)");
     train::RunOptions options;
     options.stages = stages;
-    options.reporter = &progress;
+    options.reporter = &reporter;
     options.version = AGCNN_VERSION;
     options.locked = true;
+    options.comm = &comm;
+    options.step_weights = args.step_weights;
     try {
-        train::run_training(config, out, data, options);
+        train::run_training(config, out, *data, options);
     } catch (const train::Interrupted& i) {
-        std::fprintf(stderr, "\nagcnn: interrupted; checkpoint written to %s. Run the same command (or "
-                             "--resume) to continue.\n", i.checkpoint.c_str());
+        if (first)
+            std::fprintf(stderr, "\nagcnn: interrupted; checkpoint written to %s. Run the same command (or "
+                                 "--resume) to continue.\n", i.checkpoint.c_str());
         std::exit(stopped_exit_code());
     }
 }
@@ -61,7 +78,11 @@ inline void run_train(TrainArgs& args) {
         AGCNN_CHECK(problem.empty(), out, "/config.json: threads: ", problem);
     }
     AGCNN_CHECK(!args.config.data_dir.empty(), "train: --data is required (or --resume with --out RUN)");
-    if (!args.resume) args.config.device = args.device.device, args.config.precision = args.device.precision();
+    train::Communicator& comm = process_communicator();
+    if (!args.resume) {
+        args.config.device = args.device.device, args.config.precision = args.device.precision();
+        args.config.processes = comm.size();
+    }
     args.config.validate();  // before the data is opened (or packed)
     apply_threads(args.config.threads);
     std::vector<train::Stage> stages;
@@ -69,7 +90,8 @@ inline void run_train(TrainArgs& args) {
         stages.assign(std::begin(model::kBranches), std::end(model::kBranches));
     else
         stages.push_back(model::parse_branch(args.stage));
-    run_train_stages(args.config, args.out, stages, args.quiet);
+    run_on_every_rank(comm, [&] { run_train_stages(args.config, args, stages, comm); });
+    if (comm.rank() != 0) return;
     app::write_manifest(args.out, args.config, {AGCNN_VERSION, AGCNN_COMMIT, AGCNN_CXX_FLAGS}, "agcnn train",
                         app::utc_stamp());
     std::printf("training finished: %s (best weights of the last stage: %s/%s-best.safetensors)\n",
@@ -121,6 +143,12 @@ inline void add_train_command(CLI::App& app) {
     add_stage_options(cmd, "global", c.global);
     add_stage_options(cmd, "local", c.local);
     add_stage_options(cmd, "fusion", c.fusion);
+    cmd->add_option("--accumulate", c.accumulate,
+                    "micro-batches whose gradients each optimizer step averages (per process; a step trains "
+                    "on batch x accumulate x processes images)")
+        ->capture_default_str();
+    cmd->add_option("--step-weights", args->step_weights,
+                    "write the trained branch's parameters after every step into this folder (checks; slow)");
     cmd->add_option("--fusion-cache", c.fusion_cache, "stage III on features computed once (augment off)")
         ->capture_default_str();
     cmd->add_option("--seed", c.seed, "seed of weights, split and data order")
