@@ -151,7 +151,7 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
     const bool fresh = !std::filesystem::exists(config_path);
     write_config(config, run_dir, options.version);
     StageContext ctx{config, run_dir, &data, select_device(config.device, config.precision), options.reporter,
-                     nlohmann::json(config).dump(), options.after_batch};
+                     recorded_config(config), options.after_batch};
     try {
         model::AgCnn net({config.base_width, config.seed});
         net.to(ctx.device);
