@@ -255,6 +255,45 @@ TEST_CASE("an ordinary small run trains and validates: its last batch of 2 image
     CHECK(std::isfinite(line["mean_auroc"].get<double>()));
 }
 
+TEST_CASE("one or two threads, one or three loader workers: every weight file and prediction is the same to the bit") {
+    // DESIGN.md, Determinism (issue 17). Large enough that every parallel path splits its work:
+    // batch norm's sums run over several chunks, the GEMMs over both threads (base width 16 at
+    // input 64, batches of 8). The thread count and the workers are left out of the config the
+    // weight files record, so whole files are compared.
+    const std::string data = tmp("bits-data");
+    std::filesystem::remove_all(data);
+    REQUIRE(run("synth --out " + data + " --images 40 --size 96 --seed 9", kLimits).exit_code == 0);
+    const std::string train = "train --data " + data + " --base-width 16 --input-size 64 --resize 72 --pack 96 "
+                              "--global-epochs 1 --local-epochs 1 --fusion-epochs 1 --global-batch 8 --local-batch 8 "
+                              "--fusion-batch 8 --tau 0.6 --seed 4 --quiet ";
+    for (const auto& [name, flags] : {std::pair{"bits-1", "--threads 1 --workers 1"}, {"bits-2", "--threads 2 --workers 3"}}) {
+        std::filesystem::remove_all(tmp(name));
+        const Result r = run(train + "--out " + tmp(name) + " " + flags, kLimits);
+        INFO(r.err);
+        REQUIRE(r.exit_code == 0);
+    }
+    for (const char* file : {"global-best.safetensors", "local-best.safetensors", "fusion-best.safetensors",
+                             "checkpoint-fusion.safetensors"}) {
+        INFO(file);
+        const std::string one = io::read_file(tmp("bits-1/") + file, 1ull << 30);
+        CHECK(!one.empty());
+        CHECK(one == io::read_file(tmp("bits-2/") + file, 1ull << 30));
+    }
+    std::vector<std::string> pngs;
+    for (const auto& e : std::filesystem::directory_iterator(data + "/images")) pngs.push_back(e.path().string());
+    std::sort(pngs.begin(), pngs.end());
+    REQUIRE(pngs.size() >= 4);
+    const std::string images = " " + pngs[0] + " " + pngs[1] + " " + pngs[2] + " " + pngs[3];
+    for (const char* threads : {"1", "2"})
+        REQUIRE(run("predict --run " + tmp("bits-1") + images + " --out " + tmp(std::string("bits-predicted-") + threads) +
+                        " --threads " + threads,
+                    kLimits)
+                    .exit_code == 0);
+    const std::string csv = read_text(tmp("bits-predicted-1") + "/predictions.csv");
+    CHECK(!csv.empty());
+    CHECK(read_text(tmp("bits-predicted-2") + "/predictions.csv") == csv);
+}
+
 namespace {
 
 std::string file_text(const std::string& path) {

@@ -6,15 +6,17 @@
 // times sum |a_i b_i| (usually sqrt(k) * 6e-8); with k <= 1200 we allow 1e-5 * sum |a_i b_i|
 // per element for sgemm, and 1e-5 relative to the largest output for the conv (the same
 // 1e-5 the op tests use for the float forward). Results must not depend on the thread count
-// (bit-identical with 1 and 2 threads).
+// (bit-identical with 1, 2 and 4 threads).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "agcnn/agcnn.hpp"
+#include "temp_files.hpp"
 
 using namespace agcnn;
 
@@ -129,16 +131,67 @@ TEST_CASE("sgemm epilogue: scale, shift, residual and ReLU on the finished produ
             }
 }
 
-TEST_CASE("sgemm: the result does not depend on the thread count") {
+TEST_CASE("sgemm and batch-norm sums: the result does not depend on the thread count") {
+    // 1, 2 and 4 threads (4 set through OpenMP directly: set_num_threads caps the count at the
+    // cores, and this machine may have 2), every kernel set and the Eigen fallback, whose
+    // parallel product would otherwise size its blocks by the thread count.
     Rng rng(9);
-    const std::int64_t m = 100, n = 200, k = 700;
+    const std::int64_t m = 300, n = 200, k = 700;
     const std::vector<float> a = random_floats(m * k, rng), b = random_floats(k * n, rng);
-    std::vector<float> one(m * n), two(m * n);
-    set_num_threads(1);
-    cpu::sgemm(m, n, k, {a.data(), k, 1}, {b.data(), 1, k}, one.data(), n, false);
-    set_num_threads(2);
-    cpu::sgemm(m, n, k, {a.data(), k, 1}, {b.data(), 1, k}, two.data(), n, false);
-    CHECK(one == two);
+    std::vector<cpu::gemm_detail::KernelSet> sets = cpu::gemm_detail::available_kernels();
+    sets.push_back({});
+    const std::int64_t rows = 4099, c = 48;  // channel_sums: more than one chunk, a ragged end
+    const std::vector<float> x = random_floats(rows * c, rng);
+    auto run = [&](int threads) {
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+        std::vector<std::vector<float>> out;
+        for (const auto& set : sets) {
+            out.emplace_back(m * n);
+            cpu::gemm_detail::sgemm_with(set, m, n, k, {a.data(), k, 1}, {b.data(), 1, k}, out.back().data(), n,
+                                         false);
+        }
+        std::vector<double> s1, s2;
+        cpu::channel_sums<float>(s1, s2, rows, c, [&](std::int64_t i, std::int64_t, float& u, float& v) {
+            u = x[i];
+            v = x[i] * x[i];
+        });
+        std::vector<double> sums = s1;
+        sums.insert(sums.end(), s2.begin(), s2.end());
+        return std::make_pair(out, sums);
+    };
+    const auto one = run(1), two = run(2), four = run(4);
+    set_num_threads(0);
+    CHECK(one.first == two.first);
+    CHECK(one.first == four.first);
+    CHECK(std::memcmp(one.second.data(), two.second.data(), one.second.size() * sizeof(double)) == 0);
+    CHECK(std::memcmp(one.second.data(), four.second.data(), one.second.size() * sizeof(double)) == 0);
+}
+
+TEST_CASE("the default thread count: a cgroup's CPU quota caps the cores (v2 at any level, v1)") {
+    testing::TempDir root("cgroup");
+    auto write = [&](const std::string& name, const std::string& text) {
+        std::filesystem::create_directories(std::filesystem::path(root.file(name)).parent_path());
+        testing::write_text(root.file(name), text);
+    };
+    CHECK(cgroup_cpu_quota("0::/a/b\n", root.path.string()) == 0);  // no files: no quota
+    write("a/b/cpu.max", "max 100000\n");
+    CHECK(cgroup_cpu_quota("0::/a/b\n", root.path.string()) == 0);
+    write("a/cpu.max", "250000 100000\n");  // 2.5 cores at the parent: 3 threads
+    CHECK(cgroup_cpu_quota("0::/a/b\n", root.path.string()) == 3);
+    write("cpu.max", "150000 100000\n");  // the root's, and a container's own group
+    CHECK(cgroup_cpu_quota("0::/a/b\n", root.path.string()) == 2);
+    CHECK(cgroup_cpu_quota("0::/\n", root.path.string()) == 2);
+    write("cpu,cpuacct/job/cpu.cfs_quota_us", "50000\n");  // v1: half a core is one thread
+    write("cpu,cpuacct/job/cpu.cfs_period_us", "100000\n");
+    CHECK(cgroup_cpu_quota("4:cpu,cpuacct:/job\n1:memory:/x\n", root.path.string()) == 1);
+    write("cpu/cpu.cfs_quota_us", "-1\n");
+    write("cpu/cpu.cfs_period_us", "100000\n");
+    CHECK(cgroup_cpu_quota("3:cpu:/elsewhere\n", root.path.string()) == 0);
+    CHECK(core_count() >= 1);
+    CHECK(threads_for(1000) == core_count());  // never more threads than cores
+    CHECK(threads_for(1) == 1);
 }
 
 namespace {

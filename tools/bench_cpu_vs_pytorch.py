@@ -3,6 +3,15 @@
 
     /usr/bin/python3 tools/bench_cpu_vs_pytorch.py --agcnn build/agcnn [--threads 2]
         [--steps 5] [--warmup 2] [--size 224] [--workloads train8,train16,infer1,infer8]
+        [--contention 0,1,2]
+
+--threads 0 gives each engine its own default thread count (agcnn: the cores this process may
+use; PyTorch: its own choice). --contention L1,L2,...: contended mode: every workload is measured
+on both engines at each level, level L meaning L competing CPU-bound processes per core (the
+cores of this process's affinity mask), started by the script before that level's runs and
+stopped after them, all in the same run; it prints each engine's images/s at each level and the
+share of its idle (level 0) speed kept. A fair share is 1 / (L + 1). For the engines' default
+settings, as a user meets them: --threads 0 --omp-wait-policy default.
 
 Each workload runs in a fresh process per engine (so peak resident memory is that workload's):
 PyTorch (the python3-torch package, oneDNN) in both memory layouts, contiguous and channels_last,
@@ -34,7 +43,9 @@ def torch_worker(mode, batch, size, layout, steps, warmup, threads):
     import torch
     import torchvision
 
-    torch.set_num_threads(threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    threads = torch.get_num_threads()
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     model = torchvision.models.resnet50(num_classes=15)
@@ -78,6 +89,7 @@ def torch_worker(mode, batch, size, layout, steps, warmup, threads):
     print(json.dumps({"images_per_s": {"median": rates[len(rates) // 2], "min": rates[0],
                                        "max": rates[-1]},
                       "cpu_bound_images_per_s": cpu_bound[len(cpu_bound) // 2],
+                      "threads": threads,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -90,14 +102,97 @@ def last_json(command, wait_policy):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def load_average():
+    return os.getloadavg()[0]
+
+
+class Competitors:
+    """`per_core` CPU-bound processes per core of this process, running while inside `with`."""
+
+    def __init__(self, per_core):
+        self.count = per_core * len(os.sched_getaffinity(0))
+        self.processes = []
+
+    def __enter__(self):
+        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                          for _ in range(self.count)]
+        time.sleep(1)  # let them start spinning
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.processes:
+            p.kill()
+        for p in self.processes:
+            p.wait()
+
+
+def agcnn_command(args, mode, batch, common):
+    threads = ["--threads", str(args.threads)] if args.threads > 0 else []
+    return ([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch", str(batch),
+             "--size", str(args.size)] + threads + common)
+
+
+def torch_command(args, name, layout, common):
+    return ([sys.executable, __file__, "--torch-worker", name, layout, "--threads",
+             str(args.threads), "--size", str(args.size)] + common)
+
+
+def contended(args, workloads, common):
+    levels = [int(x) for x in args.contention.split(",")]
+    if levels[0] != 0:
+        levels.insert(0, 0)
+    layouts = {}  # PyTorch's faster layout per workload, chosen idle
+    results = {}  # (name, engine, level) -> (images/s, load average)
+    for level in levels:
+        with Competitors(level):
+            for mode, batch in workloads:
+                name = f"{mode}{batch}"
+                if name not in layouts:
+                    runs = {layout: last_json(torch_command(args, name, layout, common),
+                                              args.omp_wait_policy)
+                            for layout in ("contiguous", "channels_last")}
+                    layouts[name] = max(runs, key=lambda k: runs[k]["images_per_s"]["median"])
+                    torch_run = runs[layouts[name]]
+                else:
+                    torch_run = last_json(torch_command(args, name, layouts[name], common),
+                                          args.omp_wait_policy)
+                results[(name, "pytorch", level)] = (torch_run["images_per_s"]["median"],
+                                                     load_average(), torch_run["threads"])
+                ours = last_json(agcnn_command(args, mode, batch, common), args.omp_wait_policy)
+                results[(name, "agcnn", level)] = (ours["images_per_s"]["median"],
+                                                   load_average(), ours["threads"])
+                print(f"done {name} at {level} per core: pytorch {results[(name, 'pytorch', level)][0]:.2f}, "
+                      f"agcnn {ours['images_per_s']['median']:.2f} images/s, load {load_average():.1f}",
+                      file=sys.stderr)
+    policy = args.omp_wait_policy if args.omp_wait_policy != "default" else "unset"
+    print(f"ResNet-50 {args.size}x{args.size}, threads {args.threads or 'engine default'}, "
+          f"OMP_WAIT_POLICY {policy}, {len(os.sched_getaffinity(0))} cores, median of "
+          f"{args.steps} steps after {args.warmup} warm-up; level = competing CPU-bound processes "
+          f"per core; share = images/s / idle images/s (fair share 1 / (level + 1)); "
+          f"load = 1-minute load average after the run")
+    print(f"{'workload':<9} {'engine':<8} {'threads':>7} " +
+          " ".join(f"{'L' + str(l) + ' img/s':>10} {'load':>5} {'share':>6}" for l in levels))
+    for mode, batch in workloads:
+        name = f"{mode}{batch}"
+        for engine in ("pytorch", "agcnn"):
+            idle = results[(name, engine, 0)][0]
+            cells = []
+            for level in levels:
+                rate, load, threads = results[(name, engine, level)]
+                cells.append(f"{rate:10.2f} {load:5.1f} {100 * rate / idle:5.0f}%")
+            print(f"{name:<9} {engine:<8} {threads:>7} " + " ".join(cells))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agcnn", default="build/agcnn")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="0: each engine's default")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
+    parser.add_argument("--contention", default="",
+                        help="contended mode: competing processes per core, e.g. 0,1,2")
     parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "default", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
                         help=argparse.SUPPRESS)
@@ -111,22 +206,23 @@ def main():
                      args.threads)
         return
     common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.contention:
+        contended(args, workloads, common)
+        return
     rows = []
     for mode, batch in workloads:
         name = f"{mode}{batch}"
-        torch_runs = {layout: last_json([sys.executable, __file__, "--torch-worker", name, layout,
-                                         "--threads", str(args.threads), "--size", str(args.size)]
-                                        + common, args.omp_wait_policy)
+        torch_runs = {layout: last_json(torch_command(args, name, layout, common),
+                                        args.omp_wait_policy)
                       for layout in ("contiguous", "channels_last")}
         layout, best = max(torch_runs.items(), key=lambda kv: kv[1]["images_per_s"]["median"])
-        ours = last_json([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch",
-                          str(batch), "--size", str(args.size), "--threads", str(args.threads)]
-                         + common, args.omp_wait_policy)
+        ours = last_json(agcnn_command(args, mode, batch, common), args.omp_wait_policy)
         rows.append((name, layout, best, ours))
         print(f"done {name}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
               f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
+    threads = ["--threads", str(args.threads)] if args.threads > 0 else []
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
-                       "--threads", str(args.threads), "--steps", "3"], args.omp_wait_policy)
+                       "--steps", "3"] + threads, args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
           f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}")

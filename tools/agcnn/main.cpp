@@ -3,7 +3,10 @@
 // exits with CLI11's code (usage on stderr).
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "commands/bench.hpp"
@@ -17,7 +20,22 @@
 #include "commands/verify.hpp"
 #include "progress.hpp"
 
+// Threads that share the machine well by default (docs/benchmarks.md, change 19). At each
+// barrier libgomp's idle threads spin for up to 300,000 rounds (about 10 ms measured here)
+// before they sleep: on a machine shared with other work that spinning takes the CPU from the
+// thread with work, and both engines collapsed. OMP_WAIT_POLICY=passive makes them sleep at once.
+// libgomp reads its environment once, when it is loaded, before main() runs (a setenv() here
+// alone changes nothing: measured), so when the user has set neither OMP_WAIT_POLICY nor
+// GOMP_SPINCOUNT the program sets the policy and executes itself again; the second run finds it
+// set. If that exec fails, the run goes on with libgomp's default.
+static void wait_without_spinning(char** argv) {
+    if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char** argv) {
+    wait_without_spinning(argv);
     std::string command_line = "agcnn";  // recorded in results.json
     for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
     CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};

@@ -1,21 +1,44 @@
-// agcnn/core/threads.hpp — thread count and floating-point mode for the CPU math.
+// agcnn/core/threads.hpp — thread count, fixed-order parallel reductions, floating-point mode.
 //
-// All CPU parallelism is OpenMP (our loops and Eigen's GEMM). Results do not depend on the
-// thread count beyond rounding: parallel loops split over independent outputs, and reductions
-// combine per-thread partial sums in a fixed order for a given thread count.
+// All CPU parallelism is OpenMP (our loops and GEMM kernels). Results are bitwise the same for
+// any thread count (DESIGN.md, Determinism): parallel loops split over independent outputs,
+// each output formed by one thread in a fixed order, and reductions sum fixed-size chunks
+// (for_each_chunk) whose partial sums are combined in chunk order; the chunks depend on the
+// problem's shape, never on the thread count.
+// Eigen never runs a product on several threads (EIGEN_DONT_PARALLELIZE, set here before Eigen
+// is included): its parallel GEMM sizes its blocks by the thread count, so its sums change with
+// it (measured: an 8 x 15 x 2048 product differs between 1 and 2 threads).
+//
+// Thread count: by default the cores this process may use (its CPU affinity mask, capped by a
+// cgroup CPU quota), not the machine's; a larger count asked for is capped there, since more
+// threads than cores only wait for each other (an OpenMP barrier waits for the slowest thread).
 #pragma once
 
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE
+#endif
+
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include <Eigen/Core>
+#if defined(EIGEN_HAS_OPENMP)
+#error "agcnn: <Eigen/Core> was included before agcnn/core/threads.hpp without EIGEN_DONT_PARALLELIZE: Eigen's multi-threaded products change their sums with the thread count"
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 #if defined(__SSE__)
 #include <xmmintrin.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
 #endif
 
 #include "agcnn/core/error.hpp"
@@ -28,6 +51,18 @@ inline int num_threads() {
 #else
     return 1;
 #endif
+}
+
+// Runs body(chunk, begin, end) for every chunk [chunk * size, min(count, (chunk + 1) * size))
+// of [0, count), the chunks spread over the threads when `parallel`. A reduction gives each
+// chunk its own partial result and combines them in chunk order afterwards: the same sums,
+// in the same order, for any thread count.
+template <class Body>
+void for_each_chunk(std::int64_t count, std::int64_t size, bool parallel, Body body) {
+    const std::int64_t chunks = (count + size - 1) / size;
+#pragma omp parallel for schedule(static) if (parallel && chunks > 1)
+    for (std::int64_t chunk = 0; chunk < chunks; ++chunk)
+        body(chunk, chunk * size, std::min(count, (chunk + 1) * size));
 }
 
 // Inside a parallel region: this thread's index and the region's thread count (0 and 1 outside
@@ -61,18 +96,86 @@ inline void flush_denormals() {
 #endif
 }
 
-// More threads than this many per core only add switching, and OpenMP starts them all at the
-// first parallel region (100,000 exhausted the process and crashed it).
-constexpr int kMaxThreadsPerCore = 4;
+namespace thread_detail {
 
-// The cores this process may run on (at least 1).
-inline int core_count() {
-#ifdef _OPENMP
-    return std::max(1, omp_get_num_procs());
-#else
-    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-#endif
+inline std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
 }
+
+// Cores allowed by a quota of `quota` microseconds per `period` (rounded up), or 0 for none.
+inline int quota_cores(double quota, double period) {
+    if (!(quota > 0) || !(period > 0)) return 0;
+    return std::max(1, static_cast<int>(std::ceil(quota / period - 1e-9)));
+}
+
+}  // namespace thread_detail
+
+// The CPU quota of this process's cgroup as a core count (0: none), read from
+// `proc_self_cgroup` (the text of /proc/self/cgroup) and the cgroup mounts under `root`
+// (/sys/fs/cgroup): v2 cpu.max ("max 100000" or "200000 100000") at every level from the
+// process's group up to the root, v1 cpu.cfs_quota_us / cpu.cfs_period_us (-1: none) in the cpu
+// controller's group. Inside a container the group's path may not exist under the mount, which is
+// then the group itself. The smallest quota found wins.
+inline int cgroup_cpu_quota(const std::string& proc_self_cgroup, const std::string& root) {
+    int cores = 0;
+    auto take = [&](int c) {
+        if (c > 0) cores = cores == 0 ? c : std::min(cores, c);
+    };
+    std::istringstream lines(proc_self_cgroup);
+    for (std::string line; std::getline(lines, line);) {
+        const std::size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+        if (b == std::string::npos) continue;
+        const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+        if (controllers.empty()) {  // v2: "0::/path"
+            for (std::string dir = path;;) {
+                std::istringstream max(thread_detail::first_line(root + dir + "/cpu.max"));
+                std::string quota;
+                double period = 0;
+                if (max >> quota >> period && quota != "max")
+                    take(thread_detail::quota_cores(std::atof(quota.c_str()), period));
+                const std::size_t slash = dir.rfind('/');
+                if (dir.empty() || slash == std::string::npos) break;
+                dir.resize(slash);  // the parent group ("" is the root)
+            }
+            continue;
+        }
+        if (("," + controllers + ",").find(",cpu,") == std::string::npos) continue;
+        for (const std::string& mount : {root + "/cpu", root + "/cpu,cpuacct", root + "/cpuacct,cpu"})
+            for (const std::string& dir : {mount + path, mount}) {
+                const std::string quota = thread_detail::first_line(dir + "/cpu.cfs_quota_us");
+                const std::string period = thread_detail::first_line(dir + "/cpu.cfs_period_us");
+                if (!quota.empty() && !period.empty())
+                    take(thread_detail::quota_cores(std::atof(quota.c_str()), std::atof(period.c_str())));
+            }
+    }
+    return cores;
+}
+
+// The cores this process may use (at least 1): the CPUs of its affinity mask (taskset, a
+// cpuset), capped by its cgroup CPU quota (docker --cpus, a Kubernetes limit). Read once.
+inline int core_count() {
+    static const int cores = [] {
+        int allowed = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+#if defined(__linux__)
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = std::max(1, CPU_COUNT(&set));
+        std::ifstream in("/proc/self/cgroup");
+        std::stringstream text;
+        text << in.rdbuf();
+        const int quota = cgroup_cpu_quota(text.str(), "/sys/fs/cgroup");
+        if (quota > 0) allowed = std::min(allowed, quota);
+#endif
+        return allowed;
+    }();
+    return cores;
+}
+
+// More threads than this many per core are refused outright: OpenMP would start them all at
+// the first parallel region (100,000 exhausted the process and crashed it).
+constexpr int kMaxThreadsPerCore = 4;
 
 // The largest thread count accepted: kMaxThreadsPerCore x core_count().
 inline int max_threads() { return kMaxThreadsPerCore * core_count(); }
@@ -88,17 +191,22 @@ inline std::string thread_count_problem(long long n) {
     return "";
 }
 
-// Sets the thread count for our loops and Eigen's GEMMs (0 keeps the default); a count that
+// The thread count set_num_threads(n) gives: n, or for 0 OMP_NUM_THREADS when the user set it,
+// capped at core_count(); core_count() when neither asks for a count.
+inline int threads_for(int n) {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    const int asked = n > 0 ? n : env != nullptr ? std::atoi(env) : 0;
+    return asked > 0 ? std::min(asked, core_count()) : core_count();
+}
+
+// Sets the thread count of our loops and GEMMs to threads_for(n); a count that
 // thread_count_problem() refuses is an Error.
 inline void set_num_threads(int n) {
     const std::string problem = thread_count_problem(n);
     AGCNN_CHECK(problem.empty(), "thread count ", problem);
-    if (n > 0) {
 #ifdef _OPENMP
-        omp_set_num_threads(n);
+    omp_set_num_threads(threads_for(n));
 #endif
-        Eigen::setNbThreads(n);
-    }
     flush_denormals();
 }
 

@@ -17,7 +17,8 @@
 //   dgamma = sum g * x_hat,  dbeta = sum g
 //   training: dx = gamma * invstd / M * (M g - dbeta - x_hat dgamma)
 //   eval:     dx = gamma * invstd * g
-// Per-channel sums: blocks of kSumBlock rows summed in T, the block sums accumulated in double.
+// Per-channel sums: blocks of kSumBlock rows summed in T, the block sums accumulated in double,
+// in a fixed order whatever the thread count (channel_sums).
 // The batch variance is computed about a shift (each channel's first value), so one pass gives
 // both sums without the cancellation of sum x^2 - (sum x)^2 / M when |mean| >> std.
 #pragma once
@@ -40,22 +41,22 @@ namespace agcnn::cpu {
 constexpr std::int64_t kSumBlock = 16;
 
 // s1[c] = sum over rows r of u(r, c), s2[c] = sum of v(r, c), where terms(i, k, u, v) sets u and
-// v for element i = r * c + k of channel k. Threads take fixed blocks of rows; their partial sums
-// are combined in thread order, so the result does not depend on scheduling.
+// v for element i = r * c + k of channel k. The rows are cut into chunks of a size fixed by the
+// shape (a multiple of kSumBlock, about kSumChunk values), spread over the threads; each chunk's
+// sums are kept apart and added in chunk order, so the result is the same for any thread count.
 template <class T, class Terms>
 void channel_sums(std::vector<double>& s1, std::vector<double>& s2, std::int64_t rows,
                   std::int64_t c, Terms terms) {
-    const int threads = rows * c > 65536 ? num_threads() : 1;
-    std::vector<std::vector<double>> partial(static_cast<std::size_t>(threads),
-                                             std::vector<double>(2 * c, 0.0));
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = thread_index();
-        double* mine = partial[static_cast<std::size_t>(t)].data();
+    constexpr std::int64_t kSumChunk = 65536;
+    const std::int64_t chunk_rows =
+        std::max<std::int64_t>(1, kSumChunk / (c * kSumBlock)) * kSumBlock;
+    const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+    std::vector<double> partial(static_cast<std::size_t>(chunks * 2 * c), 0.0);
+    for_each_chunk(rows, chunk_rows, rows * c > kSumChunk, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
+        double* mine = partial.data() + chunk * 2 * c;
         std::vector<T> block(static_cast<std::size_t>(2 * c));
         T* b1 = block.data();
         T* b2 = b1 + c;
-        const std::int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
         for (std::int64_t r0 = begin; r0 < end; r0 += kSumBlock) {
             std::fill(block.begin(), block.end(), T(0));
             for (std::int64_t r = r0; r < std::min(end, r0 + kSumBlock); ++r) {
@@ -73,14 +74,16 @@ void channel_sums(std::vector<double>& s1, std::vector<double>& s2, std::int64_t
                 mine[c + k] += b2[k];
             }
         }
-    }
+    });
     s1.assign(static_cast<std::size_t>(c), 0.0);
     s2.assign(static_cast<std::size_t>(c), 0.0);
-    for (const auto& mine : partial)
+    for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const double* mine = partial.data() + chunk * 2 * c;
         for (std::int64_t k = 0; k < c; ++k) {
             s1[k] += mine[k];
             s2[k] += mine[c + k];
         }
+    }
 }
 
 // What follows the normalisation: an optional residual (x's shape) and an optional ReLU.

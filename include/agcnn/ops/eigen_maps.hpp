@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "agcnn/core/threads.hpp"  // before Eigen: it keeps Eigen's products single-threaded
+
 #include <Eigen/Core>
 
 namespace agcnn::cpu {

@@ -4,8 +4,8 @@
 // Defaults follow the paper's recipe as DESIGN.md states it (SGD momentum 0.9, weight decay
 // 1e-4, lr 0.01 / 10 every 20 epochs, 50 epochs, batch 128/64/64, input 224 from a 256 resize,
 // tau 0.7, max over channels). Two runs are the same run when their configs are equal except
-// for the fields that cannot change the weights' values (threads are not among them: the CPU
-// math rounds differently with another thread count).
+// for the fields that cannot change the weights' values: the thread count and the loader's
+// workers (core/threads.hpp: the CPU math sums in the same order on any number of threads).
 #pragma once
 
 #include <cmath>
@@ -190,9 +190,18 @@ inline void from_json(const nlohmann::json& j, TrainConfig& c) {
 // The fields that may differ between an interrupted run and its continuation.
 inline nlohmann::json weight_relevant(const TrainConfig& c) {
     nlohmann::json j = c;
+    j.erase("threads");
     j.erase("loader_workers");
     j.erase("checkpoint_minutes");
     return j;
+}
+
+// The config as the weight files record it: threads and loader workers at their defaults, so
+// that runs on different thread counts write byte-identical files (RUN/config.json keeps them).
+inline std::string recorded_config(TrainConfig c) {
+    c.threads = TrainConfig{}.threads;
+    c.loader_workers = TrainConfig{}.loader_workers;
+    return nlohmann::json(c).dump();
 }
 
 }  // namespace agcnn::train

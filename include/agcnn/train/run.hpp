@@ -166,7 +166,7 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
                                    ? "cuda:" + std::to_string(comm.local_rank())
                                    : config.device;
     StageContext ctx{config, run_dir, &data, select_device(device, config.precision), options.reporter,
-                     nlohmann::json(config).dump(), options.after_batch, &comm, options.step_weights};
+                     recorded_config(config), options.after_batch, &comm, options.step_weights};
     try {
         model::AgCnn net({config.base_width, config.seed});
         net.to(ctx.device);

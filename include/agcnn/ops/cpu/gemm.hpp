@@ -14,7 +14,9 @@
 // packs the block into panels of NR columns (zero-padded) and runs a register-blocked kernel
 // (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
 // with neither, and every CPU that is not x86 (chosen at compile time), gets Eigen's product,
-// which is also the reference the tests compare against.
+// which is also the reference the tests compare against: single-threaded Eigen on fixed blocks
+// of kEigenRows rows, spread over the threads (Eigen's sums depend on the block's shape, so the
+// blocks must not depend on the thread count).
 #pragma once
 
 #include <algorithm>
@@ -22,10 +24,10 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Core>
-
-#include "agcnn/core/threads.hpp"
+#include "agcnn/core/threads.hpp"  // before Eigen: it keeps Eigen's products single-threaded
 #include "agcnn/ops/cpu/gemm_kernels.hpp"
+
+#include <Eigen/Core>
 
 namespace agcnn::cpu {
 
@@ -164,17 +166,22 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
     }
 }
 
+constexpr std::int64_t kEigenRows = 96;
+
 inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
                         const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
     using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
-    const Eigen::Map<const Mat, 0, Strides> A(a.data, m, k, Strides(a.row_stride, a.col_stride));
     const Eigen::Map<const Mat, 0, Strides> B(b.data, k, n, Strides(b.row_stride, b.col_stride));
-    Eigen::Map<Mat, 0, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (accumulate)
-        C.noalias() += A * B;
-    else
-        C.noalias() = A * B;
+    for_each_chunk(m, kEigenRows, m * n * k > 262144, [&](std::int64_t, std::int64_t i0, std::int64_t i1) {
+        const Eigen::Map<const Mat, 0, Strides> A(a.data + i0 * a.row_stride, i1 - i0, k,
+                                                  Strides(a.row_stride, a.col_stride));
+        Eigen::Map<Mat, 0, Eigen::OuterStride<>> C(c + i0 * ldc, i1 - i0, n, Eigen::OuterStride<>(ldc));
+        if (accumulate)
+            C.noalias() += A * B;
+        else
+            C.noalias() = A * B;
+    });
 }
 
 // c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
