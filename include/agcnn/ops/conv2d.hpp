@@ -211,7 +211,7 @@ inline void finish_weight_gradient(float* dw, const float* transposed, std::int6
 // epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
 inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g,
                                 const Epilogue* epilogue = nullptr) {
-    if (use_winograd(g)) return winograd_forward(y, x, w, g, epilogue);  // winograd_choice.hpp
+    if (use_winograd(g, ConvPass::forward)) return winograd_forward(y, x, w, g, epilogue);
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     const StridedMatrix w_transposed{w, 1, k};  // [K, O]
     if (g.is_pointwise()) {
@@ -233,7 +233,14 @@ inline void conv2d_forward_fast(float* y, const float* x, const float* w, const 
 
 inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const float* x,
                                  const float* w, const ConvGeometry& g) {
-    if (use_winograd(g)) return winograd_backward(dx, dw, dy, x, w, g);
+    const bool winograd_dx = dx && use_winograd(g, ConvPass::input_gradient);  // winograd_choice.hpp
+    const bool winograd_dw = dw && use_winograd(g, ConvPass::weight_gradient);
+    if (winograd_dx || winograd_dw) {
+        winograd_backward(winograd_dx ? dx : nullptr, winograd_dw ? dw : nullptr, dy, x, w, g);
+        if (winograd_dx) dx = nullptr;
+        if (winograd_dw) dw = nullptr;
+        if (!dx && !dw) return;
+    }
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     const std::int64_t chunk = g.is_pointwise() ? g.n : images_per_chunk(g);
     float* transposed = dw && weight_gradient_transposed(chunk * out_rows_per_image, k, g.o)

@@ -3,7 +3,7 @@
 // set_conv_algorithm(direct | winograd | auto), process-wide (the CLI's --conv; default auto):
 //   direct:   im2col + GEMM for every convolution (ops/conv2d.hpp).
 //   winograd: F(2x2, 3x3) (ops/cpu/winograd.hpp) for every 3x3 stride-1 convolution.
-//   auto:     Winograd where the model below predicts it faster, direct elsewhere.
+//   auto:     Winograd where the model below predicts it faster, pass by pass; direct elsewhere.
 // The choice is a fixed function of the shape, never a timing taken at run time: a timed choice
 // could differ between two runs and so change results that must repeat bit for bit.
 #pragma once
@@ -34,21 +34,36 @@ inline ConvAlgorithm parse_conv_algorithm(const std::string& name) {
     throw Error("--conv: expected direct, winograd or auto, got '" + name + "'");
 }
 
-// The model behind auto. Winograd does 16/36 of the multiply-adds but moves V and M (4x the
-// input and output) through memory, so it wins where the products are deep enough to run near
-// the kernels' peak: both channel counts at least 64 (ResNet-50's 3x3 stride-1 convolutions all
-// are). Below that the transforms' memory traffic and the shallow products (k = C) eat the gain.
-// Measured per layer by `agcnn bench --convs` (docs/benchmarks.md, Winograd section).
-inline bool winograd_predicted_faster(const ConvGeometry& g) {
-    return g.c >= 64 && g.o >= 64;
+// The passes of a convolution; auto decides each on its own (all three are exact, so any mix
+// gives the same result up to rounding).
+enum class ConvPass { forward, input_gradient, weight_gradient };
+
+// The model behind auto, in multiply-add equivalents. Direct: 9 x pixels x C x O. Winograd:
+// 16 x tiles x C x O in the products, plus the filter transform (16 x C x O values, each about
+// as costly as kFilterCost multiply-adds: it runs at memory speed) and the data transforms
+// (16 x tiles x (C + O) values, kDataCost each). The constants come from timing each ResNet-50
+// 3x3 layer alone at batch 1, 2 and 8 (CPU time, one thread; docs/benchmarks.md, Winograd): the
+// filter transform is what makes Winograd lose on 7x7 x 512 channels, and on 14x14 x 256 at
+// batch 1; the weight gradient's inverse transform (G^T dU G) is cheaper than the forward's.
+constexpr double kFilterCostForward = 100, kFilterCostWeightGradient = 50, kDataCost = 20;
+
+inline bool winograd_predicted_faster(const ConvGeometry& g, ConvPass pass) {
+    const double tiles = double(g.n) * double((g.oh + 1) / 2) * double((g.ow + 1) / 2);
+    const double co = double(g.c) * double(g.o);
+    const double direct = 9.0 * double(g.n * g.oh * g.ow) * co;
+    const double filter = pass == ConvPass::weight_gradient ? kFilterCostWeightGradient
+                                                            : kFilterCostForward;
+    const double winograd = 16.0 * tiles * co + filter * 16.0 * co +
+                            kDataCost * 16.0 * tiles * double(g.c + g.o);
+    return winograd < direct;
 }
 
-inline bool use_winograd(const ConvGeometry& g) {
+inline bool use_winograd(const ConvGeometry& g, ConvPass pass) {
     if (!winograd_applies(g)) return false;
     switch (conv_algorithm()) {
         case ConvAlgorithm::direct: return false;
         case ConvAlgorithm::winograd: return true;
-        case ConvAlgorithm::automatic: return winograd_predicted_faster(g);
+        case ConvAlgorithm::automatic: return winograd_predicted_faster(g, pass);
     }
     return false;
 }
