@@ -27,6 +27,18 @@ inline std::atomic<ConvAlgorithm>& conv_algorithm_setting() {
 inline void set_conv_algorithm(ConvAlgorithm a) { conv_algorithm_setting() = a; }
 inline ConvAlgorithm conv_algorithm() { return conv_algorithm_setting(); }
 
+// Sets the algorithm for a scope, restoring the previous one at its end (tests, benchmarks).
+class ConvAlgorithmScope {
+public:
+    explicit ConvAlgorithmScope(ConvAlgorithm a) : saved_(conv_algorithm()) { set_conv_algorithm(a); }
+    ~ConvAlgorithmScope() { set_conv_algorithm(saved_); }
+    ConvAlgorithmScope(const ConvAlgorithmScope&) = delete;
+    ConvAlgorithmScope& operator=(const ConvAlgorithmScope&) = delete;
+
+private:
+    ConvAlgorithm saved_;
+};
+
 inline ConvAlgorithm parse_conv_algorithm(const std::string& name) {
     if (name == "direct") return ConvAlgorithm::direct;
     if (name == "winograd") return ConvAlgorithm::winograd;
