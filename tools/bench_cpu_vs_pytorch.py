@@ -3,6 +3,7 @@
 
     /usr/bin/python3 tools/bench_cpu_vs_pytorch.py --agcnn build/agcnn [--threads 2]
         [--steps 5] [--warmup 2] [--size 224] [--workloads train8,train16,infer1,infer8]
+        [--conv direct,auto]
 
 Each workload runs in a fresh process per engine (so peak resident memory is that workload's):
 PyTorch (the python3-torch package, oneDNN) in both memory layouts, contiguous and channels_last,
@@ -19,7 +20,8 @@ variable unset: libgomp's own default, spinning briefly at a barrier before slee
 fastest setting on an idle machine; active spins much longer.
 Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for memory, smaller):
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
-a shared, loaded machine disturbs much less than wall time.
+a shared, loaded machine disturbs much less than wall time. --conv: agcnn's --conv; a comma list
+runs agcnn once per value, one after the other, beside the same PyTorch runs (a row each).
 """
 import argparse
 import json
@@ -98,6 +100,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
+    parser.add_argument("--conv", default="auto", help="agcnn --conv value(s), comma-separated")
     parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "default", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
                         help=argparse.SUPPRESS)
@@ -119,25 +122,27 @@ def main():
                                         + common, args.omp_wait_policy)
                       for layout in ("contiguous", "channels_last")}
         layout, best = max(torch_runs.items(), key=lambda kv: kv[1]["images_per_s"]["median"])
-        ours = last_json([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch",
-                          str(batch), "--size", str(args.size), "--threads", str(args.threads)]
-                         + common, args.omp_wait_policy)
-        rows.append((name, layout, best, ours))
-        print(f"done {name}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
-              f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
+        for conv in args.conv.split(","):
+            ours = last_json([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch",
+                              str(batch), "--size", str(args.size), "--threads", str(args.threads),
+                              "--conv", conv] + common, args.omp_wait_policy)
+            label = name if "," not in args.conv else f"{name} {conv}"
+            rows.append((label, layout, best, ours))
+            print(f"done {label}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
+                  f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
                        "--threads", str(args.threads), "--steps", "3"], args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
           f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}")
-    print(f"{'workload':<9} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
+    print(f"{'workload':<16} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
           f"{'ratio':>6} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
     for name, layout, best, ours in rows:
         p, a = best["images_per_s"]["median"], ours["images_per_s"]["median"]
         pc, ac = best["cpu_bound_images_per_s"], ours["cpu_bound_images_per_s"]
         pm, am = best["peak_rss_mb"], ours["peak_rss_mb"]
-        print(f"{name:<9} {p:13.2f} {layout:>13} {a:11.2f} {a / p:6.2f} {pc:18.2f} {ac:6.2f} "
+        print(f"{name:<16} {p:13.2f} {layout:>13} {a:11.2f} {a / p:6.2f} {pc:18.2f} {ac:6.2f} "
               f"{ac / pc:6.2f} {pm:10.0f} {am:8.0f} {pm / am:9.2f}")
     print(f"convolutions alone (batch 8): {convs['conv_gflop_per_s']:.1f} GFLOP/s, Eigen SGEMM "
           f"{convs['sgemm_gflop_per_s']:.1f} GFLOP/s on the same sizes: "

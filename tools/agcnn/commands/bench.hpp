@@ -18,7 +18,7 @@
 //     matrix sizes (rows = B*OH*OW, K = KH*KW*C, O), and the two halves of its backward pass
 //     (dx, dw) alone; then the CPU's fused multiply-add peak measured on T threads (each runs
 //     24 independent chains of AVX-512 or AVX2 FMAs), the yardstick for all of these rates;
-//     last line JSON with the totals. Every pass runs under --conv (default auto). Then each 3x3
+//     last line JSON with the totals. Every pass runs under --conv (default auto). Before it, each 3x3
 //     stride-1 convolution again under direct and Winograd alternately (same run, same inputs;
 //     `repeats` pairs, medians): milliseconds of forward, dx and dw under each, what auto
 //     picks for each pass, and the three passes summed over ResNet-50 under direct, Winograd
@@ -287,8 +287,9 @@ inline double measure_fma_peak(int threads) {
 inline double measure_fma_peak(int) { return 0; }  // the peak is measured with x86 vectors only
 #endif
 
-// The 3x3 stride-1 convolutions of ResNet-50 under direct and Winograd alternately.
-inline void compare_conv_algorithms(const BenchArgs& args) {
+// The 3x3 stride-1 convolutions of ResNet-50 under direct and Winograd alternately; returns the
+// totals for the JSON line.
+inline nlohmann::json compare_conv_algorithms(const BenchArgs& args) {
     Rng rng(2);
     const cpu::ConvAlgorithm chosen = cpu::conv_algorithm();
     double total[3] = {0, 0, 0};  // ms of all 3x3 stride-1 passes: direct, winograd, auto
@@ -337,10 +338,7 @@ inline void compare_conv_algorithms(const BenchArgs& args) {
     }
     std::printf("all 3x3 stride-1 passes (forward + dx + dw): direct %.1f ms, winograd %.1f ms, "
                 "auto %.1f ms\n", total[0], total[1], total[2]);
-    const nlohmann::json report = {{"mode", "conv_algorithms"}, {"batch", args.batch},
-                                   {"threads", num_threads()}, {"direct_ms", total[0]},
-                                   {"winograd_ms", total[1]}, {"auto_ms", total[2]}};
-    std::printf("%s\n", report.dump().c_str());
+    return {{"direct_ms", total[0]}, {"winograd_ms", total[1]}, {"auto_ms", total[2]}};
 }
 
 inline void run_conv_bench(const BenchArgs& args) {
@@ -406,6 +404,7 @@ inline void run_conv_bench(const BenchArgs& args) {
                     100.0 * conv_rate / peak, 100.0 * dx_rate / peak, 100.0 * dw_rate / peak);
     else
         std::printf("FMA peak: not measured (this CPU has neither AVX-512 nor AVX2 + FMA)\n");
+    const nlohmann::json algorithms = compare_conv_algorithms(args);
     const nlohmann::json report = {{"mode", "convs"}, {"batch", args.batch}, {"size", args.size},
                                    {"threads", num_threads()}, {"conv_gflop_per_s", conv_rate},
                                    {"sgemm_gflop_per_s", gemm_rate},
@@ -413,9 +412,9 @@ inline void run_conv_bench(const BenchArgs& args) {
                                    {"conv_vs_sgemm_cpu_time", cpu_ratio},
                                    {"backward_dx_gflop_per_s", dx_rate},
                                    {"backward_dw_gflop_per_s", dw_rate},
-                                   {"fma_peak_gflop_per_s", peak}};
+                                   {"fma_peak_gflop_per_s", peak},
+                                   {"conv3x3_stride1_passes", algorithms}};
     std::printf("%s\n", report.dump().c_str());
-    compare_conv_algorithms(args);
 }
 
 inline void add_bench_command(CLI::App& app) {
