@@ -6,7 +6,9 @@
 // times sum |a_i b_i| (usually sqrt(k) * 6e-8); with k <= 1200 we allow 1e-5 * sum |a_i b_i|
 // per element for sgemm, and 1e-5 relative to the largest output for the conv (the same
 // 1e-5 the op tests use for the float forward). Results must not depend on the thread count
-// (bit-identical with 1, 2 and 4 threads).
+// (bit-identical with 1, 2 and 4 threads). Winograd F(2x2, 3x3) (ops/cpu/winograd.hpp) is held to
+// the same 1e-5 against the same double reference, and must be bit-identical for 1, 2 and 3
+// threads.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -255,4 +257,119 @@ TEST_CASE("conv2d fast path matches the double-precision reference, forward and 
         CHECK(relative_error(dx, dxd) <= 1e-5);
         CHECK(relative_error(dw, dwd) <= 1e-5);
     }
+}
+
+TEST_CASE("winograd: forward, dx and dw against the double-precision reference; any thread count") {
+    struct Case {
+        Shape x, w;
+        std::int64_t pad;
+    };
+    const Case cases[] = {
+        {{2, 6, 5, 16}, {33, 3, 3, 16}, 1},    // odd output width: a half-empty column of tiles
+        {{1, 7, 7, 8}, {5, 3, 3, 8}, 0},       // no padding, 5x5 output
+        {{2, 5, 6, 3}, {4, 3, 3, 3}, 2},       // pad 2: dx with pad 0
+        {{1, 1, 1, 2}, {3, 3, 3, 2}, 1},       // one pixel
+        {{3, 22, 22, 256}, {256, 3, 3, 256}, 1},  // two chunks of tiles
+    };
+    {
+        const cpu::winograd_detail::Tiling s = cpu::winograd_detail::forward_tiling(
+            conv_geometry(cases[4].x, cases[4].w, 1, cases[4].pad));
+        CHECK(s.chunk() < s.tiles());  // the last case does cross a chunk boundary
+    }
+    Rng rng(12);
+    for (const Case& t : cases) {
+        const ConvGeometry g = conv_geometry(t.x, t.w, 1, t.pad);
+        REQUIRE(cpu::winograd_applies(g));
+        const std::vector<float> x = random_floats(shape_numel(t.x), rng),
+                                 w = random_floats(shape_numel(t.w), rng),
+                                 dy = random_floats(g.n * g.oh * g.ow * g.o, rng);
+        std::vector<float> y[3], dx[3], dw[3];
+        for (int threads = 1; threads <= 3; ++threads) {
+            set_num_threads(threads);
+            std::vector<float>& yt = y[threads - 1];
+            std::vector<float>& dxt = dx[threads - 1];
+            std::vector<float>& dwt = dw[threads - 1];
+            // NaN first: a value the kernels forget to write cannot pass.
+            yt.assign(dy.size(), NAN), dxt.assign(x.size(), NAN), dwt.assign(w.size(), NAN);
+            cpu::winograd_forward(yt.data(), x.data(), w.data(), g);
+            cpu::winograd_backward(dxt.data(), dwt.data(), dy.data(), x.data(), w.data(), g);
+        }
+        set_num_threads(2);
+        const std::vector<double> xd = widen(x), wd = widen(w), dyd = widen(dy);
+        std::vector<double> yd(dy.size()), dxd(x.size()), dwd(w.size());
+        cpu::conv2d_forward<double>(yd.data(), xd.data(), wd.data(), g);
+        cpu::conv2d_backward<double>(dxd.data(), dwd.data(), dyd.data(), xd.data(), wd.data(), g);
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " pad ", t.pad, ": errors ",
+             relative_error(y[0], yd), " ", relative_error(dx[0], dxd), " ",
+             relative_error(dw[0], dwd));
+        CHECK(relative_error(y[0], yd) <= 1e-5);
+        CHECK(relative_error(dx[0], dxd) <= 1e-5);
+        CHECK(relative_error(dw[0], dwd) <= 1e-5);
+        for (int i = 1; i < 3; ++i) {
+            CHECK(y[i] == y[0]);
+            CHECK(dx[i] == dx[0]);
+            CHECK(dw[i] == dw[0]);
+        }
+    }
+}
+
+TEST_CASE("winograd: the epilogue gives the same floats as the convolution followed by it") {
+    Rng rng(13);
+    const ConvGeometry g = conv_geometry({2, 9, 7, 24}, {40, 3, 3, 24}, 1, 1);
+    const std::vector<float> x = random_floats(shape_numel({2, 9, 7, 24}), rng),
+                             w = random_floats(40 * 9 * 24, rng),
+                             scale = random_floats(40, rng), shift = random_floats(40, rng),
+                             residual = random_floats(g.n * g.oh * g.ow * g.o, rng);
+    std::vector<float> fused(residual.size()), apart(residual.size());
+    const cpu::Epilogue epilogue{scale.data(), shift.data(), residual.data(), g.o, true};
+    cpu::winograd_forward(fused.data(), x.data(), w.data(), g, &epilogue);
+    cpu::winograd_forward(apart.data(), x.data(), w.data(), g);
+    cpu::gemm_detail::apply_epilogue(epilogue, apart.data(), g.o, 0, g.n * g.oh * g.ow, 0, g.o);
+    CHECK(fused == apart);
+}
+
+TEST_CASE("conv algorithm choice: --conv names, the fast path's dispatch, auto's model") {
+    CHECK(cpu::parse_conv_algorithm("direct") == cpu::ConvAlgorithm::direct);
+    CHECK(cpu::parse_conv_algorithm("winograd") == cpu::ConvAlgorithm::winograd);
+    CHECK(cpu::parse_conv_algorithm("auto") == cpu::ConvAlgorithm::automatic);
+    CHECK_THROWS_WITH_AS(cpu::parse_conv_algorithm("fft"),
+                         "--conv: expected direct, winograd or auto, got 'fft'", Error);
+    const ConvGeometry strided = conv_geometry({1, 8, 8, 64}, {64, 3, 3, 64}, 2, 1);
+    const ConvGeometry pointwise = conv_geometry({1, 8, 8, 64}, {64, 1, 1, 64}, 1, 0);
+    const ConvGeometry layer1 = conv_geometry({8, 56, 56, 64}, {64, 3, 3, 64}, 1, 1);
+    const ConvGeometry layer4_batch1 = conv_geometry({1, 7, 7, 512}, {512, 3, 3, 512}, 1, 1);
+    {
+        const cpu::ConvAlgorithmScope winograd(cpu::ConvAlgorithm::winograd);
+        CHECK_FALSE(cpu::use_winograd(strided, cpu::ConvPass::forward));
+        CHECK_FALSE(cpu::use_winograd(pointwise, cpu::ConvPass::forward));
+        CHECK(cpu::use_winograd(layer4_batch1, cpu::ConvPass::forward));
+    }
+    {
+        const cpu::ConvAlgorithmScope direct(cpu::ConvAlgorithm::direct);
+        CHECK_FALSE(cpu::use_winograd(layer1, cpu::ConvPass::forward));
+    }
+    // auto (measured, docs/benchmarks.md): Winograd for layer 1 at batch 8, direct for layer 4
+    // at batch 1, where the filter transform outweighs the saved products.
+    CHECK(cpu::conv_algorithm() == cpu::ConvAlgorithm::automatic);
+    for (cpu::ConvPass pass : {cpu::ConvPass::forward, cpu::ConvPass::input_gradient,
+                               cpu::ConvPass::weight_gradient}) {
+        CHECK(cpu::use_winograd(layer1, pass));
+        CHECK_FALSE(cpu::use_winograd(layer4_batch1, pass));
+    }
+    // Under --conv winograd the float fast path is Winograd: the same floats as calling it.
+    Rng rng(14);
+    const ConvGeometry g = conv_geometry({2, 6, 6, 8}, {8, 3, 3, 8}, 1, 1);
+    const std::vector<float> x = random_floats(2 * 36 * 8, rng), w = random_floats(8 * 9 * 8, rng),
+                             dy = random_floats(2 * 36 * 8, rng);
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), y2 = y, dx2 = dx, dw2 = dw;
+    {
+        const cpu::ConvAlgorithmScope winograd(cpu::ConvAlgorithm::winograd);
+        cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g);
+        cpu::conv2d_backward_fast(dx.data(), dw.data(), dy.data(), x.data(), w.data(), g);
+    }
+    cpu::winograd_forward(y2.data(), x.data(), w.data(), g);
+    cpu::winograd_backward(dx2.data(), dw2.data(), dy.data(), x.data(), w.data(), g);
+    CHECK(y == y2);
+    CHECK(dx == dx2);
+    CHECK(dw == dw2);
 }

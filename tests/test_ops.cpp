@@ -515,6 +515,44 @@ TEST_CASE("conv2d: every geometry ResNet-50 uses") {
                          Error);
 }
 
+TEST_CASE("conv2d by Winograd F(2x2, 3x3): gradient check in double, float op against direct") {
+    struct Case {
+        std::int64_t n, h, w, c, o, pad;
+    };
+    // pad 1 (ResNet-50), pad 0 and 2 (dx then runs with pad 2 and 0), odd sizes (partial tiles).
+    const Case cases[] = {{2, 5, 6, 3, 4, 1}, {1, 6, 7, 2, 3, 0}, {2, 4, 3, 3, 2, 2},
+                          {1, 3, 3, 4, 5, 1}};
+    Rng rng(15);
+    for (const Case& t : cases) {
+        CAPTURE(t.pad);
+        const ConvGeometry g = conv_geometry({t.n, t.h, t.w, t.c}, {t.o, 3, 3, t.c}, 1, t.pad);
+        const Vec x = random_vec(t.n * t.h * t.w * t.c, rng), w = random_vec(t.o * 9 * t.c, rng);
+        check_gradients(
+            "winograd conv2d", {x, w},
+            [&](const std::vector<Vec>& in) {
+                Vec y(t.n * g.oh * g.ow * t.o);
+                cpu::winograd_forward(y.data(), in[0].data(), in[1].data(), g);
+                return y;
+            },
+            [&](const std::vector<Vec>& in, const Vec& dy) {
+                Vec dx(in[0].size()), dw(in[1].size());
+                cpu::winograd_backward(dx.data(), dw.data(), dy.data(), in[0].data(),
+                                       in[1].data(), g);
+                return std::vector<Vec>{dx, dw};
+            });
+        // The float op under --conv winograd against the direct reference in double.
+        const cpu::ConvAlgorithmScope winograd(cpu::ConvAlgorithm::winograd);
+        Vec expected(t.n * g.oh * g.ow * t.o);
+        cpu::conv2d_forward(expected.data(), x.data(), w.data(), g);
+        Tensor X = tensor_from({t.n, t.h, t.w, t.c}, x), W = tensor_from({t.o, 3, 3, t.c}, w);
+        check_close("winograd conv2d forward", to_double(ops::conv2d(X, W, 1, t.pad)), expected,
+                    kForwardTolerance);
+        W.set_requires_grad(true);
+        X.set_requires_grad(true);
+        check_accumulation({&W, &X}, [&] { return ops::conv2d(X, W, 1, t.pad); });
+    }
+}
+
 TEST_CASE("results do not depend on the thread count beyond rounding") {
     Rng rng(11);
     const Vec x = random_vec(4 * 10 * 10 * 8, rng), w = random_vec(16 * 3 * 3 * 8, rng);

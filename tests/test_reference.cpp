@@ -163,50 +163,57 @@ TEST_CASE("narrow ResNet-50 topology against PyTorch: logits, loss, every gradie
     const Tensor labels = tensor_from({3, 15}, ref.values("labels"));
     auto bound = [&](const std::string& key) { return std::max(1e-5, 3 * ref.metadata(key)); };
     std::printf("narrow ResNet-50 vs PyTorch float64:\n");
+    // Under the default (auto: direct at these widths) and with every 3x3 stride-1 convolution
+    // by Winograd; the tolerances are the same.
+    for (const cpu::ConvAlgorithm algorithm :
+         {cpu::ConvAlgorithm::automatic, cpu::ConvAlgorithm::winograd}) {
+        const cpu::ConvAlgorithmScope scope(algorithm);
+        const std::string tag = algorithm == cpu::ConvAlgorithm::winograd ? " (winograd)" : "";
 
-    {
-        auto net = narrow_network(ref, nn::GlobalPool::max);
-        net->eval();
-        NoGradGuard no_grad;
-        compare("logits, eval mode, max pooling", to_double(net->forward(x)),
-                ref.values("logits_eval"), bound("torch_f32_rel_err.logits_eval"),
-                ref.metadata("torch_f32_rel_err.logits_eval"));
-    }
-    {
-        auto net = narrow_network(ref, nn::GlobalPool::avg);
-        net->eval();
-        NoGradGuard no_grad;
-        compare("logits, eval mode, average pooling", to_double(net->forward(x)),
-                ref.values("logits_eval_avgpool"), bound("torch_f32_rel_err.logits_eval_avgpool"),
-                ref.metadata("torch_f32_rel_err.logits_eval_avgpool"));
-    }
-    {
-        auto net = narrow_network(ref, nn::GlobalPool::max);
-        net->train();
-        const Tensor logits = net->forward(x);
-        compare("logits, train mode", to_double(logits), ref.values("logits_train"),
-                bound("torch_f32_rel_err.logits_train"), ref.metadata("torch_f32_rel_err.logits_train"));
-        const Tensor loss = ops::bce_with_logits(logits, labels);
-        compare("BCE loss, train mode", to_double(loss), ref.values("loss_train"), 1e-5);
-        backward(loss);
-        Vec ours, theirs;
-        for (const auto& e : net->state()) {
-            if (!e.is_parameter) continue;
-            const Tensor g = e.tensor->grad();
-            REQUIRE_MESSAGE(g.defined(), "no gradient for " << e.name);
-            const Shape disk = io::disk_shape(e);
-            const Vec expected = ref.values("grad." + e.name);
-            const Vec mine = e.layout == nn::DiskLayout::conv_oihw
-                                 ? to_double(io::ohwi_to_oihw(g))
-                                 : to_double(g);
-            ours.insert(ours.end(), mine.begin(), mine.end());
-            theirs.insert(theirs.end(), expected.begin(), expected.end());
+        {
+            auto net = narrow_network(ref, nn::GlobalPool::max);
+            net->eval();
+            NoGradGuard no_grad;
+            compare("logits, eval mode, max pooling" + tag, to_double(net->forward(x)),
+                    ref.values("logits_eval"), bound("torch_f32_rel_err.logits_eval"),
+                    ref.metadata("torch_f32_rel_err.logits_eval"));
         }
-        // PyTorch float32 reaches ~1e-4 here in one run but up to ~2e-3 over inputs perturbed at
-        // float32 rounding level (a ReLU input within rounding of 0 flips): the bound is 3x that.
-        compare("all parameter gradients together", ours, theirs,
-                bound("torch_f32_rel_err.gradients_worst"),
-                ref.metadata("torch_f32_rel_err.gradients_worst"));
+        {
+            auto net = narrow_network(ref, nn::GlobalPool::avg);
+            net->eval();
+            NoGradGuard no_grad;
+            compare("logits, eval mode, average pooling" + tag, to_double(net->forward(x)),
+                    ref.values("logits_eval_avgpool"), bound("torch_f32_rel_err.logits_eval_avgpool"),
+                    ref.metadata("torch_f32_rel_err.logits_eval_avgpool"));
+        }
+        {
+            auto net = narrow_network(ref, nn::GlobalPool::max);
+            net->train();
+            const Tensor logits = net->forward(x);
+            compare("logits, train mode" + tag, to_double(logits), ref.values("logits_train"),
+                    bound("torch_f32_rel_err.logits_train"), ref.metadata("torch_f32_rel_err.logits_train"));
+            const Tensor loss = ops::bce_with_logits(logits, labels);
+            compare("BCE loss, train mode" + tag, to_double(loss), ref.values("loss_train"), 1e-5);
+            backward(loss);
+            Vec ours, theirs;
+            for (const auto& e : net->state()) {
+                if (!e.is_parameter) continue;
+                const Tensor g = e.tensor->grad();
+                REQUIRE_MESSAGE(g.defined(), "no gradient for " << e.name);
+                const Shape disk = io::disk_shape(e);
+                const Vec expected = ref.values("grad." + e.name);
+                const Vec mine = e.layout == nn::DiskLayout::conv_oihw
+                                     ? to_double(io::ohwi_to_oihw(g))
+                                     : to_double(g);
+                ours.insert(ours.end(), mine.begin(), mine.end());
+                theirs.insert(theirs.end(), expected.begin(), expected.end());
+            }
+            // PyTorch float32 reaches ~1e-4 here in one run but up to ~2e-3 over inputs perturbed at
+            // float32 rounding level (a ReLU input within rounding of 0 flips): the bound is 3x that.
+            compare("all parameter gradients together" + tag, ours, theirs,
+                    bound("torch_f32_rel_err.gradients_worst"),
+                    ref.metadata("torch_f32_rel_err.gradients_worst"));
+        }
     }
     {
         auto net = narrow_network(ref, nn::GlobalPool::max);

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/bench_cpu_vs_pytorch.py --agcnn build/agcnn [--threads 2]
         [--steps 5] [--warmup 2] [--size 224] [--workloads train8,train16,infer1,infer8]
-        [--contention 0,1,2]
+        [--contention 0,1,2] [--conv direct,auto]
 
 --threads 0 gives each engine its own default thread count (agcnn: the cores this process may
 use; PyTorch: its own choice). --contention L1,L2,...: contended mode: every workload is measured
@@ -28,7 +28,8 @@ variable unset: libgomp's own default, spinning briefly at a barrier before slee
 fastest setting on an idle machine; active spins much longer.
 Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for memory, smaller):
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
-a shared, loaded machine disturbs much less than wall time.
+a shared, loaded machine disturbs much less than wall time. --conv: agcnn's --conv; a comma list
+runs agcnn once per value, one after the other, beside the same PyTorch runs (a row each).
 """
 import argparse
 import json
@@ -126,10 +127,10 @@ class Competitors:
             p.wait()
 
 
-def agcnn_command(args, mode, batch, common):
+def agcnn_command(args, mode, batch, common, conv):
     threads = ["--threads", str(args.threads)] if args.threads > 0 else []
     return ([args.agcnn, "bench", "--model", "resnet50", f"--{mode}", "--batch", str(batch),
-             "--size", str(args.size)] + threads + common)
+             "--size", str(args.size), "--conv", conv] + threads + common)
 
 
 def torch_command(args, name, layout, common):
@@ -158,7 +159,8 @@ def contended(args, workloads, common):
                                           args.omp_wait_policy)
                 results[(name, "pytorch", level)] = (torch_run["images_per_s"]["median"],
                                                      load_average(), torch_run["threads"])
-                ours = last_json(agcnn_command(args, mode, batch, common), args.omp_wait_policy)
+                ours = last_json(agcnn_command(args, mode, batch, common, args.conv.split(",")[0]),
+                                 args.omp_wait_policy)
                 results[(name, "agcnn", level)] = (ours["images_per_s"]["median"],
                                                    load_average(), ours["threads"])
                 print(f"done {name} at {level} per core: pytorch {results[(name, 'pytorch', level)][0]:.2f}, "
@@ -193,6 +195,7 @@ def main():
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
     parser.add_argument("--contention", default="",
                         help="contended mode: competing processes per core, e.g. 0,1,2")
+    parser.add_argument("--conv", default="auto", help="agcnn --conv value(s), comma-separated")
     parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "default", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
                         help=argparse.SUPPRESS)
@@ -216,24 +219,26 @@ def main():
                                         args.omp_wait_policy)
                       for layout in ("contiguous", "channels_last")}
         layout, best = max(torch_runs.items(), key=lambda kv: kv[1]["images_per_s"]["median"])
-        ours = last_json(agcnn_command(args, mode, batch, common), args.omp_wait_policy)
-        rows.append((name, layout, best, ours))
-        print(f"done {name}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
-              f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
+        for conv in args.conv.split(","):
+            ours = last_json(agcnn_command(args, mode, batch, common, conv), args.omp_wait_policy)
+            label = name if "," not in args.conv else f"{name} {conv}"
+            rows.append((label, layout, best, ours))
+            print(f"done {label}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
+                  f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
     threads = ["--threads", str(args.threads)] if args.threads > 0 else []
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
                        "--steps", "3"] + threads, args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
           f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}")
-    print(f"{'workload':<9} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
+    print(f"{'workload':<16} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
           f"{'ratio':>6} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
     for name, layout, best, ours in rows:
         p, a = best["images_per_s"]["median"], ours["images_per_s"]["median"]
         pc, ac = best["cpu_bound_images_per_s"], ours["cpu_bound_images_per_s"]
         pm, am = best["peak_rss_mb"], ours["peak_rss_mb"]
-        print(f"{name:<9} {p:13.2f} {layout:>13} {a:11.2f} {a / p:6.2f} {pc:18.2f} {ac:6.2f} "
+        print(f"{name:<16} {p:13.2f} {layout:>13} {a:11.2f} {a / p:6.2f} {pc:18.2f} {ac:6.2f} "
               f"{ac / pc:6.2f} {pm:10.0f} {am:8.0f} {pm / am:9.2f}")
     print(f"convolutions alone (batch 8): {convs['conv_gflop_per_s']:.1f} GFLOP/s, Eigen SGEMM "
           f"{convs['sgemm_gflop_per_s']:.1f} GFLOP/s on the same sizes: "

@@ -4,12 +4,14 @@
 # `agcnn forward --pool avg`, and compared with torchvision's eval-mode logits in float64:
 # relative error ||agcnn - torch|| / ||torch|| must be under 1e-4.
 #
-#   tools/check_resnet50_end_to_end.sh BUILD_DIR [WORK_DIR]
+#   tools/check_resnet50_end_to_end.sh BUILD_DIR [WORK_DIR] [CONV]
 # BUILD_DIR holds agcnn and agcnn-convert. Needs /usr/bin/python3 with torch + torchvision
-# (the check only; the product needs no Python). Prints the relative error; exit 1 on failure.
+# (the check only; the product needs no Python). CONV: agcnn forward's --conv (default auto).
+# Prints the relative error; exit 1 on failure.
 set -euo pipefail
-build=$(realpath "${1:?usage: $0 BUILD_DIR [WORK_DIR]}")
+build=$(realpath "${1:?usage: $0 BUILD_DIR [WORK_DIR] [CONV]}")
 work=${2:-$(mktemp -d)}
+conv=${3:-auto}
 mkdir -p "$work"
 cd "$work"
 
@@ -36,7 +38,7 @@ PY
 
 "$build/agcnn-convert" resnet50.pth -o resnet50.safetensors
 "$build/agcnn" forward --model resnet50 --classes 1000 --pool avg \
-    --weights resnet50.safetensors --input x.npy --output agcnn_logits.npy
+    --weights resnet50.safetensors --input x.npy --output agcnn_logits.npy --conv "$conv"
 
 /usr/bin/python3 - <<'PY'
 import numpy as np

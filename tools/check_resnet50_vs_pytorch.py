@@ -2,13 +2,15 @@
 """Full-size ResNet-50: agcnn's logits and gradients against PyTorch in float64.
 
     /usr/bin/python3 tools/check_resnet50_vs_pytorch.py [--agcnn build/agcnn] [--batch 2] [--threads 2]
+                                                        [--conv direct winograd auto]
 
 Needs Debian's python3-torch and python3-torchvision (never needed by agcnn itself). Builds a
 torchvision ResNet-50 (random weights, batch-norm statistics set to realistic values, 15 classes),
 writes it as safetensors in PyTorch's names, runs `agcnn forward` and `agcnn grad` on the same
 input, and prints for each case the relative error ||x - ref|| / ||ref|| of agcnn and of PyTorch's
 own float32 against PyTorch float64, with their ratio. The gradient error is over all parameter
-gradients together. The issue's bounds: eval logits < 1e-5; gradients <= 3x PyTorch float32's.
+gradients together. --conv runs agcnn once per listed CPU convolution algorithm against the same
+references (one row per algorithm and case). The issue's bounds: eval logits < 1e-5; gradients <= 3x PyTorch float32's.
 """
 import argparse
 import json
@@ -75,6 +77,8 @@ def main():
                         help="batch-norm running statistics: torchvision's fresh init (mean 0, var 1), "
                              "or averaged over 4 random batches (worse conditioned: PyTorch float32 "
                              "itself then lands near 1e-5 on eval logits)")
+    parser.add_argument("--conv", nargs="+", choices=("direct", "winograd", "auto"), default=["auto"],
+                        help="agcnn's --conv; several: one agcnn run each, same references")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -101,34 +105,36 @@ def main():
         np.save(os.path.join(tmp, "labels.npy"), labels.float().numpy())
         print(f"ResNet-50, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, "
               f"{args.bn_stats} batch-norm statistics; relative error vs PyTorch float64")
-        print(f"{'case':<28}{'agcnn':>12}{'torch f32':>12}{'ratio':>8}")
+        print(f"{'case':<38}{'agcnn':>12}{'torch f32':>12}{'ratio':>8}")
         failed = False
         for pool in ("avg", "max"):
             for mode in ("eval", "train"):
                 ref_logits, ref_grads = torch_run(pool, mode, torch.float64, state, x, labels)
                 f32_logits, f32_grads = torch_run(pool, mode, torch.float32, state, x, labels)
-                common = ["--model", "resnet50", "--classes", "15", "--pool", pool, "--weights", weights,
-                          "--input", os.path.join(tmp, "x.npy"), "--mode", mode,
-                          "--threads", str(args.threads)]
-                out = os.path.join(tmp, "y.npy")
-                subprocess.run([args.agcnn, "forward", *common, "--output", out], check=True)
-                gdir = os.path.join(tmp, f"grad-{pool}-{mode}")
-                subprocess.run([args.agcnn, "grad", *common, "--labels", os.path.join(tmp, "labels.npy"),
-                                "--output", gdir], check=True)
-                ours_logits = np.load(out)
                 names = list(ref_grads)
-                ours_g = torch.cat([torch.from_numpy(np.load(os.path.join(gdir, n + ".npy"))).double().flatten()
-                                    for n in names])
                 ref_g = torch.cat([ref_grads[n].flatten() for n in names])
                 f32_g = torch.cat([f32_grads[n].flatten() for n in names])
-                for what, ours, f32, ref in (("logits", ours_logits, f32_logits, ref_logits),
-                                             ("gradients", ours_g, f32_g, ref_g)):
-                    a, t = rel(ours, ref), rel(f32, ref)
-                    print(f"{pool + ' pool, ' + mode + ', ' + what:<28}{a:>12.2e}{t:>12.2e}{a / t:>8.2f}")
-                    bound = 3 * t
-                    if what == "logits" and mode == "eval":
-                        bound = max(1e-5, 3 * t) if args.bn_stats == "calibrated" else 1e-5
-                    failed |= a > bound
+                for conv in args.conv:
+                    common = ["--model", "resnet50", "--classes", "15", "--pool", pool, "--weights", weights,
+                              "--input", os.path.join(tmp, "x.npy"), "--mode", mode,
+                              "--threads", str(args.threads), "--conv", conv]
+                    out = os.path.join(tmp, "y.npy")
+                    subprocess.run([args.agcnn, "forward", *common, "--output", out], check=True)
+                    gdir = os.path.join(tmp, f"grad-{pool}-{mode}-{conv}")
+                    subprocess.run([args.agcnn, "grad", *common, "--labels", os.path.join(tmp, "labels.npy"),
+                                    "--output", gdir], check=True)
+                    ours_logits = np.load(out)
+                    ours_g = torch.cat([torch.from_numpy(np.load(os.path.join(gdir, n + ".npy"))).double().flatten()
+                                        for n in names])
+                    for what, ours, f32, ref in (("logits", ours_logits, f32_logits, ref_logits),
+                                                 ("gradients", ours_g, f32_g, ref_g)):
+                        a, t = rel(ours, ref), rel(f32, ref)
+                        case = f"{pool} pool, {mode}, {what} ({conv})"
+                        print(f"{case:<38}{a:>12.2e}{t:>12.2e}{a / t:>8.2f}")
+                        bound = 3 * t
+                        if what == "logits" and mode == "eval":
+                            bound = max(1e-5, 3 * t) if args.bn_stats == "calibrated" else 1e-5
+                        failed |= a > bound
     print("FAILED: an error exceeds its bound" if failed else "all within bounds "
           "(eval logits < 1e-5, everything else <= 3x PyTorch float32)")
     return 1 if failed else 0

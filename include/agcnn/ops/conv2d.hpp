@@ -16,7 +16,8 @@
 // The templates are the reference (the double-precision tests run them); float tensors take
 // conv2d_forward_fast / conv2d_backward_fast: the same method, with the GEMMs on cpu::sgemm
 // (ops/cpu/gemm.hpp, own AVX-512/AVX2 kernels) and the column matrix in a reused workspace,
-// tested against the templates in tests/test_cpu_kernels.cpp.
+// tested against the templates in tests/test_cpu_kernels.cpp. 3x3 stride-1 convolutions may go
+// to Winograd instead (ops/cpu/winograd.hpp; which, and when: ops/cpu/winograd_choice.hpp).
 #pragma once
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/ops/cpu/gemm.hpp"
+#include "agcnn/ops/cpu/winograd_choice.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
 
 namespace agcnn::cpu {
@@ -209,6 +211,7 @@ inline void finish_weight_gradient(float* dw, const float* transposed, std::int6
 // epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
 inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g,
                                 const Epilogue* epilogue = nullptr) {
+    if (use_winograd(g, ConvPass::forward)) return winograd_forward(y, x, w, g, epilogue);
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     const StridedMatrix w_transposed{w, 1, k};  // [K, O]
     if (g.is_pointwise()) {
@@ -230,6 +233,14 @@ inline void conv2d_forward_fast(float* y, const float* x, const float* w, const 
 
 inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const float* x,
                                  const float* w, const ConvGeometry& g) {
+    const bool winograd_dx = dx && use_winograd(g, ConvPass::input_gradient);  // winograd_choice.hpp
+    const bool winograd_dw = dw && use_winograd(g, ConvPass::weight_gradient);
+    if (winograd_dx || winograd_dw) {
+        winograd_backward(winograd_dx ? dx : nullptr, winograd_dw ? dw : nullptr, dy, x, w, g);
+        if (winograd_dx) dx = nullptr;
+        if (winograd_dw) dw = nullptr;
+        if (!dx && !dw) return;
+    }
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     const std::int64_t chunk = g.is_pointwise() ? g.n : images_per_chunk(g);
     float* transposed = dw && weight_gradient_transposed(chunk * out_rows_per_image, k, g.o)

@@ -18,7 +18,11 @@
 //     matrix sizes (rows = B*OH*OW, K = KH*KW*C, O), and the two halves of its backward pass
 //     (dx, dw) alone; then the CPU's fused multiply-add peak measured on T threads (each runs
 //     24 independent chains of AVX-512 or AVX2 FMAs), the yardstick for all of these rates;
-//     last line JSON with the totals.
+//     last line JSON with the totals. Every pass runs under --conv (default auto). Before it, each 3x3
+//     stride-1 convolution again under direct and Winograd alternately (same run, same inputs;
+//     `repeats` pairs, medians): milliseconds of forward, dx and dw under each, what auto
+//     picks for each pass, and the three passes summed over ResNet-50 under direct, Winograd
+//     and auto.
 #pragma once
 
 #include <sys/resource.h>
@@ -283,6 +287,60 @@ inline double measure_fma_peak(int threads) {
 inline double measure_fma_peak(int) { return 0; }  // the peak is measured with x86 vectors only
 #endif
 
+// The 3x3 stride-1 convolutions of ResNet-50 under direct and Winograd alternately; returns the
+// totals for the JSON line.
+inline nlohmann::json compare_conv_algorithms(const BenchArgs& args) {
+    Rng rng(2);
+    const cpu::ConvAlgorithm chosen = cpu::conv_algorithm();
+    double total[3] = {0, 0, 0};  // ms of all 3x3 stride-1 passes: direct, winograd, auto
+    std::printf("\n3x3 stride-1 convolutions, direct vs winograd alternately (ms, medians):\n");
+    std::printf("%-26s %17s %17s %17s  %s\n", "conv (HxW C->O x count)", "forward d / w",
+                "dx d / w", "dw d / w", "auto picks");
+    for (const auto& [g, count] : resnet50_convs(args.batch, args.size)) {
+        if (!cpu::winograd_applies(g)) continue;
+        const Tensor x = nn::normal_tensor({g.n, g.h, g.w, g.c}, 1.0, rng);
+        const Tensor w = nn::normal_tensor({g.o, g.kh, g.kw, g.c}, 1.0, rng);
+        const Tensor dy = nn::normal_tensor({g.n, g.oh, g.ow, g.o}, 1.0, rng);
+        Tensor y = Tensor::empty(dy.shape()), dx = Tensor::empty(x.shape()),
+               dw = Tensor::empty(w.shape());
+        const std::function<void()> passes[3] = {
+            [&] { cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g); },
+            [&] { cpu::conv2d_backward_fast(dx.data(), nullptr, dy.data(), x.data(), w.data(), g); },
+            [&] { cpu::conv2d_backward_fast(nullptr, dw.data(), dy.data(), x.data(), w.data(), g); }};
+        const cpu::ConvPass kinds[3] = {cpu::ConvPass::forward, cpu::ConvPass::input_gradient,
+                                        cpu::ConvPass::weight_gradient};
+        std::vector<double> ms[3][2];
+        for (int r = 0; r < std::max(args.steps, 1) + 1; ++r)
+            for (int pass = 0; pass < 3; ++pass)
+                for (int a = 0; a < 2; ++a) {
+                    cpu::set_conv_algorithm(a ? cpu::ConvAlgorithm::winograd : cpu::ConvAlgorithm::direct);
+                    const auto start = std::chrono::steady_clock::now();
+                    passes[pass]();
+                    if (r > 0) ms[pass][a].push_back(seconds_since(start) * 1e3);  // r 0 warms up
+                }
+        cpu::set_conv_algorithm(chosen);
+        char name[64], cells[3][32];
+        std::string picks;
+        for (int pass = 0; pass < 3; ++pass) {
+            const double d = median_of(ms[pass][0]), wi = median_of(ms[pass][1]);
+            std::snprintf(cells[pass], sizeof cells[pass], "%7.2f / %7.2f", d, wi);
+            const bool winograd = cpu::use_winograd(g, kinds[pass]);
+            picks += winograd ? " W" : " d";
+            total[0] += d * count;
+            total[1] += wi * count;
+            total[2] += (winograd ? wi : d) * count;
+        }
+        std::snprintf(name, sizeof name, "%lldx%lld %lld->%lld x%d", static_cast<long long>(g.h),
+                      static_cast<long long>(g.w), static_cast<long long>(g.c),
+                      static_cast<long long>(g.o), count);
+        std::printf("%-26s %17s %17s %17s %s\n", name, cells[0], cells[1], cells[2],
+                    picks.c_str());
+    }
+    std::printf("all 3x3 stride-1 passes (forward + dx + dw): direct %.1f ms, winograd %.1f ms, "
+                "auto %.1f ms\n", total[0], total[1], total[2]);
+    return {{"direct_ms", total[0]}, {"winograd_ms", total[1]}, {"auto_ms", total[2]}};
+}
+
 inline void run_conv_bench(const BenchArgs& args) {
     Rng rng(1);
     Timing conv_total, gemm_total, dx_total, dw_total;
@@ -345,6 +403,7 @@ inline void run_conv_bench(const BenchArgs& args) {
                     100.0 * conv_rate / peak, 100.0 * dx_rate / peak, 100.0 * dw_rate / peak);
     else
         std::printf("FMA peak: not measured (this CPU has neither AVX-512 nor AVX2 + FMA)\n");
+    const nlohmann::json algorithms = compare_conv_algorithms(args);
     const nlohmann::json report = {{"mode", "convs"}, {"batch", args.batch}, {"size", args.size},
                                    {"threads", num_threads()}, {"conv_gflop_per_s", conv_rate},
                                    {"sgemm_gflop_per_s", gemm_rate},
@@ -352,7 +411,8 @@ inline void run_conv_bench(const BenchArgs& args) {
                                    {"conv_vs_sgemm_cpu_time", cpu_ratio},
                                    {"backward_dx_gflop_per_s", dx_rate},
                                    {"backward_dw_gflop_per_s", dw_rate},
-                                   {"fma_peak_gflop_per_s", peak}};
+                                   {"fma_peak_gflop_per_s", peak},
+                                   {"conv3x3_stride1_passes", algorithms}};
     std::printf("%s\n", report.dump().c_str());
 }
 
@@ -371,6 +431,7 @@ inline void add_bench_command(CLI::App& app) {
     bench->add_flag("--convs", args->convs,
                     "time each convolution alone against Eigen's SGEMM on its matrix sizes");
     add_threads_option(bench, args->threads);
+    add_conv_option(bench);
     add_device_options(bench, args->device);
     bench->callback([args] {
         apply_threads(args->threads);

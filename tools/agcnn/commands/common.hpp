@@ -1,4 +1,4 @@
-// Shared helpers of the agcnn commands: --threads, --device and the precision flags, thread
+// Shared helpers of the agcnn commands: --threads, --conv, --device and the precision flags, thread
 // set-up, and NCHW <-> NHWC conversion of .npy data.
 #pragma once
 
@@ -28,6 +28,20 @@ inline void add_threads_option(CLI::App* command, int& threads) {
                 return CLI::detail::lexical_cast(text, n) ? thread_count_problem(n) : text + " is not a whole number";
             },
             "0.." + std::to_string(max_threads())));
+}
+
+// Adds --conv direct|winograd|auto (ops/cpu/winograd_choice.hpp), applied as it is parsed; not
+// given, the process keeps auto.
+inline void add_conv_option(CLI::App* command) {
+    command
+        ->add_option_function<std::string>(
+            "--conv",
+            [](const std::string& name) {
+                cpu::set_conv_algorithm(cpu::parse_conv_algorithm(name));
+            },
+            "CPU 3x3 stride-1 convolutions: direct (im2col + GEMM), winograd (F(2x2,3x3)), or "
+            "auto (Winograd where it is predicted faster; default)")
+        ->check(CLI::IsMember({"direct", "winograd", "auto"}));
 }
 
 // A seed or count: a whole number >= 0 (CLI11's NonNegativeNumber would print the double range,

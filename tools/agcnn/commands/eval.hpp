@@ -40,6 +40,7 @@ inline void add_eval_command(CLI::App& app, const std::string& command_line) {
                     "operating points: the highest threshold reaching this sensitivity on val (default: Youden's J)")
         ->check(CLI::Range(0.01, 1.0));
     add_threads_option(cmd, *threads);
+    add_conv_option(cmd);
     cmd->callback([options, split, threads, command_line] {
         apply_threads(*threads);
         options->split = train::parse_split(*split);

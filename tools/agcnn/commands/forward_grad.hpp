@@ -45,6 +45,7 @@ inline void add_network_options(CLI::App* command, NetworkArgs& args) {
     command->add_option("--input", args.input, "input images, float32 .npy [N, 3, H, W]")
         ->required();
     add_threads_option(command, args.threads);
+    add_conv_option(command);
     add_device_options(command, args.device);
 }
 

@@ -33,6 +33,7 @@ inline void add_predict_command(CLI::App& app) {
                     "frame of multi-frame DICOM images (0-based; default: single-frame images only)")
         ->check(CLI::Range(0, 1000000));
     add_threads_option(cmd, *threads);
+    add_conv_option(cmd);
     cmd->callback([options, threads, voi] {
         apply_threads(*threads);
         options->read_options.dicom.voi = data::parse_voi_mode(*voi);

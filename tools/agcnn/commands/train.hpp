@@ -160,6 +160,7 @@ inline void add_train_command(CLI::App& app) {
                     "a mid-epoch checkpoint at most this often (0 = only at epoch ends)")
         ->capture_default_str();
     add_threads_option(cmd, c.threads);
+    add_conv_option(cmd);
     cmd->add_flag("--quiet", args->quiet, "no progress bar");
     cmd->callback([args] { run_train(*args); });
 }
