@@ -198,6 +198,16 @@ TEST_CASE("localization: IoU, IoBB and hit counts at the thresholds") {
     CHECK(r.per_disease["Mass"].iou_rate(3) == doctest::Approx(0.5));  // T = 0.4
     CHECK(r.per_disease["Mass"].iobb_rate(4) == doctest::Approx(0.5)); // T = 0.5: 0.5 is not > 0.5
     CHECK(r.overall.iobb_rate(0) == doctest::Approx(2.0 / 3));
+    // Held: at least half of the annotated box inside the predicted one (truth (5,0)-(15,10) is
+    // half inside pred; a 3x3 box far away is not; a small box inside a big one is).
+    CHECK(metrics::truth_inside(pred, truth) == doctest::Approx(0.5));
+    CHECK(r.per_disease["Mass"].held == 2);
+    CHECK(r.per_disease["Nodule"].held == 0);
+    r.add("Nodule", Box::from_xywh(0, 0, 100, 100), Box::from_xywh(50, 50, 3, 3));  // IoBB 0.0009, held
+    CHECK(r.per_disease["Nodule"].held_rate() == doctest::Approx(0.5));
+    CHECK(r.per_disease["Nodule"].iobb_rate(0) == 0.0);
+    r.add("Nodule", Box::from_xywh(0, 0, 51, 51), Box::from_xywh(50, 50, 3, 3));  // 1 of 9 pixels inside
+    CHECK(r.overall.held == 3);
 }
 
 TEST_CASE("AG-CNN: weight names and shapes") {
