@@ -11,6 +11,7 @@
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
 #include "agcnn/model/forward.hpp"
+#include "agcnn/app/demo.hpp"
 #include "agcnn/app/predict.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
@@ -644,6 +645,16 @@ TEST_CASE("evaluation: results.json layout, localization and the report page") {
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("data:image/png;base64,UE5HREFUQQ==") != std::string::npos);
     CHECK(html.find("Localization") != std::string::npos);
+    CHECK(html.find("<th>held</th>") != std::string::npos);
+    CHECK(results["localization"]["overall"]["held"].get<double>() == doctest::Approx(e.localization.overall.held_rate()));
+    // The demo's table: a row per disease and the mean, with the boxes and the held share.
+    app::EvalOutcome outcome;
+    outcome.evaluation = e;
+    const std::string table = app::demo_table(outcome);
+    CHECK(std::count(table.begin(), table.end(), '\n') == 16);  // header, 14 diseases, mean
+    char mean_row[64];
+    std::snprintf(mean_row, sizeof mean_row, "%6d %5.2f\n", 4, e.localization.overall.held_rate());
+    CHECK(table.find(mean_row) != std::string::npos);
 }
 
 TEST_CASE("training data: images come from the pack, annotated boxes scaled to the packed copy") {
