@@ -222,6 +222,30 @@ TEST_CASE("synth: a count above the maximum is refused before anything is planne
         10));
 }
 
+TEST_CASE("synth: a curve has the profile of its nearest segment, though each segment visits only its own box") {
+    // The specification: every pixel gets density * sqrt(1 - (d / half)^2) for d its distance to
+    // the nearest segment (nothing beyond half the width), exactly as paint_curve computes it.
+    const std::vector<double> points = {0.1, 0.2, 0.5, 0.25, 0.45, 0.7, 0.8, 0.9, 0.82, 0.3};
+    for (const double density : {0.3, -0.12}) {
+        synth::Canvas canvas(97);
+        synth::paint_curve(canvas, points, 0.05, density);
+        const double half = 0.025;
+        int painted = 0;
+        for (int y = 0; y < 97; ++y)
+            for (int x = 0; x < 97; ++x) {
+                double d = 1e9;
+                for (std::size_t i = 2; i < points.size(); i += 2)
+                    d = std::min(d, synth::segment_distance((x + 0.5) / 97, (y + 0.5) / 97, points[i - 2],
+                                                            points[i - 1], points[i], points[i + 1]));
+                const double r = d / half;
+                const float expected = r < 1 ? static_cast<float>(density * std::sqrt(1 - r * r)) : 0.0f;
+                painted += expected != 0;
+                if (canvas.at(x, y) != expected) FAIL_CHECK("pixel ", x, ",", y, ": ", canvas.at(x, y), " != ", expected);
+            }
+        CHECK(painted > 500);  // the curve was drawn at all
+    }
+}
+
 TEST_CASE("malformed CSV and list files: errors name file and line; --skip-bad counts") {
     TempDir dir("bad");
     const std::string header = "Image Index,Finding Labels,Follow-up #,Patient ID\n";

@@ -11,6 +11,7 @@
 #include "agcnn/model/agcnn_model.hpp"
 #include "agcnn/model/attention.hpp"
 #include "agcnn/model/forward.hpp"
+#include "agcnn/app/demo.hpp"
 #include "agcnn/app/predict.hpp"
 #include "agcnn/app/report.hpp"
 #include "agcnn/data/synth_dataset.hpp"
@@ -198,6 +199,16 @@ TEST_CASE("localization: IoU, IoBB and hit counts at the thresholds") {
     CHECK(r.per_disease["Mass"].iou_rate(3) == doctest::Approx(0.5));  // T = 0.4
     CHECK(r.per_disease["Mass"].iobb_rate(4) == doctest::Approx(0.5)); // T = 0.5: 0.5 is not > 0.5
     CHECK(r.overall.iobb_rate(0) == doctest::Approx(2.0 / 3));
+    // Held: at least half of the annotated box inside the predicted one (truth (5,0)-(15,10) is
+    // half inside pred; a 3x3 box far away is not; a small box inside a big one is).
+    CHECK(metrics::truth_inside(pred, truth) == doctest::Approx(0.5));
+    CHECK(r.per_disease["Mass"].held == 2);
+    CHECK(r.per_disease["Nodule"].held == 0);
+    r.add("Nodule", Box::from_xywh(0, 0, 100, 100), Box::from_xywh(50, 50, 3, 3));  // IoBB 0.0009, held
+    CHECK(r.per_disease["Nodule"].held_rate() == doctest::Approx(0.5));
+    CHECK(r.per_disease["Nodule"].iobb_rate(0) == 0.0);
+    r.add("Nodule", Box::from_xywh(0, 0, 51, 51), Box::from_xywh(50, 50, 3, 3));  // 1 of 9 pixels inside
+    CHECK(r.overall.held == 3);
 }
 
 TEST_CASE("AG-CNN: weight names and shapes") {
@@ -637,6 +648,16 @@ TEST_CASE("evaluation: results.json layout, localization and the report page") {
     CHECK(html.find("<svg") != std::string::npos);
     CHECK(html.find("data:image/png;base64,UE5HREFUQQ==") != std::string::npos);
     CHECK(html.find("Localization") != std::string::npos);
+    CHECK(html.find("<th>held</th>") != std::string::npos);
+    CHECK(results["localization"]["overall"]["held"].get<double>() == doctest::Approx(e.localization.overall.held_rate()));
+    // The demo's table: a row per disease and the mean, with the boxes and the held share.
+    app::EvalOutcome outcome;
+    outcome.evaluation = e;
+    const std::string table = app::demo_table(outcome);
+    CHECK(std::count(table.begin(), table.end(), '\n') == 16);  // header, 14 diseases, mean
+    char mean_row[64];
+    std::snprintf(mean_row, sizeof mean_row, "%6d %5.2f\n", 4, e.localization.overall.held_rate());
+    CHECK(table.find(mean_row) != std::string::npos);
 }
 
 TEST_CASE("training data: images come from the pack, annotated boxes scaled to the packed copy") {

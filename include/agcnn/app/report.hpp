@@ -115,13 +115,15 @@ inline std::string report_html(const ReportInputs& in) {
     if (e.has_localization) {
         const nlohmann::ordered_json loc = localization_json(e.localization);
         html << "<h2>Localization (attention box vs BBox_List_2017.csv)</h2><p>Share of annotated boxes whose "
-                "IoU or IoBB with the global branch's attention box exceeds T (Wang et al. 2017).</p><table><tr>"
-                "<th>disease</th><th>boxes</th>";
+                "IoU or IoBB with the global branch's attention box exceeds T (Wang et al. 2017), and share of "
+                "them at least half inside the attention box (held: the local branch's crop shows the lesion)."
+                "</p><table><tr><th>disease</th><th>boxes</th><th>held</th>";
         for (double t : metrics::kLocalizationThresholds) html << "<th>IoU&gt;" << t << "</th>";
         for (double t : metrics::kLocalizationThresholds) html << "<th>IoBB&gt;" << t << "</th>";
         html << "</tr>";
         auto row = [&](const std::string& name, const nlohmann::ordered_json& g) {
-            html << "<tr><td>" << html_escape(name) << "</td><td>" << g["boxes"] << "</td>";
+            html << "<tr><td>" << html_escape(name) << "</td><td>" << g["boxes"] << "</td><td>"
+                 << detail::number(g["held"]) << "</td>";
             for (const char* kind : {"iou", "iobb"})
                 for (auto& [key, value] : g[kind].items()) html << "<td>" << detail::number(value) << "</td>";
             html << "</tr>";

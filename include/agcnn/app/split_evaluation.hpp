@@ -75,7 +75,7 @@ inline nlohmann::ordered_json localization_json(const metrics::LocalizationResul
             iou[key] = h.iou_rate(t);
             iobb[key] = h.iobb_rate(t);
         }
-        return nlohmann::ordered_json{{"boxes", h.boxes}, {"iou", iou}, {"iobb", iobb}};
+        return nlohmann::ordered_json{{"boxes", h.boxes}, {"iou", iou}, {"iobb", iobb}, {"held", h.held_rate()}};
     };
     nlohmann::ordered_json per = nlohmann::ordered_json::object();
     for (const auto& [disease, counts] : loc.per_disease) per[disease] = group(counts);

@@ -8,6 +8,8 @@
 //     patient's left (image right), overlapping the left lung;
 //   ribs: posterior arcs across each lung, clavicles on top;
 //   vessels: faint lines branching out of each hilum;
+//   normal lung detail: smooth density patches and tiny dense dots (granulomas, vessels end-on),
+//     what small findings must be told from once shrunk (paint_normal_lung_detail);
 //   noise: grain plus a smooth exposure gradient, then a film-like tone curve.
 #pragma once
 
@@ -119,21 +121,36 @@ inline double segment_distance(double x, double y, double ax, double ay, double 
 }
 
 // A tube of `density` along the polyline `points` (x0, y0, x1, y1, ...), `width` wide, with the
-// rounded profile of a cylinder seen side-on; drawn once per pixel, so joints do not double up.
+// rounded profile of a cylinder seen side-on; drawn once per pixel (the profile of the nearest
+// segment), so joints do not double up. Each segment visits only its own bounding box: at 512
+// pixels and more a rib's polyline box is tens of thousands of pixels.
 inline void paint_curve(Canvas& c, const std::vector<double>& points, double width, double density) {
     const double half = std::max(width, 2 * c.pixel()) / 2;
+    const int n = c.size();
+    auto first = [&](double v) { return std::max(0, static_cast<int>(std::floor(v * n))); };
+    auto last = [&](double v) { return std::min(n - 1, static_cast<int>(std::ceil(v * n))); };
     double x0 = 1, y0 = 1, x1 = 0, y1 = 0;
     for (std::size_t i = 0; i < points.size(); i += 2) {
         x0 = std::min(x0, points[i]), x1 = std::max(x1, points[i]);
         y0 = std::min(y0, points[i + 1]), y1 = std::max(y1, points[i + 1]);
     }
-    c.add(x0 - half, y0 - half, x1 + half, y1 + half, [&](double x, double y) {
-        double d = 1e9;
-        for (std::size_t i = 2; i < points.size(); i += 2)
-            d = std::min(d, segment_distance(x, y, points[i - 2], points[i - 1], points[i], points[i + 1]));
-        const double r = d / half;
-        return r < 1 ? density * std::sqrt(1 - r * r) : 0.0;
-    });
+    const int px0 = first(x0 - half), px1 = last(x1 + half), py0 = first(y0 - half), py1 = last(y1 + half);
+    if (px1 < px0 || py1 < py0) return;
+    const int w = px1 - px0 + 1;
+    std::vector<double> nearest(static_cast<std::size_t>(w) * (py1 - py0 + 1), half);  // distance, capped
+    for (std::size_t i = 2; i < points.size(); i += 2) {
+        const double ax = points[i - 2], ay = points[i - 1], bx = points[i], by = points[i + 1];
+        for (int py = std::max(py0, first(std::min(ay, by) - half)); py <= std::min(py1, last(std::max(ay, by) + half)); ++py)
+            for (int px = std::max(px0, first(std::min(ax, bx) - half)); px <= std::min(px1, last(std::max(ax, bx) + half)); ++px) {
+                double& d = nearest[static_cast<std::size_t>(py - py0) * w + (px - px0)];
+                d = std::min(d, segment_distance((px + 0.5) / n, (py + 0.5) / n, ax, ay, bx, by));
+            }
+    }
+    for (int py = py0; py <= py1; ++py)
+        for (int px = px0; px <= px1; ++px) {
+            const double r = nearest[static_cast<std::size_t>(py - py0) * w + (px - px0)] / half;
+            if (r < 1) c.at(px, py) += static_cast<float>(density * std::sqrt(1 - r * r));
+        }
 }
 
 inline void paint_line(Canvas& c, double ax, double ay, double bx, double by, double width, double density) {
@@ -149,6 +166,37 @@ inline double lung_inside(const Anatomy& a, int side, double x, double y) {
     const double u = (x - cx) / a.lung_rx;
     const double base = dome_top + 0.06 * (1 - a.diaphragm_flattening) * u * u;
     return inside * std::clamp((base - y) / 0.008 + 0.5, 0.0, 1.0);
+}
+
+// What a normal lung has that the small findings must be told from (docs/synthetic-data.md):
+//  - smooth patches of slightly higher or lower density (radius 4-9% of the side, +-0.04): so a
+//    faint haze alone, which is all that is left of early infiltrates or fibrosis texture once
+//    shrunk, does not mark a finding;
+//  - 2-6 tiny dense dots per lung (calcified granulomas and vessels seen end-on: radius 0.22-0.35%
+//    of the side, density 0.5-0.9): once shrunk below a pixel, a round opacity is only its
+//    integrated density, and these match the nodules' (bigger, fainter); at the source's
+//    resolution size and contrast tell them apart.
+inline void paint_normal_lung_detail(Canvas& c, const Anatomy& a, Rng& rng) {
+    for (int side = 0; side < 2; ++side) {
+        const double lx = a.lung_x(side);
+        const int patches = 3 + static_cast<int>(rng.below(3));
+        for (int i = 0; i < patches; ++i) {
+            const double x = lx + rng.uniform(-0.7, 0.7) * a.lung_rx, y = a.lung_cy + rng.uniform(-0.7, 0.7) * a.lung_ry;
+            const double r = rng.uniform(0.04, 0.09), amplitude = rng.uniform(-0.04, 0.04);
+            c.add(x - 2 * r, y - 2 * r, x + 2 * r, y + 2 * r, [&](double px, double py) {
+                const double d2 = ((px - x) * (px - x) + (py - y) * (py - y)) / (r * r);
+                return amplitude * std::exp(-d2) * lung_inside(a, side, px, py);
+            });
+        }
+        const int dots = 2 + static_cast<int>(rng.below(5));
+        for (int i = 0; i < dots; ++i) {
+            const double x = lx + rng.uniform(-0.75, 0.75) * a.lung_rx, y = a.lung_cy + rng.uniform(-0.75, 0.75) * a.lung_ry;
+            if (lung_inside(a, side, x, y) < 0.99) continue;
+            const double r = rng.uniform(0.0022, 0.0035), density = rng.uniform(0.5, 0.9);
+            c.add(x - r - 0.005, y - r - 0.005, x + r + 0.005, y + r + 0.005,
+                  [&](double px, double py) { return density * soft_ellipse(px, py, x, y, r, r, c.pixel()); });
+        }
+    }
 }
 
 inline void paint_normal_chest(Canvas& c, const Anatomy& a, Rng& rng) {
@@ -215,6 +263,7 @@ inline void paint_normal_chest(Canvas& c, const Anatomy& a, Rng& rng) {
             }
         }
     }
+    paint_normal_lung_detail(c, a, rng);
 }
 
 }  // namespace agcnn::data::synth

@@ -4,23 +4,26 @@
 //   Atelectasis        a thin dense plate-like band, tilted, in a lower zone
 //   Cardiomegaly       the heart shadow 35-50% wider (cardiothoracic ratio above 0.5)
 //   Effusion           the lung base filled with fluid density, a meniscus rising laterally
-//   Infiltration       many small patchy blobs scattered over a lung zone
-//   Mass               a large (4-7% of the side) dense round opacity with a sharp edge
-//   Nodule             1-3 small (radius 0.6-1.2% of the side) dense round opacities: 12-25
-//                      pixels across at 1024, 3-6 at 256, 1.5-3 at 128 — the case for the
-//                      full-resolution local crop
+//   Infiltration       early: a cluster of tiny faint acinar opacities over a lung zone
+//   Mass               a (3-5% of the side) dense round opacity with a sharp edge
+//   Nodule             1-3 small (radius 0.4-0.9% of the side) round opacities: 4-9 pixels
+//                      across at 512, 1.2-2.6 at the demo's 128 input, where they look like the
+//                      normal lung's dense dots — the case for the full-resolution local crop
 //   Pneumonia          a large fluffy cloud with dark air bronchograms running through it
 //   Pneumothorax       a dark apical/lateral crescent without vessels, bounded by a thin
 //                      bright pleural line
 //   Consolidation      a homogeneous dense lobe with a sharp, straight upper edge (fissure)
 //   Edema              bilateral perihilar haze ("bat wings") with short horizontal Kerley lines
 //   Emphysema          hyperlucent (darker) lungs with flattened diaphragms
-//   Fibrosis           a reticular net of thin short lines in the lower peripheral zones
+//   Fibrosis           honeycombing: clustered small cysts (bright 1-pixel wall at 512, darker
+//                      lumen, no net density) in a lower zone
 //   Pleural_Thickening a thick bright band along the lateral chest wall
 //   Hernia             a round air bubble with a bright rim and an air-fluid level behind
 //                      the heart
 //
 // Each painter returns its box in relative coordinates; the data set writer scales it to pixels.
+// The small findings' sizes and contrasts are chosen for 512-pixel sources shrunk to a 128 input;
+// docs/synthetic-data.md gives the reasoning and what is left of each at each scale.
 #pragma once
 
 #include <algorithm>
@@ -101,22 +104,25 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
         return {lx - a.lung_rx, level - 0.06, lx + a.lung_rx, a.lung_cy + a.lung_ry};
     }
     if (name == "Infiltration") {
+        // Early: a cluster of tiny faint acinar opacities; shrunk, only a faint haze is left.
         const auto [cx, cy] = detail::point_in_lung(a, side, 0.3, 0.7, rng);
-        const double spread = rng.uniform(0.06, 0.09);
-        for (int i = 0; i < 30; ++i) {
+        const double spread = rng.uniform(0.05, 0.08);
+        for (int i = 0; i < 80; ++i) {
             const double x = cx + rng.uniform(-spread, spread), y = cy + rng.uniform(-spread, spread);
-            const double r = rng.uniform(0.008, 0.018);
-            c.add(x - r, y - r, x + r, y + r, [&](double px, double py) {
-                return 0.2 * detail::clip_to_lungs(a, px, py) * soft_ellipse(px, py, x, y, r, r, r / 2);
+            const double r = rng.uniform(0.0025, 0.0045), density = rng.uniform(0.15, 0.2);
+            c.add(x - r - 0.004, y - r - 0.004, x + r + 0.004, y + r + 0.004, [&](double px, double py) {
+                return density * detail::clip_to_lungs(a, px, py) * soft_ellipse(px, py, x, y, r, r, c.pixel());
             });
         }
-        return around(cx, cy, spread + 0.018, spread + 0.018);
+        return around(cx, cy, spread + 0.01, spread + 0.01);
     }
-    if (name == "Mass") return detail::round_opacity(c, a, rng.uniform(0.04, 0.07), 0.35, rng);
+    if (name == "Mass") return detail::round_opacity(c, a, rng.uniform(0.03, 0.05), 0.3, rng);
     if (name == "Nodule") {
-        RelBox box = detail::round_opacity(c, a, rng.uniform(0.006, 0.012), 0.4, rng);
+        // Bigger and fainter than the normal dense dots (synth_anatomy.hpp) with about the same
+        // integrated density: below the global input's pixel the two look alike.
+        RelBox box = detail::round_opacity(c, a, rng.uniform(0.004, 0.009), 0.3, rng);
         const int extra = static_cast<int>(rng.below(3));
-        for (int i = 0; i < extra; ++i) detail::round_opacity(c, a, rng.uniform(0.006, 0.012), 0.4, rng);
+        for (int i = 0; i < extra; ++i) detail::round_opacity(c, a, rng.uniform(0.004, 0.009), 0.3, rng);
         return box;  // the box of the first nodule, as NIH boxes mark one lesion
     }
     if (name == "Pneumonia") {
@@ -178,15 +184,22 @@ inline RelBox paint_finding(int label, Canvas& c, const Anatomy& a, Rng& rng) {
     if (name == "Emphysema")
         return {a.lung_x(0) - a.lung_rx, a.lung_cy - a.lung_ry, a.lung_x(1) + a.lung_rx, a.lung_cy + a.lung_ry};
     if (name == "Fibrosis") {
+        // Honeycombing: clustered small cysts, a bright wall (0.2% of the side: 1 pixel at 512)
+        // around a darker lumen, each cyst adding no density on the whole, so once shrunk below
+        // its size little is left, not even a haze.
         const auto [cx, cy] = detail::point_in_lung(a, side, 0.5, 0.75, rng);
-        const double half = rng.uniform(0.06, 0.09);
-        for (int i = 0; i < 70; ++i) {
+        const double half = rng.uniform(0.05, 0.08);
+        for (int i = 0; i < 50; ++i) {
             const double x = cx + rng.uniform(-half, half), y = cy + rng.uniform(-half, half);
-            const double angle = rng.uniform(0, 3.1416), length = rng.uniform(0.01, 0.025);
             if (detail::clip_to_lungs(a, x, y) < 0.5) continue;
-            paint_line(c, x, y, x + length * std::cos(angle), y + length * std::sin(angle), 0.005, 0.25);
+            const double r = rng.uniform(0.006, 0.009), wall = 0.002, inner = r - wall;
+            const double lumen = -0.25 * (r * r - inner * inner) / (inner * inner);
+            c.add(x - r, y - r, x + r, y + r, [&](double px, double py) {
+                const double d = std::hypot(px - x, py - y);
+                return d < inner ? lumen : d < r ? 0.25 : 0.0;
+            });
         }
-        return around(cx, cy, half + 0.02, half + 0.02);
+        return around(cx, cy, half + 0.01, half + 0.01);
     }
     if (name == "Pleural_Thickening") {
         const double outward = side == 0 ? -1 : 1;

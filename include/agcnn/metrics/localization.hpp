@@ -6,6 +6,9 @@
 // annotated boxes (per disease, and over all of them) that are correct, for T = 0.1 ... 0.7.
 // AG-CNN predicts one class-agnostic box per image (its attention box), compared with every
 // annotated box of that image.
+// Beside them, what matters for AG-CNN's local branch: whether its crop holds the lesion, i.e.
+// at least half of the annotated box lies inside the attention box (area(pred ∩ truth) /
+// area(truth) >= 0.5). IoBB cannot say it: a nodule can never fill a tenth of a crop.
 #pragma once
 
 #include <algorithm>
@@ -35,15 +38,24 @@ inline double iobb(const Box& pred, const Box& truth) {
     return area > 0 ? intersection_area(pred, truth) / area : 0.0;
 }
 
+// The share of the annotated box inside the predicted one.
+inline double truth_inside(const Box& pred, const Box& truth) {
+    const double area = truth.area();
+    return area > 0 ? intersection_area(pred, truth) / area : 0.0;
+}
+constexpr double kHeldShare = 0.5;  // "the crop holds the lesion"
+
 constexpr std::array<double, 7> kLocalizationThresholds = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7};
 
 // Hit counts per threshold for one group of boxes (a disease, or all).
 struct HitCounts {
     int boxes = 0;
     std::array<int, 7> iou_hits{}, iobb_hits{};
+    int held = 0;  // annotated boxes at least kHeldShare inside the predicted box
 
     void add(const Box& pred, const Box& truth) {
         ++boxes;
+        held += truth_inside(pred, truth) >= kHeldShare;
         const double u = iou(pred, truth), b = iobb(pred, truth);
         for (std::size_t t = 0; t < kLocalizationThresholds.size(); ++t) {
             iou_hits[t] += u > kLocalizationThresholds[t];
@@ -52,6 +64,7 @@ struct HitCounts {
     }
     double iou_rate(std::size_t t) const { return boxes ? double(iou_hits[t]) / boxes : 0.0; }
     double iobb_rate(std::size_t t) const { return boxes ? double(iobb_hits[t]) / boxes : 0.0; }
+    double held_rate() const { return boxes ? double(held) / boxes : 0.0; }
 };
 
 // Per disease (by name) and overall.

@@ -35,7 +35,7 @@ inline void add_demo_command(CLI::App& app) {
                          options->out.c_str());
             std::exit(stopped_exit_code());
         }
-        std::printf("%s", app::auroc_table(result.outcome.evaluation).c_str());
+        std::printf("%s", app::demo_table(result.outcome).c_str());
         for (model::Branch b : model::kBranches)
             std::printf("mean AUROC %-6s %.3f\n", model::branch_name(b),
                         result.outcome.evaluation.scores.at(b).mean_auroc());
