@@ -303,6 +303,12 @@ TEST_CASE("max_pool2d 3x3 stride 2 pad 1") {
         arg.assign(y.size(), 0);
         cpu::max_pool2d_forward(y.data(), arg.data(), in.data(), g);
     };
+    {  // the kernel with argmax (training) gives the same maxima as without (inference, above)
+        Vec y;
+        std::vector<std::int32_t> arg;
+        run_forward(x, y, arg);
+        check_close("max_pool2d forward with argmax", y, expected, 1e-7);
+    }
     check_gradients(
         "max_pool2d", {x},
         [&](const std::vector<Vec>& in) {

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/bench_cpu_vs_pytorch.py --agcnn build/agcnn [--threads 2]
         [--steps 5] [--warmup 2] [--size 224] [--workloads train8,train16,infer1,infer8]
-        [--contention 0,1,2] [--conv direct,auto]
+        [--contention 0,1,2] [--conv direct,auto] [--rounds 3]
 
 --threads 0 gives each engine its own default thread count (agcnn: the cores this process may
 use; PyTorch: its own choice). --contention L1,L2,...: contended mode: every workload is measured
@@ -30,10 +30,15 @@ Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for 
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
 a shared, loaded machine disturbs much less than wall time. --conv: agcnn's --conv; a comma list
 runs agcnn once per value, one after the other, beside the same PyTorch runs (a row each).
+--rounds R repeats the side-by-side measurement R times, the engines alternating within each
+round, and reports medians and the spread of the per-round ratio: on a virtual machine whose
+host's other tenants change its speed from minute to minute (2026-12-02: the same agcnn inference
+command gave 20.8, 32.6 and 36.4 images/s within half an hour), one round is not evidence.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -192,6 +197,8 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="side-by-side mode: repeat every workload, engines alternating")
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
     parser.add_argument("--contention", default="",
                         help="contended mode: competing processes per core, e.g. 0,1,2")
@@ -212,34 +219,57 @@ def main():
     if args.contention:
         contended(args, workloads, common)
         return
-    rows = []
-    for mode, batch in workloads:
-        name = f"{mode}{batch}"
-        torch_runs = {layout: last_json(torch_command(args, name, layout, common),
-                                        args.omp_wait_policy)
-                      for layout in ("contiguous", "channels_last")}
-        layout, best = max(torch_runs.items(), key=lambda kv: kv[1]["images_per_s"]["median"])
-        for conv in args.conv.split(","):
-            ours = last_json(agcnn_command(args, mode, batch, common, conv), args.omp_wait_policy)
-            label = name if "," not in args.conv else f"{name} {conv}"
-            rows.append((label, layout, best, ours))
-            print(f"done {label}: pytorch {best['images_per_s']['median']:.2f} ({layout}), "
-                  f"agcnn {ours['images_per_s']['median']:.2f} images/s", file=sys.stderr)
+    # rows[label] = (layout, [PyTorch runs], [agcnn runs]), one run of each per round; the
+    # engines alternate within a round, so a change in the machine's speed between rounds (other
+    # tenants of a virtual machine's host) moves both, and the per-round ratio keeps its meaning.
+    rows = {}
+    layouts = {}  # PyTorch's faster layout per workload, chosen in the first round
+    for round_index in range(args.rounds):
+        for mode, batch in workloads:
+            name = f"{mode}{batch}"
+            if name not in layouts:
+                torch_runs = {layout: last_json(torch_command(args, name, layout, common),
+                                                args.omp_wait_policy)
+                              for layout in ("contiguous", "channels_last")}
+                layouts[name], best = max(torch_runs.items(),
+                                          key=lambda kv: kv[1]["images_per_s"]["median"])
+            else:
+                best = last_json(torch_command(args, name, layouts[name], common),
+                                 args.omp_wait_policy)
+            for conv in args.conv.split(","):
+                ours = last_json(agcnn_command(args, mode, batch, common, conv), args.omp_wait_policy)
+                label = name if "," not in args.conv else f"{name} {conv}"
+                row = rows.setdefault(label, (layouts[name], [], []))
+                row[1].append(best)
+                row[2].append(ours)
+                print(f"round {round_index + 1} {label}: pytorch {best['images_per_s']['median']:.2f} "
+                      f"({layouts[name]}), agcnn {ours['images_per_s']['median']:.2f} images/s, "
+                      f"load {load_average():.1f}", file=sys.stderr)
     threads = ["--threads", str(args.threads)] if args.threads > 0 else []
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
                        "--steps", "3"] + threads, args.omp_wait_policy)
 
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
-          f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}")
+          f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}, "
+          f"{args.rounds} round(s): each figure is the median over the rounds, the ratio the median of "
+          f"the rounds' ratios [lowest, highest]")
     print(f"{'workload':<16} {'pytorch img/s':>13} {'layout':>13} {'agcnn img/s':>11} "
-          f"{'ratio':>6} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
+          f"{'ratio':>6} {'[range]':>11} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
-    for name, layout, best, ours in rows:
-        p, a = best["images_per_s"]["median"], ours["images_per_s"]["median"]
-        pc, ac = best["cpu_bound_images_per_s"], ours["cpu_bound_images_per_s"]
-        pm, am = best["peak_rss_mb"], ours["peak_rss_mb"]
-        print(f"{name:<16} {p:13.2f} {layout:>13} {a:11.2f} {a / p:6.2f} {pc:18.2f} {ac:6.2f} "
-              f"{ac / pc:6.2f} {pm:10.0f} {am:8.0f} {pm / am:9.2f}")
+
+    def median(values):
+        return statistics.median(values)
+
+    for label, (layout, theirs, ours) in rows.items():
+        rate = [r["images_per_s"]["median"] for r in theirs], [r["images_per_s"]["median"] for r in ours]
+        bound = [r["cpu_bound_images_per_s"] for r in theirs], [r["cpu_bound_images_per_s"] for r in ours]
+        memory = [r["peak_rss_mb"] for r in theirs], [r["peak_rss_mb"] for r in ours]
+        ratios = [a / p for p, a in zip(*rate)]
+        spread = f"[{min(ratios):.2f},{max(ratios):.2f}]"
+        print(f"{label:<16} {median(rate[0]):13.2f} {layout:>13} {median(rate[1]):11.2f} "
+              f"{median(ratios):6.2f} {spread:>11} {median(bound[0]):18.2f} {median(bound[1]):6.2f} "
+              f"{median([a / p for p, a in zip(*bound)]):6.2f} {median(memory[0]):10.0f} "
+              f"{median(memory[1]):8.0f} {median(memory[0]) / median(memory[1]):9.2f}")
     print(f"convolutions alone (batch 8): {convs['conv_gflop_per_s']:.1f} GFLOP/s, Eigen SGEMM "
           f"{convs['sgemm_gflop_per_s']:.1f} GFLOP/s on the same sizes: "
           f"{100 * convs['conv_vs_sgemm']:.0f}% (by CPU time: "

@@ -8,6 +8,7 @@
 //             windows receive the sum.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -21,19 +22,21 @@
 
 namespace agcnn::cpu {
 
-// argmax holds, per output element, the flat (h*W + w) input index of the winner.
+// argmax holds, per output element, the flat (h*W + w) input index of the winner; null when only
+// y is wanted (inference). Every window holds at least one input position (pool_geometry: 2p <= k),
+// so the first one seeds the maximum and later ones replace it only when strictly greater: the
+// first maximum wins, and a NaN wins only as a window's first value, as before. The selects are
+// branch-free so that the loop over channels vectorises.
 template <class T>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (std::int64_t n = 0; n < g.n; ++n) {
         for (std::int64_t oy = 0; oy < g.oh; ++oy) {
             for (std::int64_t ox = 0; ox < g.ow; ++ox) {
-                T* out = y + ((n * g.oh + oy) * g.ow + ox) * g.c;
-                std::int32_t* arg = argmax + ((n * g.oh + oy) * g.ow + ox) * g.c;
-                for (std::int64_t k = 0; k < g.c; ++k) {
-                    out[k] = -std::numeric_limits<T>::infinity();
-                    arg[k] = -1;
-                }
+                const std::int64_t o = ((n * g.oh + oy) * g.ow + ox) * g.c;
+                T* out = y + o;
+                std::int32_t* arg = argmax ? argmax + o : nullptr;
+                bool seeded = false;
                 for (std::int64_t ky = 0; ky < g.kernel; ++ky) {
                     const std::int64_t iy = oy * g.stride - g.pad + ky;
                     if (iy < 0 || iy >= g.h) continue;
@@ -42,11 +45,18 @@ void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeomet
                         if (ix < 0 || ix >= g.w) continue;
                         const T* in = x + ((n * g.h + iy) * g.w + ix) * g.c;
                         const auto flat = static_cast<std::int32_t>(iy * g.w + ix);
-                        for (std::int64_t k = 0; k < g.c; ++k) {
-                            if (in[k] > out[k] || arg[k] < 0) {
-                                out[k] = in[k];
-                                arg[k] = flat;
+                        if (!seeded) {
+                            std::copy(in, in + g.c, out);
+                            if (arg) std::fill(arg, arg + g.c, flat);
+                            seeded = true;
+                        } else if (arg) {
+                            for (std::int64_t k = 0; k < g.c; ++k) {
+                                const bool take = in[k] > out[k];
+                                out[k] = take ? in[k] : out[k];
+                                arg[k] = take ? flat : arg[k];
                             }
+                        } else {
+                            for (std::int64_t k = 0; k < g.c; ++k) out[k] = in[k] > out[k] ? in[k] : out[k];
                         }
                     }
                 }
@@ -82,11 +92,12 @@ inline Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stri
     Tensor y = Tensor::empty({g.n, g.oh, g.ow, g.c}, x.device());
     auto argmax = std::make_shared<std::vector<std::int32_t>>();
     std::shared_ptr<void> device_argmax;
+    const bool recorded = should_record({&x});  // else no backward, so no argmax
     dispatch(
         "max_pool2d", x.device(),
         [&] {
-            argmax->resize(static_cast<std::size_t>(y.numel()));
-            cpu::max_pool2d_forward(y.data(), argmax->data(), x.data(), g);
+            if (recorded) argmax->resize(static_cast<std::size_t>(y.numel()));
+            cpu::max_pool2d_forward(y.data(), recorded ? argmax->data() : nullptr, x.data(), g);
         },
         [&] { device_argmax = cuda::max_pool2d_forward(y.data(), x.data(), g); });
     const Shape x_shape = x.shape();
