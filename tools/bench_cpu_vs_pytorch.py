@@ -95,8 +95,17 @@ def torch_worker(mode, batch, size, layout, steps, warmup, threads):
     print(json.dumps({"images_per_s": {"median": rates[len(rates) // 2], "min": rates[0],
                                        "max": rates[-1]},
                       "cpu_bound_images_per_s": cpu_bound[len(cpu_bound) // 2],
-                      "threads": threads,
+                      "threads": threads, "blas": loaded_blas(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def loaded_blas():
+    """The BLAS library this process mapped (Debian's PyTorch calls whatever libblas.so.3 the
+    alternatives system points to: the reference BLAS unless e.g. libopenblas0 is installed, and
+    its convolutions at batch 1 and its matrix products go through it)."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line or "libmkl" in line}
+    return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none mapped"
 
 
 def last_json(command, wait_policy):
@@ -249,6 +258,7 @@ def main():
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
                        "--steps", "3"] + threads, args.omp_wait_policy)
 
+    print(f"PyTorch's BLAS: {next(iter(rows.values()))[1][0]['blas']}")
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
           f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}, "
           f"{args.rounds} round(s): each figure is the median over the rounds, the ratio the median of "

@@ -160,17 +160,11 @@ void conv2d_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const Co
     }
 }
 
-// Scratch memory of the fast path, kept between calls of the calling thread, grown as needed and
-// never zeroed (every user writes what it reads): slot 0 holds the column matrix, slot 1 the
-// transposed weight gradient.
+// Scratch memory of the fast path (thread_scratch.hpp): slot 0 holds the column matrix, slot 1
+// the transposed weight gradient.
+struct ConvWorkspace;
 inline float* workspace(int slot, std::int64_t floats) {
-    thread_local std::vector<float> buffers[2];
-    std::vector<float>& buffer = buffers[slot];
-    if (buffer.size() < static_cast<std::size_t>(floats)) {
-        buffer = std::vector<float>();
-        buffer.resize(static_cast<std::size_t>(floats));
-    }
-    return buffer.data();
+    return thread_scratch<float, ConvWorkspace, 2>(slot, floats);
 }
 inline float* column_workspace(std::int64_t floats) { return workspace(0, floats); }
 

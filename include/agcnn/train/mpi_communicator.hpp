@@ -3,8 +3,9 @@
 // CUDA tensors. It includes <mpi.h>: only programs built with MPI include it (the agcnn command
 // line does when CMake finds MPI); the rest of the engine never sees MPI.
 //
-// The launcher is detected by MPI itself: the constructor initialises MPI (unless the program
-// has), and a process started without a launcher is a run of one (MPI's singleton start). Only
+// The constructor initialises MPI (unless the program has); the command line constructs it only
+// when a launcher started the process (tools/agcnn/commands/distributed.hpp), and a process
+// started without one would be a run of one (MPI's singleton start). Only
 // the training thread calls MPI (MPI_THREAD_FUNNELED). The run's collectives use a duplicate of
 // MPI_COMM_WORLD whose errors return codes, which become agcnn::Error; abort() ends every
 // process of the run (MPI_Abort), which is how one failed rank stops the others.

@@ -396,15 +396,24 @@ inline std::int64_t training_batches(const StageContext& ctx, Stage stage, std::
 }
 
 // The closing note of a stage's training: images/s of its steps, and with several processes the
-// time spent in the gradient reductions per step.
+// time spent in the gradient reductions per step. Steps on cached feature vectors (stage III)
+// see no image, so for them the note gives the time, not a meaningless images/s.
 inline void note_throughput(const StageContext& ctx, Stage stage, const StepTotals& totals,
-                            const GradientReducer* reducer) {
+                            const GradientReducer* reducer, bool cached_features) {
     if (totals.steps == 0 || totals.seconds <= 0) return;
     char text[240];
-    std::snprintf(text, sizeof text,
-                  "stage %s: %.2f images/s in %lld training steps (%d process%s, validation excluded)",
-                  model::branch_name(stage), double(totals.images) / totals.seconds,
-                  static_cast<long long>(totals.steps), ctx.comm->size(), ctx.comm->size() == 1 ? "" : "es");
+    const int processes = ctx.comm->size();
+    if (cached_features)
+        std::snprintf(text, sizeof text,
+                      "stage %s: %lld training steps on cached feature vectors in %.2f s (%d process%s, "
+                      "validation excluded)",
+                      model::branch_name(stage), static_cast<long long>(totals.steps), totals.seconds,
+                      processes, processes == 1 ? "" : "es");
+    else
+        std::snprintf(text, sizeof text,
+                      "stage %s: %.2f images/s in %lld training steps (%d process%s, validation excluded)",
+                      model::branch_name(stage), double(totals.images) / totals.seconds,
+                      static_cast<long long>(totals.steps), processes, processes == 1 ? "" : "es");
     std::string line = text;
     if (reducer && reducer->steps() > 0) {
         std::snprintf(text, sizeof text, "; gradient allreduce %.2f ms per step (%.1f MB in %zu bucket%s)",
@@ -456,7 +465,7 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &val_cache : nullptr);
         if (any_rank(ctx, stop_requested()) && state.epoch < sc.epochs) throw Interrupted{ctx.checkpoint(stage)};
     }
-    note_throughput(ctx, stage, totals, reducer.get());
+    note_throughput(ctx, stage, totals, reducer.get(), cached);
     state.batch = 0;
     state.finished = true;
     if (state.best_epoch < 0) save_best(net, ctx, stage, 0, 0);  // zero epochs: the starting weights

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
+#include <string>
 
 #ifdef AGCNN_WITH_MPI
 #include "agcnn/train/mpi_communicator.hpp"
@@ -15,14 +17,30 @@
 
 namespace agcnn::cli {
 
-// MPI starts on the first call (a process without a launcher is a run of one) and ends at exit.
+// True when an MPI launcher started this process, known from the variables every launcher sets
+// in its processes' environment: OpenMPI's mpirun (OMPI_COMM_WORLD_SIZE), PMIx (PMIX_RANK),
+// MPICH, Intel MPI and MVAPICH's hydra (PMI_RANK), Slurm's srun (SLURM_PROCID). AGCNN_MPI=1 or 0
+// overrides the guess (another launcher; a script that sets those variables for other reasons).
+// Without a launcher MPI is not started at all: OpenMPI's singleton start costs 0.2-0.5 s of
+// waiting per `agcnn train` (measured 2026-12-02 with ess_singleton_isolated) and gives a run of
+// one, which single_process() is.
+inline bool started_by_mpi_launcher() {
+    if (const char* forced = std::getenv("AGCNN_MPI")) return std::string(forced) == "1";
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+        if (std::getenv(name) != nullptr) return true;
+    return false;
+}
+
+// The MPI communicator under a launcher (MPI starts on the first call and ends at exit), else a
+// run of one.
 inline train::Communicator& process_communicator() {
 #ifdef AGCNN_WITH_MPI
-    static train::MpiCommunicator mpi;
-    return mpi;
-#else
-    return train::single_process();
+    if (started_by_mpi_launcher()) {
+        static train::MpiCommunicator mpi;
+        return mpi;
+    }
 #endif
+    return train::single_process();
 }
 
 // Runs `work`; in a run of several processes, an error on this rank is printed with the rank and

@@ -11,7 +11,7 @@
 //
 // Method (the BLIS loop nest, with A left in place): c is split among the threads (see
 // sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
-// packs the block into panels of NR columns (zero-padded) and runs a register-blocked kernel
+// packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and runs a register-blocked kernel
 // (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
 // with neither, and every CPU that is not x86 (chosen at compile time), gets Eigen's product,
 // which is also the reference the tests compare against: single-threaded Eigen on fixed blocks
@@ -26,6 +26,7 @@
 
 #include "agcnn/core/threads.hpp"  // before Eigen: it keeps Eigen's products single-threaded
 #include "agcnn/ops/cpu/gemm_kernels.hpp"
+#include "agcnn/ops/cpu/thread_scratch.hpp"
 
 #include <Eigen/Core>
 
@@ -184,12 +185,13 @@ inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const St
     });
 }
 
+struct GemmPacking;  // thread_scratch.hpp's tag of the packing buffer
+
 // c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
 inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
                         std::int64_t j1, std::int64_t k, const StridedMatrix& a,
                         const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
                         const Epilogue* epilogue) {
-    thread_local std::vector<float> packed;
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
         const std::int64_t kc = std::min(kDepth, k - p0);
         const bool add = accumulate || p0 > 0;
@@ -197,12 +199,9 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
         for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
             const std::int64_t nc = std::min(kWidth, j1 - jb);
             const std::int64_t panels = (nc + set.nr - 1) / set.nr;
-            // Grown only: a resize down and back up would zero-fill the regrown part on every
-            // call of alternating sizes (6% of a Winograd layer's time in perf).
-            const auto need = static_cast<std::size_t>(panels * kc * set.nr);
-            if (packed.size() < need) packed.resize(need);
+            float* packed = thread_scratch<float, GemmPacking>(0, panels * kc * set.nr);
             for (std::int64_t panel = 0; panel < panels; ++panel)
-                pack_panel(packed.data() + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
+                pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
                            std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
             for (std::int64_t i = i0; i < i1; i += set.mr) {
                 const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
@@ -219,7 +218,7 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
                         }
                     set.by_rows[rows](kc, a.data + i * a.row_stride + p0 * a.col_stride,
                                       a.row_stride, a.col_stride,
-                                      packed.data() + panel * kc * set.nr, c + i * ldc + col, ldc,
+                                      packed + panel * kc * set.nr, c + i * ldc + col, ldc,
                                       cols, add);
                     if (finish) apply_epilogue(*finish, c, ldc, i, i + rows, col, col + cols);
                 }

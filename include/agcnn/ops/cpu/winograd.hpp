@@ -36,12 +36,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <vector>
 
 #include "agcnn/core/error.hpp"
 #include "agcnn/core/geometry.hpp"
 #include "agcnn/core/threads.hpp"
 #include "agcnn/ops/cpu/gemm.hpp"
+#include "agcnn/ops/cpu/thread_scratch.hpp"
 
 namespace agcnn::cpu {
 
@@ -79,6 +79,15 @@ inline Tiling forward_tiling(const ConvGeometry& g) {
 // dx as a convolution of dy [N, OH, OW, O] to [N, H, W, C], padding 2 - p.
 inline Tiling input_gradient_tiling(const ConvGeometry& g) {
     return {g.n, g.oh, g.ow, g.o, g.c, 2 - g.pad, g.h, g.w};
+}
+
+struct WinogradScratch;  // thread_scratch.hpp's tag of this file's buffers
+
+// Scratch of the float path (thread_scratch.hpp; slots: 0 U, 1 V, 2 M, 3 zeros, 4 the spill
+// row of transform_output); never zeroed except the zero row, which is set on each call.
+template <class T>
+T* scratch(int slot, std::int64_t count) {
+    return thread_scratch<T, WinogradScratch, 5>(slot, count);
 }
 
 // U[xi] = G g G^T, g the 3x3 filter of (output channel o, input channel c), stored so that the
@@ -219,11 +228,10 @@ void transform_output(T* out, const T* m, const Tiling& s, std::int64_t t0, std:
                 y[a][b] = oy < s.oh && ox < s.ow ? out + ((n * s.oh + oy) * s.ow + ox) * s.o
                                                  : nullptr;
             }
-        thread_local std::vector<T> spill;
-        spill.resize(static_cast<std::size_t>(s.o));
+        T* spill = scratch<T>(4, s.o);
         for (auto& row : y)
             for (T*& p : row)
-                if (!p) p = spill.data();
+                if (!p) p = spill;
 #pragma omp simd
         for (std::int64_t oc = 0; oc < s.o; ++oc) {
             T r[2][4];
@@ -242,7 +250,7 @@ void transform_output(T* out, const T* m, const Tiling& s, std::int64_t t0, std:
             if (epilogue)
                 for (int a = 0; a < 2; ++a)
                     for (int b = 0; b < 2; ++b)
-                        if (y[a][b] != spill.data()) {
+                        if (y[a][b] != spill) {
                             const std::int64_t pixel = (y[a][b] - out) / s.o;
                             gemm_detail::apply_epilogue(*epilogue, out, s.o, pixel, pixel + 1, 0,
                                                         s.o);
@@ -286,19 +294,6 @@ void product(std::int64_t i0, std::int64_t i1, std::int64_t n, std::int64_t k, c
         product_rows(i0, i1, n, k, {a, a_rs, a_cs}, {b, b_rs, b_cs}, c, ldc, accumulate);
     else
         product_rows(i0, i1, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
-}
-
-// Scratch of the float path, kept between calls of the calling thread (slots: 0 U, 1 V, 2 M,
-// 3 zeros); never zeroed except the zero row, which is set on each call.
-template <class T>
-T* scratch(int slot, std::int64_t count) {
-    thread_local std::vector<T> buffers[4];
-    std::vector<T>& buffer = buffers[slot];
-    if (buffer.size() < static_cast<std::size_t>(count)) {
-        buffer = std::vector<T>();
-        buffer.resize(static_cast<std::size_t>(count));
-    }
-    return buffer.data();
 }
 
 // out = the convolution of `in` with the transformed filters u: [16, C, O] read through strides
