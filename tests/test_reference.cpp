@@ -170,21 +170,19 @@ TEST_CASE("narrow ResNet-50 topology against PyTorch: logits, loss, every gradie
         const cpu::ConvAlgorithmScope scope(algorithm);
         const std::string tag = algorithm == cpu::ConvAlgorithm::winograd ? " (winograd)" : "";
 
-        {
-            auto net = narrow_network(ref, nn::GlobalPool::max);
+        struct EvalCase {
+            nn::GlobalPool pool;
+            const char* name;
+            const char* key;  // the reference's logits and, under torch_f32_rel_err., PyTorch float32's error
+        };
+        for (const EvalCase& e : {EvalCase{nn::GlobalPool::max, "max pooling", "logits_eval"},
+                                  EvalCase{nn::GlobalPool::avg, "average pooling", "logits_eval_avgpool"}}) {
+            auto net = narrow_network(ref, e.pool);
             net->eval();
             NoGradGuard no_grad;
-            compare("logits, eval mode, max pooling" + tag, to_double(net->forward(x)),
-                    ref.values("logits_eval"), bound("torch_f32_rel_err.logits_eval"),
-                    ref.metadata("torch_f32_rel_err.logits_eval"));
-        }
-        {
-            auto net = narrow_network(ref, nn::GlobalPool::avg);
-            net->eval();
-            NoGradGuard no_grad;
-            compare("logits, eval mode, average pooling" + tag, to_double(net->forward(x)),
-                    ref.values("logits_eval_avgpool"), bound("torch_f32_rel_err.logits_eval_avgpool"),
-                    ref.metadata("torch_f32_rel_err.logits_eval_avgpool"));
+            const std::string error_key = std::string("torch_f32_rel_err.") + e.key;
+            compare("logits, eval mode, " + std::string(e.name) + tag, to_double(net->forward(x)),
+                    ref.values(e.key), bound(error_key), ref.metadata(error_key));
         }
         {
             auto net = narrow_network(ref, nn::GlobalPool::max);
