@@ -152,6 +152,17 @@ def torch_command(args, name, layout, common):
              str(args.threads), "--size", str(args.size)] + common)
 
 
+def pytorch_run(args, name, common, layouts):
+    """PyTorch's run of workload `name`: on the first call for it in both memory layouts, keeping
+    the faster and recording it in `layouts`, afterwards in that layout only."""
+    if name in layouts:
+        return last_json(torch_command(args, name, layouts[name], common), args.omp_wait_policy)
+    runs = {layout: last_json(torch_command(args, name, layout, common), args.omp_wait_policy)
+            for layout in ("contiguous", "channels_last")}
+    layouts[name] = max(runs, key=lambda k: runs[k]["images_per_s"]["median"])
+    return runs[layouts[name]]
+
+
 def contended(args, workloads, common):
     levels = [int(x) for x in args.contention.split(",")]
     if levels[0] != 0:
@@ -162,15 +173,7 @@ def contended(args, workloads, common):
         with Competitors(level):
             for mode, batch in workloads:
                 name = f"{mode}{batch}"
-                if name not in layouts:
-                    runs = {layout: last_json(torch_command(args, name, layout, common),
-                                              args.omp_wait_policy)
-                            for layout in ("contiguous", "channels_last")}
-                    layouts[name] = max(runs, key=lambda k: runs[k]["images_per_s"]["median"])
-                    torch_run = runs[layouts[name]]
-                else:
-                    torch_run = last_json(torch_command(args, name, layouts[name], common),
-                                          args.omp_wait_policy)
+                torch_run = pytorch_run(args, name, common, layouts)
                 results[(name, "pytorch", level)] = (torch_run["images_per_s"]["median"],
                                                      load_average(), torch_run["threads"])
                 ours = last_json(agcnn_command(args, mode, batch, common, args.conv.split(",")[0]),
@@ -236,15 +239,7 @@ def main():
     for round_index in range(args.rounds):
         for mode, batch in workloads:
             name = f"{mode}{batch}"
-            if name not in layouts:
-                torch_runs = {layout: last_json(torch_command(args, name, layout, common),
-                                                args.omp_wait_policy)
-                              for layout in ("contiguous", "channels_last")}
-                layouts[name], best = max(torch_runs.items(),
-                                          key=lambda kv: kv[1]["images_per_s"]["median"])
-            else:
-                best = last_json(torch_command(args, name, layouts[name], common),
-                                 args.omp_wait_policy)
+            best = pytorch_run(args, name, common, layouts)
             for conv in args.conv.split(","):
                 ours = last_json(agcnn_command(args, mode, batch, common, conv), args.omp_wait_policy)
                 label = name if "," not in args.conv else f"{name} {conv}"
