@@ -57,7 +57,8 @@ inline constexpr const char* kNcclFunctionsSymbol = "agcnn_cuda_nccl_functions";
 #include "agcnn/backend/cuda_functions.inc"
 #undef AGCNN_CUDA_QUERY
 #undef AGCNN_CUDA_FUNCTION
-#define AGCNN_CUDA_FUNCTION(...) AGCNN_CUDA_FORWARD(NcclFunctions, kNcclFunctionsSymbol, __VA_ARGS__)
+#define AGCNN_CUDA_FUNCTION(...) \
+    AGCNN_CUDA_FORWARD(NcclFunctions, kNcclFunctionsSymbol, __VA_ARGS__)
 #include "agcnn/backend/cuda_nccl_functions.inc"
 #undef AGCNN_CUDA_FUNCTION
 

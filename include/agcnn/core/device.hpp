@@ -57,7 +57,8 @@ struct MemoryFunctions {
 #undef AGCNN_CUDA_FUNCTION
 };
 inline constexpr const char* kMemoryFunctionsSymbol = "agcnn_cuda_memory_functions";
-#define AGCNN_CUDA_FUNCTION(...) AGCNN_CUDA_FORWARD(MemoryFunctions, kMemoryFunctionsSymbol, __VA_ARGS__)
+#define AGCNN_CUDA_FUNCTION(...) \
+    AGCNN_CUDA_FORWARD(MemoryFunctions, kMemoryFunctionsSymbol, __VA_ARGS__)
 #include "agcnn/core/cuda_memory_functions.inc"
 #undef AGCNN_CUDA_FUNCTION
 }  // namespace cuda
