@@ -185,6 +185,23 @@ const std::string kLimits = "ulimit -t 240";
 const std::string kLimits = "ulimit -v 4000000; ulimit -t 60";
 #endif
 
+TEST_CASE("a CPU run loads no CUDA library; a CUDA device without the backend module is one line naming the file tried") {
+    // LD_DEBUG=files: the dynamic linker names on stderr every shared object it opens. The CUDA
+    // backend is the module libagcnn_cuda.so, opened only for a CUDA device (core/cuda_module.hpp).
+    const Result version = run("--version", "export LD_DEBUG=files");
+    REQUIRE(version.exit_code == 0);
+    CHECK(version.err.find("calling init:") != std::string::npos);  // LD_DEBUG did report
+    for (const char* library : {"libagcnn_cuda", "libcudart", "libcublas", "libcudnn", "libnccl"}) {
+        INFO(library);
+        CHECK(version.err.find(library) == std::string::npos);
+    }
+    if constexpr (kCudaBuilt)
+        check_one_line_error(run("bench --device cuda", "export AGCNN_CUDA_MODULE=" + tmp("no-such-module.so")),
+                             tmp("no-such-module.so") + ": cannot open shared object file");
+    else
+        check_one_line_error(run("bench --device cuda"), "built without the CUDA backend");
+}
+
 TEST_CASE("hostile flags: thread counts beyond the machine, in the flag's words and in config.json") {
     const std::string most = std::to_string(max_threads());
     for (const char* threads : {"100000", "5000"}) {

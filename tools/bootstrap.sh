@@ -4,7 +4,8 @@
 #   bash tools/bootstrap.sh test                install what is missing, build, run every test
 # Missing Debian packages are installed with apt-get (through sudo when not root). The build is
 # a Release build in build/ (BUILD_DIR overrides); CUDA parts are built when a CUDA toolkit is
-# found (at /usr/local/cuda on the project's machines); AGCNN_CUDA=OFF skips them.
+# found (at /usr/local/cuda on the project's machines), as the module build/libagcnn_cuda.so that
+# the programs load only for a CUDA device; AGCNN_CUDA=OFF skips them.
 set -euo pipefail
 
 mode="${1:-}"

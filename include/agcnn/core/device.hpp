@@ -2,9 +2,10 @@
 //
 // allocate_bytes, release_bytes, copy_bytes and fill_zero_bytes work on any device. The CPU
 // allocator is here: 64-byte aligned memory, so that AVX-512 loads of a row start on a cache
-// line. CUDA memory comes from the CUDA backend (kernels/runtime.cu) through the plain
-// declarations in namespace agcnn::cuda below; the core never includes CUDA headers. In a build
-// without the backend (core/build.hpp) a CUDA device is an agcnn::Error.
+// line. CUDA memory comes from the CUDA backend module (kernels/runtime.cu, loaded on first use
+// by core/cuda_module.hpp) through the functions in namespace agcnn::cuda below; the core never
+// includes CUDA headers. In a build without the backend (core/build.hpp) a CUDA device is an
+// agcnn::Error.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "agcnn/core/build.hpp"
+#include "agcnn/core/cuda_module.hpp"
 #include "agcnn/core/error.hpp"
 
 namespace agcnn {
@@ -43,20 +45,22 @@ inline Device parse_device(const std::string& text) {
     throw Error("bad device '" + text + "': expected cpu, cuda or cuda:N");
 }
 
-// The CUDA half of the memory functions below: plain declarations, visible in every build,
-// defined by the CUDA backend in kernels/runtime.cu. They are called only under
-// `if constexpr (kCudaBuilt)`, so a build without the backend needs no definition.
+// The CUDA half of the memory functions below, listed in core/cuda_memory_functions.inc and
+// implemented by the CUDA backend module (kernels/runtime.cu), which the engine loads on first use
+// (core/cuda_module.hpp). They are called only under `if constexpr (kCudaBuilt)`, so a build
+// without the backend never loads or needs the module.
 namespace cuda {
-// From the device's caching allocator (kernels/allocator.cuh); throws for a missing device.
-void* device_allocate(std::size_t bytes, int device);
-// Hands the block back to the cache; later work may reuse it (stream order).
-void device_release(void* pointer, int device);
-// Copies bytes between any two devices, at least one of them CUDA (host<->device or
-// device<->device); synchronous: the destination is complete when it returns.
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,
-                std::size_t bytes);
-// Zeroes bytes of device memory, queued on the device's stream.
-void fill_zero(void* pointer, std::size_t bytes, int device);
+struct MemoryFunctions {
+    ModuleTableHeader header;
+#define AGCNN_CUDA_FUNCTION AGCNN_CUDA_TABLE_FIELD
+#include "agcnn/core/cuda_memory_functions.inc"
+#undef AGCNN_CUDA_FUNCTION
+};
+inline constexpr const char* kMemoryFunctionsSymbol = "agcnn_cuda_memory_functions";
+#define AGCNN_CUDA_FUNCTION(...) \
+    AGCNN_CUDA_FORWARD(MemoryFunctions, kMemoryFunctionsSymbol, __VA_ARGS__)
+#include "agcnn/core/cuda_memory_functions.inc"
+#undef AGCNN_CUDA_FUNCTION
 }  // namespace cuda
 
 // The error for a CUDA device in a build without the CUDA backend; `what` (the op, or null)
