@@ -495,6 +495,53 @@ TEST_CASE("training from a converted torch.save'd ResNet-50: backbone loaded, fc
                          doctest::Contains("not a torchvision ResNet-50 backbone: unexpected head.weight [1]"), Error);
 }
 
+TEST_CASE("training: local_init global starts the local branch as a copy of the trained global branch") {
+    set_num_threads(2);
+    testing::FakeData data(16, 8, 64);
+    train::TrainConfig config = tiny_config();
+    config.global = {1, 8};
+    config.local = {0, 8};  // zero epochs: local-best holds the local branch's starting weights
+    train::RunOptions options;
+    options.stages = {train::Stage::global, train::Stage::local};
+    const auto pairs_equal = [](const std::string& run) {  // {local.X == global.X, tensors compared}
+        const io::TensorFile global = io::read_safetensors(run + "/global-best.safetensors");
+        const io::TensorFile local = io::read_safetensors(run + "/local-best.safetensors");
+        int same = 0, compared = 0;
+        for (const io::TensorRecord& r : local.tensors) {
+            if (r.name.rfind("local.", 0) != 0) continue;
+            const io::TensorRecord* g = global.find("global." + r.name.substr(6));
+            REQUIRE(g != nullptr);
+            same += g->bytes == r.bytes, ++compared;
+        }
+        return std::pair{same, compared};
+    };
+    // The default: the local branch has its own random initialisation.
+    const std::string own = temp_dir("local-init-own");
+    train::run_training(config, own, data, options);
+    const auto [own_same, own_compared] = pairs_equal(own);
+    CHECK(own_compared > 300);  // every parameter and batch-norm buffer of a ResNet-50, and fc
+    CHECK(own_same < own_compared / 2);
+    // "global": every tensor of the trained global branch, classifier and running statistics too.
+    config.local_init = "global";
+    const std::string copied = temp_dir("local-init-global");
+    train::run_training(config, copied, data, options);
+    const auto [same, compared] = pairs_equal(copied);
+    CHECK(compared == own_compared);
+    CHECK(same == compared);
+    // It is part of the run's configuration (the weights depend on it); folders written before it
+    // existed read back as the default; a bad value is refused, naming the setting.
+    train::TrainConfig back;
+    train::read_run_config(copied, back);
+    CHECK(back.local_init == "global");
+    nlohmann::json old = train::TrainConfig{};
+    old.erase("local_init");
+    train::TrainConfig legacy;
+    CHECK_NOTHROW(train::from_json(old, legacy));
+    CHECK(legacy.local_init == "imagenet");
+    config.local_init = "scratch";
+    CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("bad local_init (--local-init) 'scratch'"), Error);
+}
+
 TEST_CASE("training: SIGTERM stops like Ctrl-C, with a checkpoint, and the guard restores the handler") {
     set_num_threads(2);
     testing::FakeData data(24, 8, 64);

@@ -50,6 +50,11 @@ struct TrainConfig {
     std::string weights;                // ImageNet ResNet-50 .safetensors; empty = from scratch
     double tau = 0.7;
     std::string heatmap = "max";        // max | l1 | l2
+    // Where stage II's local branch starts: "imagenet" = like the global branch (the ImageNet
+    // weights when given, as the paper does, else the seeded random initialisation); "global" =
+    // a copy of the whole trained global branch (RUN/global-best): the pretrained backbone at
+    // hand when there are no ImageNet weights (the demo).
+    std::string local_init = "imagenet";
     // Optimisation.
     std::string optimizer = "sgd";      // sgd | adam
     double lr = 0.01;
@@ -91,6 +96,8 @@ struct TrainConfig {
         AGCNN_CHECK(pack_side == 0 || (pack_side >= input_size && pack_side <= 16384), "pack_side (--pack) ",
                     pack_side, " must be 0 (no pack) or from the input size ", input_size, " to 16384");
         parse_heatmap_statistic(heatmap);
+        AGCNN_CHECK(local_init == "imagenet" || local_init == "global", "bad local_init (--local-init) '",
+                    local_init, "': expected imagenet or global");
         AGCNN_CHECK(lr > 0 && std::isfinite(lr), "lr (--lr) must be a positive number, got ", lr);
         AGCNN_CHECK(base_width > 0 && base_width <= 1024, "base_width (--base-width) must be in 1..1024, got ",
                     base_width);
@@ -148,6 +155,7 @@ inline void to_json(nlohmann::json& j, const TrainConfig& c) {
     j["processes"] = c.processes;
     j["split_fractions"] = c.split_fractions;
     j["val_fraction"] = c.val_fraction;
+    j["local_init"] = c.local_init;
 }
 namespace detail {
 // j[name] into `value`; an Error naming the field when it is missing (and required), of the wrong
@@ -169,7 +177,7 @@ void read_config_field(const nlohmann::json& j, const char* name, T& value, bool
 }
 }  // namespace detail
 
-// checkpoint_minutes, accumulate, processes, split_fractions and val_fraction may be absent: run folders written before
+// checkpoint_minutes, accumulate, processes, split_fractions, val_fraction and local_init may be absent: run folders written before
 // they existed keep the defaults (which are what those runs used). A key that is not a field is
 // refused (a misspelt edit would otherwise be ignored).
 inline void from_json(const nlohmann::json& j, TrainConfig& c) {
@@ -182,6 +190,7 @@ inline void from_json(const nlohmann::json& j, TrainConfig& c) {
     detail::read_config_field(j, "processes", c.processes, false);
     detail::read_config_field(j, "split_fractions", c.split_fractions, false);
     detail::read_config_field(j, "val_fraction", c.val_fraction, false);
+    detail::read_config_field(j, "local_init", c.local_init, false);
     const nlohmann::json known = TrainConfig{};
     for (const auto& [key, value] : j.items())
         AGCNN_CHECK(known.contains(key), "'", key, "' is not a setting of a training run");

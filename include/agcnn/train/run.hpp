@@ -5,7 +5,8 @@
 // holds one continues it when the configs agree (threads and device included: they change the
 // rounding) and refuses otherwise. Each stage starts from:
 //   global  ImageNet weights when given (all but fc), else the seeded random initialisation;
-//   local   global.* from RUN/global-best; local.* from ImageNet or random;
+//   local   global.* from RUN/global-best; local.* from ImageNet or random, or with
+//           local_init "global" a copy of global.* (all of it, classifier included);
 //   fusion  global.* from RUN/global-best, local.* from RUN/local-best.
 // A stage with a checkpoint continues from it instead; a finished stage is skipped.
 // read_run_config() reads RUN/config.json back (resume, evaluation, predict) and validates it;
@@ -79,6 +80,11 @@ inline void prepare_stage(model::AgCnn& net, const StageContext& ctx, Stage stag
     };
     if (stage == Stage::global) return start_from_imagenet(net.global, "global");
     load_branch(net.global, ctx.best(Stage::global), "global.");
+    if (stage == Stage::local && ctx.config.local_init == "global") {
+        load_branch(net.local, ctx.best(Stage::global), "global.");
+        return ctx.reporter->note("the local branch starts from a copy of the trained global branch (" +
+                                  ctx.best(Stage::global) + ")");
+    }
     if (stage == Stage::local) return start_from_imagenet(net.local, "local");
     load_branch(net.local, ctx.best(Stage::local), "local.");
 }

@@ -134,6 +134,11 @@ inline void add_train_command(CLI::App& app) {
     cmd->add_option("--tau", c.tau, "attention threshold")->capture_default_str();
     cmd->add_option("--heatmap", c.heatmap, "max | l1 | l2 over channels")->check(CLI::IsMember({"max", "l1", "l2"}))
         ->capture_default_str();
+    cmd->add_option("--local-init", c.local_init,
+                    "the local branch starts like the global one (imagenet: --weights, else random) or as a "
+                    "copy of the trained global branch (global)")
+        ->check(CLI::IsMember({"imagenet", "global"}))
+        ->capture_default_str();
     cmd->add_option("--optimizer", c.optimizer, "sgd | adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
     cmd->add_option("--lr", c.lr, "learning rate")->capture_default_str();
     cmd->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
