@@ -820,7 +820,9 @@ TEST_CASE("bad flags and unknown commands: one line in the flag's own words") {
     CHECK(bogus.exit_code != 0);
     CHECK(bogus.err.rfind("agcnn: error: unknown command 'bogus'; the commands are: ", 0) == 0);
     CHECK(bogus.err.find("train") != std::string::npos);
-    // A folder where a file is expected: the file is named.
+    // A folder where a file is expected: the file is named (the input exists, so that the
+    // error is the weights' also when this case runs alone).
+    write_reference_input(tmp("x.npy"));
     check_one_line_error(run("forward " + kNet + " --weights " + tmp("") + " --input " + tmp("x.npy") + " --output " +
                              tmp("y.npy")),
                          ": not a regular file (a folder)");
