@@ -262,9 +262,7 @@ def main():
           f"{'ratio':>6} {'[range]':>11} {'cpu-bound: pytorch':>18} {'agcnn':>6} {'ratio':>6} "
           f"{'pytorch MB':>10} {'agcnn MB':>8} {'mem ratio':>9}")
 
-    def median(values):
-        return statistics.median(values)
-
+    median = statistics.median
     for label, (layout, theirs, ours) in rows.items():
         rate = [r["images_per_s"]["median"] for r in theirs], [r["images_per_s"]["median"] for r in ours]
         bound = [r["cpu_bound_images_per_s"] for r in theirs], [r["cpu_bound_images_per_s"] for r in ours]

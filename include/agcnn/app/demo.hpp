@@ -3,9 +3,9 @@
 //
 // Steps: `agcnn synth` data in RUN/data (official layout with BBox_List_2017.csv; kept when it
 // is already there), the three stages, evaluation on the test split, the report.
-// With 256-pixel sources it took about 3.5-4.5 minutes with --threads 2 on 2 idle cores; with
-// the 512-pixel sources it has been timed only on a loaded machine (docs/how-agcnn-works.md has
-// the figures). With other jobs on the cores, --threads 1 is much faster than 2.
+// It took 489 s with its default 2 threads on 2 idle cores (2026-12-02; 488 s with --threads 1:
+// the width-8 network's ops are too small for a second thread to pay), data generation included;
+// docs/how-agcnn-works.md has the figures. With other jobs on the cores, --threads 1 is faster.
 // Scale, stated in the config and the docs: a ResNet-50 of base width 8 (1/8 of the channels;
 // the same 50-layer topology), 2,400 synthetic 512x512 sources, network input 128 (resize 144,
 // crop 128: a 4x4 last feature map), Adam at 1e-3 in batches of 16 (enough steps for a

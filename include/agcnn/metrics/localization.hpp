@@ -33,16 +33,17 @@ inline double iou(const Box& pred, const Box& truth) {
     return uni > 0 ? inter / uni : 0.0;
 }
 
-inline double iobb(const Box& pred, const Box& truth) {
-    const double area = pred.area();
-    return area > 0 ? intersection_area(pred, truth) / area : 0.0;
+// The share of box `part`'s area that lies inside box `whole` (0 for an empty `part`).
+inline double share_inside(const Box& part, const Box& whole) {
+    const double area = part.area();
+    return area > 0 ? intersection_area(part, whole) / area : 0.0;
 }
 
+// IoBB: the share of the predicted box inside the annotated one.
+inline double iobb(const Box& pred, const Box& truth) { return share_inside(pred, truth); }
+
 // The share of the annotated box inside the predicted one.
-inline double truth_inside(const Box& pred, const Box& truth) {
-    const double area = truth.area();
-    return area > 0 ? intersection_area(pred, truth) / area : 0.0;
-}
+inline double truth_inside(const Box& pred, const Box& truth) { return share_inside(truth, pred); }
 constexpr double kHeldShare = 0.5;  // "the crop holds the lesion"
 
 constexpr std::array<double, 7> kLocalizationThresholds = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7};

@@ -402,19 +402,17 @@ inline void note_throughput(const StageContext& ctx, Stage stage, const StepTota
                             const GradientReducer* reducer, bool cached_features) {
     if (totals.steps == 0 || totals.seconds <= 0) return;
     char text[240];
-    const int processes = ctx.comm->size();
+    const auto steps = static_cast<long long>(totals.steps);
     if (cached_features)
-        std::snprintf(text, sizeof text,
-                      "stage %s: %lld training steps on cached feature vectors in %.2f s (%d process%s, "
-                      "validation excluded)",
-                      model::branch_name(stage), static_cast<long long>(totals.steps), totals.seconds,
-                      processes, processes == 1 ? "" : "es");
+        std::snprintf(text, sizeof text, "%lld training steps on cached feature vectors in %.2f s", steps,
+                      totals.seconds);
     else
-        std::snprintf(text, sizeof text,
-                      "stage %s: %.2f images/s in %lld training steps (%d process%s, validation excluded)",
-                      model::branch_name(stage), double(totals.images) / totals.seconds,
-                      static_cast<long long>(totals.steps), processes, processes == 1 ? "" : "es");
-    std::string line = text;
+        std::snprintf(text, sizeof text, "%.2f images/s in %lld training steps",
+                      double(totals.images) / totals.seconds, steps);
+    const int processes = ctx.comm->size();
+    std::string line = std::string("stage ") + model::branch_name(stage) + ": " + text + " (" +
+                       std::to_string(processes) + (processes == 1 ? " process" : " processes") +
+                       ", validation excluded)";
     if (reducer && reducer->steps() > 0) {
         std::snprintf(text, sizeof text, "; gradient allreduce %.2f ms per step (%.1f MB in %zu bucket%s)",
                       1000 * reducer->seconds() / double(reducer->steps()), reducer->bytes_per_step() / 1e6,

@@ -11,8 +11,8 @@
 //
 // Method (the BLIS loop nest, with A left in place): c is split among the threads (see
 // sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
-// packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and runs a register-blocked kernel
-// (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
+// packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and
+// runs a register-blocked kernel (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
 // with neither, and every CPU that is not x86 (chosen at compile time), gets Eigen's product,
 // which is also the reference the tests compare against: single-threaded Eigen on fixed blocks
 // of kEigenRows rows, spread over the threads (Eigen's sums depend on the block's shape, so the
