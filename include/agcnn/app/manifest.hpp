@@ -86,9 +86,12 @@ inline std::string pack_index_sha256(const std::string& path) {
 
 // The CPU's matrix-product kernels (ops/cpu/gemm.hpp chooses them at run time).
 inline std::string cpu_kernel_set() {
-    const auto& k = cpu::gemm_detail::kernels();
-    if (k.nr == 0) return "portable C++ (no AVX2 kernels)";
-    return std::string(k.nr >= 64 ? "AVX-512" : "AVX2") + " " + std::to_string(k.mr) + "x" + std::to_string(k.nr) + " tiles";
+    const auto& family = cpu::gemm_detail::best_family();
+    if (family.front().nr == 0) return "portable C++ (no AVX2 kernels)";
+    std::string text = family.front().isa;
+    for (const auto& k : family)
+        text += std::string(&k == &family.front() ? " " : ", ") + std::to_string(k.mr) + "x" + std::to_string(k.nr);
+    return text + " tiles";
 }
 
 inline std::string compiler_text() {

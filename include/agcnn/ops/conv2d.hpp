@@ -30,6 +30,7 @@
 #include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/ops/cpu/gemm.hpp"
+#include "agcnn/ops/cpu/short_copy.hpp"
 #include "agcnn/ops/cpu/winograd_choice.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
 
@@ -44,7 +45,8 @@ inline std::int64_t images_per_chunk(const ConvGeometry& g) {
 
 // cols [images*OH*OW, K] from x [images, H, W, C]; zero where the patch hangs over the border.
 // A patch row (fixed ky) is KW*C contiguous values of x when it lies inside the image, so it is
-// copied in one piece (7 copies of 21 floats per row for the stem, not 49 of 3).
+// copied in one piece (7 copies of 21 floats per row for the stem, not 49 of 3), by
+// short_copy.hpp (no memmove call per piece).
 template <class T>
 void im2col(T* cols, const T* x, std::int64_t images, const ConvGeometry& g) {
     const std::int64_t k = g.k(), run = g.kw * g.c;
@@ -59,21 +61,21 @@ void im2col(T* cols, const T* x, std::int64_t images, const ConvGeometry& g) {
                     const std::int64_t iy = oy * g.stride - g.pad + ky;
                     T* dst = row + ky * run;
                     if (iy < 0 || iy >= g.h) {
-                        std::fill(dst, dst + run, T(0));
+                        fill_short(dst, run);
                         continue;
                     }
                     const T* image_row = x + (n * g.h + iy) * g.w * g.c;
                     if (inside_x) {
-                        std::copy_n(image_row + ix0 * g.c, run, dst);
+                        copy_short(image_row + ix0 * g.c, run, dst);
                         continue;
                     }
                     for (std::int64_t kx = 0; kx < g.kw; ++kx) {
                         const std::int64_t ix = ix0 + kx;
                         T* cell = dst + kx * g.c;
                         if (ix < 0 || ix >= g.w)
-                            std::fill(cell, cell + g.c, T(0));
+                            fill_short(cell, g.c);
                         else
-                            std::copy_n(image_row + ix * g.c, g.c, cell);
+                            copy_short(image_row + ix * g.c, g.c, cell);
                     }
                 }
             }
@@ -92,7 +94,7 @@ void col2im(T* dx, const T* dcols, std::int64_t images, const ConvGeometry& g) {
         for (std::int64_t iy = 0; iy < g.h; ++iy) {
             for (std::int64_t ix = 0; ix < g.w; ++ix) {
                 T* dst = dx + ((n * g.h + iy) * g.w + ix) * g.c;
-                std::fill(dst, dst + g.c, T(0));
+                fill_short(dst, g.c);
                 for (std::int64_t ky = 0; ky < g.kh; ++ky) {
                     const std::int64_t ty = iy + g.pad - ky;  // = oy * stride
                     if (ty < 0 || ty % g.stride != 0 || ty / g.stride >= g.oh) continue;

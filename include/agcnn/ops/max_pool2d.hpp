@@ -18,8 +18,24 @@
 #include "agcnn/core/geometry.hpp"
 #include "agcnn/core/profiler.hpp"
 #include "agcnn/core/tensor.hpp"
+#include "agcnn/ops/cpu/short_copy.hpp"
 
 namespace agcnn::cpu {
+
+// out[k] = max(out[k], in[k]) over a pixel's c channels, arg[k] = flat where in[k] won (strictly
+// greater). Restrict-qualified arrays and the index chosen with a bit mask, so that GCC
+// vectorises it (with `take ? flat : arg[k]` it compiled to a scalar loop with a branch that
+// mispredicts: 5% of the demo's training step).
+template <class T>
+inline void take_greater(T* __restrict out, std::int32_t* __restrict arg, const T* __restrict in,
+                         std::int32_t flat, std::int64_t c) {
+    for (std::int64_t k = 0; k < c; ++k) {
+        const T a = in[k], b = out[k];
+        const std::int32_t mask = -std::int32_t(a > b);
+        out[k] = a > b ? a : b;
+        arg[k] = (flat & mask) | (arg[k] & ~mask);
+    }
+}
 
 // argmax holds, per output element, the flat (h*W + w) input index of the winner; null when only
 // y is wanted (inference). Every window holds at least one input position (pool_geometry: 2p <= k),
@@ -45,15 +61,11 @@ void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeomet
                         const T* in = x + ((n * g.h + iy) * g.w + ix) * g.c;
                         const auto flat = static_cast<std::int32_t>(iy * g.w + ix);
                         if (!seeded) {
-                            std::copy(in, in + g.c, out);
+                            copy_short(in, g.c, out);
                             if (arg) std::fill(arg, arg + g.c, flat);
                             seeded = true;
                         } else if (arg) {
-                            for (std::int64_t k = 0; k < g.c; ++k) {
-                                const bool take = in[k] > out[k];
-                                out[k] = take ? in[k] : out[k];
-                                arg[k] = take ? flat : arg[k];
-                            }
+                            take_greater(out, arg, in, flat, g.c);
                         } else {
                             for (std::int64_t k = 0; k < g.c; ++k) out[k] = in[k] > out[k] ? in[k] : out[k];
                         }

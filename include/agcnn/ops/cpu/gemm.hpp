@@ -12,7 +12,9 @@
 // Method (the BLIS loop nest, with A left in place): c is split among the threads (see
 // sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
 // packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and
-// runs a register-blocked kernel (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512 or AVX2+FMA is chosen at run time; a CPU
+// runs a register-blocked kernel (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512
+// or AVX2+FMA is chosen at run time, and the tile shape per product by its column count
+// (kernels_for: narrow tiles for few columns, same bits); a CPU
 // with neither, and every CPU that is not x86 (chosen at compile time), gets Eigen's product,
 // which is also the reference the tests compare against: single-threaded Eigen on fixed blocks
 // of kEigenRows rows, spread over the threads (Eigen's sums depend on the block's shape, so the
@@ -26,6 +28,7 @@
 
 #include "agcnn/core/threads.hpp"  // before Eigen: it keeps Eigen's products single-threaded
 #include "agcnn/ops/cpu/gemm_kernels.hpp"
+#include "agcnn/ops/cpu/short_copy.hpp"
 #include "agcnn/ops/cpu/thread_scratch.hpp"
 
 #include <Eigen/Core>
@@ -74,60 +77,98 @@ constexpr std::int64_t kWidth = 512;  // columns of B per packed block: 512 KB, 
 using Kernel = void (*)(std::int64_t, const float*, std::int64_t, std::int64_t, const float*,
                         float*, std::int64_t, std::int64_t, bool);
 
+constexpr int kMaxTileRows = 12;
+
 struct KernelSet {
+    const char* isa = "";  // "AVX-512", "AVX2"
     int mr = 0, nr = 0;    // tile shape; 0: no kernel for this CPU
-    Kernel by_rows[8]{};   // by_rows[r] computes an r-row tile, 1 <= r <= mr
+    double column_cost = 1;  // time per padded column, relative (gemm_kernels::Shape)
+    Kernel by_rows[kMaxTileRows + 1]{};  // by_rows[r] computes an r-row tile, 1 <= r <= mr
 };
 
-template <template <int> class Fn, int... R>
-KernelSet make_set(int nr, std::integer_sequence<int, R...>) {
+template <template <int, int> class Fn, int V, int... R>
+KernelSet make_set(const char* isa, int lanes, double column_cost, std::integer_sequence<int, R...>) {
+    static_assert(sizeof...(R) <= kMaxTileRows);
     KernelSet set;
+    set.isa = isa;
+    set.column_cost = column_cost;
     set.mr = sizeof...(R);
-    set.nr = nr;
-    ((set.by_rows[R + 1] = &Fn<R + 1>::run), ...);
+    set.nr = lanes * V;
+    ((set.by_rows[R + 1] = &Fn<R + 1, V>::run), ...);
     return set;
 }
 #if AGCNN_X86_KERNELS
-template <int MR>
+template <int MR, int V>
 struct Avx512 {
     static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
                     const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
-        gemm_kernels::avx512<MR>(kc, a, rs, cs, b, c, ldc, nr, acc);
+        gemm_kernels::avx512<MR, V>(kc, a, rs, cs, b, c, ldc, nr, acc);
     }
 };
-template <int MR>
+template <int MR, int V>
 struct Avx2 {
     static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
                     const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
-        gemm_kernels::avx2<MR>(kc, a, rs, cs, b, c, ldc, nr, acc);
+        gemm_kernels::avx2<MR, V>(kc, a, rs, cs, b, c, ldc, nr, acc);
     }
 };
 
+// One KernelSet per shape of `shapes` (widest first).
+template <template <int, int> class Fn, const gemm_kernels::Shape* shapes, std::size_t... S>
+std::vector<KernelSet> make_family(const char* isa, int lanes, std::index_sequence<S...>) {
+    return {make_set<Fn, shapes[S].vectors>(isa, lanes, shapes[S].column_cost,
+                                            std::make_integer_sequence<int, shapes[S].rows>{})...};
+}
 #endif  // AGCNN_X86_KERNELS
 
-// The kernel sets this CPU can run, best first (empty when it has neither AVX-512 nor AVX2, and
-// off x86).
-inline std::vector<KernelSet> available_kernels() {
-    std::vector<KernelSet> sets;
+// The kernel families this CPU can run, best instruction set first, each family's tile shapes
+// widest first (empty when it has neither AVX-512 nor AVX2, and off x86).
+inline std::vector<std::vector<KernelSet>> kernel_families() {
+    std::vector<std::vector<KernelSet>> families;
 #if AGCNN_X86_KERNELS
+    using gemm_kernels::kAvx2Shapes, gemm_kernels::kAvx512Shapes;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
-        sets.push_back(make_set<Avx512>(
-            gemm_kernels::kAvx512Cols, std::make_integer_sequence<int, gemm_kernels::kAvx512Rows>{}));
+        families.push_back(make_family<Avx512, kAvx512Shapes>(
+            "AVX-512", 16, std::make_index_sequence<std::size(kAvx512Shapes)>{}));
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        sets.push_back(make_set<Avx2>(
-            gemm_kernels::kAvx2Cols, std::make_integer_sequence<int, gemm_kernels::kAvx2Rows>{}));
+        families.push_back(make_family<Avx2, kAvx2Shapes>(
+            "AVX2", 8, std::make_index_sequence<std::size(kAvx2Shapes)>{}));
 #endif
+    return families;
+}
+
+// Every kernel set this CPU can run (the tests run them all).
+inline std::vector<KernelSet> available_kernels() {
+    std::vector<KernelSet> sets;
+    for (const auto& family : kernel_families()) sets.insert(sets.end(), family.begin(), family.end());
     return sets;
 }
 
-// The best kernel set of this CPU; looked up once.
-inline const KernelSet& kernels() {
-    static const KernelSet set = [] {
-        const std::vector<KernelSet> sets = available_kernels();
-        return sets.empty() ? KernelSet{} : sets.front();
+// The best instruction set's tile shapes, widest first (one empty set when there is none);
+// looked up once.
+inline const std::vector<KernelSet>& best_family() {
+    static const std::vector<KernelSet> family = [] {
+        const auto families = kernel_families();
+        return families.empty() ? std::vector<KernelSet>{KernelSet{}} : families.front();
     }();
-    return set;
+    return family;
+}
+
+// The widest tile of the best instruction set: what this CPU runs on wide products.
+inline const KernelSet& kernels() { return best_family().front(); }
+
+// The tile shape for a product with n columns: the least predicted time, n rounded up to the
+// tile's width times the tile's column cost; the wider tile on a tie. Products whose n is a
+// multiple of 64 (nearly all of ResNet-50's) keep the widest tile; the demo's 8- to 32-channel
+// convolutions get narrow ones. Any shape gives the same bits (gemm_kernels.hpp).
+inline const KernelSet& kernels_for(std::int64_t n) {
+    const std::vector<KernelSet>& family = best_family();
+    const KernelSet* best = &family.front();
+    auto cost = [n](const KernelSet& s) { return double((n + s.nr - 1) / s.nr * s.nr) * s.column_cost; };
+    for (const KernelSet& s : family)
+        if (cost(s) < cost(*best)) best = &s;
+    return *best;
 }
 
 // packed[panel][p][j] = B[p0 + p, j0 + panel*nr + j], zero past column n.
@@ -137,8 +178,8 @@ inline void pack_panel(float* packed, const StridedMatrix& b, std::int64_t p0, s
         for (std::int64_t p = 0; p < kc; ++p) {
             const float* src = b.data + (p0 + p) * b.row_stride + j0;
             float* dst = packed + p * nr;
-            std::copy_n(src, cols, dst);
-            std::fill(dst + cols, dst + nr, 0.0f);
+            copy_short(src, cols, dst);
+            fill_short(dst + cols, nr - cols);
         }
         return;
     }
@@ -263,7 +304,7 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
 inline void sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
                   const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
                   const Epilogue* epilogue = nullptr) {
-    gemm_detail::sgemm_with(gemm_detail::kernels(), m, n, k, a, b, c, ldc, accumulate, epilogue);
+    gemm_detail::sgemm_with(gemm_detail::kernels_for(n), m, n, k, a, b, c, ldc, accumulate, epilogue);
 }
 
 }  // namespace agcnn::cpu

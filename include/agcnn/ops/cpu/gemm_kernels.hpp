@@ -1,14 +1,19 @@
 // agcnn/ops/cpu/gemm_kernels.hpp — the register-blocked inner loops of cpu::sgemm (gemm.hpp).
 //
-// kernel<MR>(kc, a, rs_a, cs_a, b, c, ldc, nr, accumulate) computes one MR x NR tile:
+// kernel<MR, V>(kc, a, rs_a, cs_a, b, c, ldc, nr, accumulate) computes one MR x NR tile,
+// NR = V vectors (AVX-512: 16 V floats, AVX2: 8 V):
 //   c[i, j] (+)= sum over p < kc of a[i * rs_a + p * cs_a] * b[p * NR + j],  i < MR, j < nr
 //   a: MR rows of A, read in place through its strides (A is never packed: in every GEMM of
 //      the conv ops either the rows or the columns of A are contiguous);
 //   b: a packed panel, kc rows of NR floats (columns past the matrix's edge hold zeros);
 //   c: row-major with row stride ldc; only the first nr <= NR columns are written;
 //   accumulate: add to c (true) or overwrite it (false).
-// The accumulators live in registers: AVX-512 uses 6 x 4 zmm (NR = 64) plus 4 for the B row
-// and 1 broadcast, 29 of 32 registers; AVX2 uses 6 x 2 ymm (NR = 16), 15 of 16.
+// Each c element is the same FMA chain over p in order whatever the tile shape, so every shape
+// gives the same bits and gemm.hpp may choose the shape per product. The accumulators live in
+// registers (MR x V of them, plus V for the B row and one broadcast): the shapes gemm.hpp uses
+// are listed in kAvx512Shapes / kAvx2Shapes, wide tiles for wide products and narrow tiles
+// (more rows) where a product has few columns, which a wide tile would mostly fill with the
+// panel's zero padding (the 8- to 32-channel convolutions of a small network).
 // Each function carries its own target attribute, so one binary holds both and gemm.hpp picks
 // one at run time (__builtin_cpu_supports), whatever -march the program was built with. That
 // attribute cannot depend on a template parameter, so the two kernels are written out twice
@@ -40,33 +45,44 @@ inline void write_tile(float* c, std::int64_t ldc, const float* tile, std::int64
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
 }
 
-constexpr int kAvx512Rows = 6, kAvx512Cols = 64;
+// A tile shape: rows x vectors, and the time per padded column relative to the widest tile's
+// (the cost model of gemm.hpp's kernels_for; narrow tiles load more per FMA and write c more
+// often).
+struct Shape {
+    int rows, vectors;
+    double column_cost;
+};
+// AVX-512 tiles, widest first: 6 x 64 (24 accumulators), 12 x 32 (24), 12 x 16 (12).
+constexpr Shape kAvx512Shapes[] = {{6, 4, 1.0}, {12, 2, 1.15}, {12, 1, 1.5}};
+// AVX2 tiles: 6 x 16 (12 of 16 ymm registers), 12 x 8 (12).
+constexpr Shape kAvx2Shapes[] = {{6, 2, 1.0}, {12, 1, 1.5}};
+constexpr int kMaxRows = 12;
 
-template <int MR>
+template <int MR, int V>
 __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float* a,
                                                     std::int64_t rs_a, std::int64_t cs_a,
                                                     const float* b, float* c, std::int64_t ldc,
                                                     std::int64_t nr, bool accumulate) {
-    constexpr int V = kAvx512Cols / 16;
+    constexpr int NR = 16 * V;
     __m512 acc[MR][V];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
     for (std::int64_t p = 0; p < kc; ++p) {
         __m512 row[V];
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) row[v] = _mm512_loadu_ps(b + p * kAvx512Cols + 16 * v);
+        for (int v = 0; v < V; ++v) row[v] = _mm512_loadu_ps(b + p * NR + 16 * v);
         const float* ap = a + p * cs_a;
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int i = 0; i < MR; ++i) {
             const __m512 ai = _mm512_set1_ps(ap[i * rs_a]);
 #pragma GCC unroll 4
             for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, row[v], acc[i][v]);
         }
     }
-    if (nr == kAvx512Cols) {
-#pragma GCC unroll 8
+    if (nr == NR) {
+#pragma GCC unroll 12
         for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
             for (int v = 0; v < V; ++v) {
@@ -76,41 +92,39 @@ __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float*
             }
         return;
     }
-    alignas(64) float tile[MR * kAvx512Cols];
+    alignas(64) float tile[MR * NR];
     for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < V; ++v) _mm512_store_ps(tile + i * kAvx512Cols + 16 * v, acc[i][v]);
-    write_tile<MR, kAvx512Cols>(c, ldc, tile, nr, accumulate);
+        for (int v = 0; v < V; ++v) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
+    write_tile<MR, NR>(c, ldc, tile, nr, accumulate);
 }
 
-constexpr int kAvx2Rows = 6, kAvx2Cols = 16;
-
-template <int MR>
+template <int MR, int V>
 __attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const float* a, std::int64_t rs_a,
                                                std::int64_t cs_a, const float* b, float* c,
                                                std::int64_t ldc, std::int64_t nr,
                                                bool accumulate) {
-    constexpr int V = kAvx2Cols / 8;
+    constexpr int NR = 8 * V;
     __m256 acc[MR][V];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
     for (std::int64_t p = 0; p < kc; ++p) {
         __m256 row[V];
 #pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) row[v] = _mm256_loadu_ps(b + p * kAvx2Cols + 8 * v);
+        for (int v = 0; v < V; ++v) row[v] = _mm256_loadu_ps(b + p * NR + 8 * v);
         const float* ap = a + p * cs_a;
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int i = 0; i < MR; ++i) {
             const __m256 ai = _mm256_broadcast_ss(ap + i * rs_a);
 #pragma GCC unroll 2
             for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ai, row[v], acc[i][v]);
         }
     }
-    alignas(32) float tile[MR * kAvx2Cols];
+    alignas(32) float tile[MR * NR];
     for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < V; ++v) _mm256_store_ps(tile + i * kAvx2Cols + 8 * v, acc[i][v]);
-    write_tile<MR, kAvx2Cols>(c, ldc, tile, nr, accumulate);
+        for (int v = 0; v < V; ++v) _mm256_store_ps(tile + i * NR + 8 * v, acc[i][v]);
+    write_tile<MR, NR>(c, ldc, tile, nr, accumulate);
 }
 
 // dst[r * ldd + c] = src[c * lds + r] for r, c < 8: an 8 x 8 block transposed in registers

@@ -263,7 +263,7 @@ void transform_output(T* out, const T* m, const Tiling& s, std::int64_t t0, std:
 inline void product_rows(std::int64_t i0, std::int64_t i1, std::int64_t n, std::int64_t k,
                          const StridedMatrix& a, const StridedMatrix& b, float* c,
                          std::int64_t ldc, bool accumulate) {
-    const gemm_detail::KernelSet& set = gemm_detail::kernels();
+    const gemm_detail::KernelSet& set = gemm_detail::kernels_for(n);
     if (set.mr != 0 && k > 0) {
         gemm_detail::sgemm_block(set, i0, i1, 0, n, k, a, b, c, ldc, accumulate, nullptr);
         return;
