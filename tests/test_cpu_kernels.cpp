@@ -78,7 +78,8 @@ std::vector<GemmCase> gemm_cases() {
 TEST_CASE("sgemm: every kernel set of this CPU matches double sums, all strides and edges") {
     const auto sets = cpu::gemm_detail::available_kernels();
     MESSAGE("kernel sets on this CPU: ", sets.size());
-    // kernels_for: the tile with the fewest padded columns, the wider one on a tie.
+    // kernels_for: the widest tile for wide products (n a multiple of 64 or large), a narrower
+    // one for few columns.
     if (!sets.empty()) {
         CHECK(cpu::gemm_detail::kernels_for(1000).nr == cpu::gemm_detail::kernels().nr);
         CHECK(cpu::gemm_detail::kernels_for(64).nr == cpu::gemm_detail::kernels().nr);

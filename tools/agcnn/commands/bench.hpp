@@ -5,8 +5,9 @@
 //     Runs W untimed steps, then K timed ones, and prints images/s (median, min, max),
 //     achieved GFLOP/s (4.09 GMACs per image forward at 224, scaled by (S/224)^2; a training
 //     step counts as three forwards; printed for the real base width 64 only: --base-width 8 is
-//     the demo's network, whose FLOPs do not scale by one factor), the peak resident memory of the process, and the time
-//     per op (profiler.hpp; backward closures as "<op>.backward"). The last line is JSON.
+//     the demo's network, whose FLOPs do not scale by one factor), the peak resident memory of
+//     the process, and the time per op (profiler.hpp; backward closures as "<op>.backward").
+//     The last line is JSON.
 //     Also the process's CPU time (user + system, all threads) per step: on a shared machine
 //     wall time depends on the other processes' load, CPU time much less so;
 //     "cpu_bound_images_per_s" = batch * threads / CPU seconds is the rate the step would have

@@ -56,7 +56,6 @@ struct Shape {
 constexpr Shape kAvx512Shapes[] = {{6, 4, 1.0}, {12, 2, 1.15}, {12, 1, 1.5}};
 // AVX2 tiles: 6 x 16 (12 of 16 ymm registers), 12 x 8 (12).
 constexpr Shape kAvx2Shapes[] = {{6, 2, 1.0}, {12, 1, 1.5}};
-constexpr int kMaxRows = 12;
 
 template <int MR, int V>
 __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float* a,

@@ -2,43 +2,60 @@
 //
 // copy_short(src, count, dst) = std::copy_n(src, count, dst) and fill_short(dst, count) =
 // std::fill_n(dst, count, T(0)) for non-overlapping arrays, written as fixed-size pieces
-// (64 bytes, then 32, 16, 8, 4) that the compiler turns into a few vector moves. std::copy_n on a
+// (64 bytes, then 32, 16, 8, 4, 2, 1) that the compiler turns into a few vector moves. std::copy_n on a
 // run whose length is only known at run time is a call to memmove, whose fixed cost dominates
 // runs of 8 to 64 floats: a pixel's channels or a patch row of a narrow network's im2col (the
 // demo's 8-channel convolutions: memmove was 11% of its training step). Same bits as std::copy_n.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 namespace agcnn::cpu {
 
+namespace short_copy_detail {
+
+// Calls piece(size, at) over [0, bytes): 64-byte pieces, then one each of 32, 16, 8, 4, 2 and 1
+// bytes as the remainder needs; size is a compile-time constant, so a memcpy of it inlines.
+template <class Piece>
+inline void by_pieces(std::int64_t bytes, Piece piece) {
+    std::int64_t at = 0;
+    for (; at + 64 <= bytes; at += 64) piece(std::integral_constant<std::size_t, 64>{}, at);
+    auto tail = [&](auto size) {
+        if (bytes - at >= std::int64_t(size)) {
+            piece(size, at);
+            at += std::int64_t(size);
+        }
+    };
+    tail(std::integral_constant<std::size_t, 32>{});
+    tail(std::integral_constant<std::size_t, 16>{});
+    tail(std::integral_constant<std::size_t, 8>{});
+    tail(std::integral_constant<std::size_t, 4>{});
+    tail(std::integral_constant<std::size_t, 2>{});
+    tail(std::integral_constant<std::size_t, 1>{});
+}
+
+inline constexpr char kZeros[64] = {};
+
+}  // namespace short_copy_detail
+
 template <class T>
 inline void copy_short(const T* src, std::int64_t count, T* dst) {
     char* d = reinterpret_cast<char*>(dst);
     const char* s = reinterpret_cast<const char*>(src);
-    std::int64_t bytes = count * std::int64_t(sizeof(T)), i = 0;
-    for (; i + 64 <= bytes; i += 64) std::memcpy(d + i, s + i, 64);
-    if (bytes - i >= 32) { std::memcpy(d + i, s + i, 32); i += 32; }
-    if (bytes - i >= 16) { std::memcpy(d + i, s + i, 16); i += 16; }
-    if (bytes - i >= 8) { std::memcpy(d + i, s + i, 8); i += 8; }
-    if (bytes - i >= 4) { std::memcpy(d + i, s + i, 4); i += 4; }
-    for (; i < bytes; ++i) d[i] = s[i];  // sizeof(T) < 4 only
+    short_copy_detail::by_pieces(count * std::int64_t(sizeof(T)),
+                                 [&](auto size, std::int64_t at) { std::memcpy(d + at, s + at, size); });
 }
 
 template <class T>
 inline void fill_short(T* dst, std::int64_t count) {
     static_assert(std::is_arithmetic_v<T>, "zero bytes are T(0)");
     char* d = reinterpret_cast<char*>(dst);
-    static constexpr char zeros[64] = {};
-    std::int64_t bytes = count * std::int64_t(sizeof(T)), i = 0;
-    for (; i + 64 <= bytes; i += 64) std::memcpy(d + i, zeros, 64);
-    if (bytes - i >= 32) { std::memcpy(d + i, zeros, 32); i += 32; }
-    if (bytes - i >= 16) { std::memcpy(d + i, zeros, 16); i += 16; }
-    if (bytes - i >= 8) { std::memcpy(d + i, zeros, 8); i += 8; }
-    if (bytes - i >= 4) { std::memcpy(d + i, zeros, 4); i += 4; }
-    for (; i < bytes; ++i) d[i] = 0;
+    short_copy_detail::by_pieces(count * std::int64_t(sizeof(T)), [&](auto size, std::int64_t at) {
+        std::memcpy(d + at, short_copy_detail::kZeros, size);
+    });
 }
 
 }  // namespace agcnn::cpu
