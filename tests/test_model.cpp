@@ -414,6 +414,33 @@ TEST_CASE("training: an interrupted and resumed run ends with the uninterrupted 
     CHECK(std::count(std::istreambuf_iterator<char>(lines), {}, '\n') == 6);
 }
 
+TEST_CASE("training: stage II on cached attention boxes trains the uncached run's weights, bit for bit") {
+    struct Notes final : Reporter {
+        std::vector<std::string> notes;
+        void note(const std::string& text) override { notes.push_back(text); }
+    };
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    const train::TrainConfig config = tiny_config();  // augmentation off: the cache applies
+    auto cached_note = [](const Notes& r) {
+        return std::count_if(r.notes.begin(), r.notes.end(), [](const std::string& n) {
+            return n.find("attention boxes once") != std::string::npos;
+        });
+    };
+    Notes with, without;
+    train::RunOptions options;
+    options.reporter = &with;
+    const std::string cached = temp_dir("boxes-cached"), uncached = temp_dir("boxes-uncached");
+    train::run_training(config, cached, data, options);
+    options.reporter = &without;
+    options.attention_cache = false;
+    train::run_training(config, uncached, data, options);
+    CHECK(cached_note(with) == 1);
+    CHECK(cached_note(without) == 0);
+    for (const char* file : {"local-best.safetensors", "fusion-best.safetensors", "checkpoint-local.safetensors"})
+        CHECK_MESSAGE(weights_of(cached + "/" + file) == weights_of(uncached + "/" + file), file);
+}
+
 TEST_CASE("training reports to the Reporter it is given: steps, notes, the missing-weights warning") {
     struct Recorder final : Reporter {
         std::vector<Step> steps;

@@ -21,6 +21,9 @@
 //     step 5. The trained branch must not come after it.
 //   - crop(boxes) returns the local inputs [B, S', S', 3] of boxes[i] (input pixels, integer edges)
 //     for image i, on any device.
+//   - options.boxes, when given (one per image), are the attention boxes: steps 1-2 are skipped
+//     and the global outputs and attention stay empty. Stage II with augmentation off uses it:
+//     the frozen global branch gives an image the same box every epoch (train/stage.hpp).
 //   - the outputs of branches not computed are empty tensors / vectors.
 #pragma once
 
@@ -43,6 +46,7 @@ struct ForwardOptions {
     std::optional<Branch> trained;   // none: inference
     Branch through = Branch::fusion;
     bool local_attention = false;    // also the local branch's own heatmap on its crop (pictures)
+    const std::vector<Box>* boxes = nullptr;  // known attention boxes (see the contract)
 };
 
 struct AgCnnOutputs {
@@ -85,12 +89,19 @@ inline AgCnnOutputs forward(AgCnn& net, const Tensor& images, const CropFn& crop
                 branch_name(options.through));
     auto trained = [&](Branch b) { return options.trained == b; };
     AgCnnOutputs out;
-    out.global = detail::run_branch(net.global, trained(Branch::global),
-                                    [&] { return net.global.forward_all(images.to(options.device)); });
-    if (options.through == Branch::global) return out;
-
-    out.attention = attend_batch(out.global.features, static_cast<int>(images.dim(1)), options.attention);
-    out.local_input = crop(boxes_of(out.attention));
+    if (options.boxes) {
+        AGCNN_CHECK(options.through == Branch::local && !trained(Branch::global) &&
+                        options.boxes->size() == static_cast<std::size_t>(images.dim(0)),
+                    "AG-CNN forward: given attention boxes need a pass through the local branch and one box "
+                    "per image (", options.boxes->size(), " for ", images.dim(0), ")");
+        out.local_input = crop(*options.boxes);
+    } else {
+        out.global = detail::run_branch(net.global, trained(Branch::global),
+                                        [&] { return net.global.forward_all(images.to(options.device)); });
+        if (options.through == Branch::global) return out;
+        out.attention = attend_batch(out.global.features, static_cast<int>(images.dim(1)), options.attention);
+        out.local_input = crop(boxes_of(out.attention));
+    }
     out.local = detail::run_branch(net.local, trained(Branch::local),
                                    [&] { return net.local.forward_all(out.local_input.to(options.device)); });
     if (options.local_attention)

@@ -97,6 +97,7 @@ struct RunOptions {
     bool locked = false;  // the caller holds lock_run_folder(run_dir) already (rank 0)
     Communicator* comm = &single_process();
     std::string step_weights;  // StageContext::step_weights
+    bool attention_cache = true;  // StageContext::attention_cache
 };
 
 // Holds RUN/.lock for as long as it lives; throws naming the holder when another process has it.
@@ -172,7 +173,8 @@ inline void run_training(const TrainConfig& config, const std::string& run_dir, 
                                    ? "cuda:" + std::to_string(comm.local_rank())
                                    : config.device;
     StageContext ctx{config, run_dir, &data, select_device(device, config.precision), options.reporter,
-                     recorded_config(config), options.after_batch, &comm, options.step_weights};
+                     recorded_config(config), options.after_batch, &comm, options.step_weights,
+                     options.attention_cache};
     try {
         model::AgCnn net({config.base_width, config.seed});
         net.to(ctx.device);

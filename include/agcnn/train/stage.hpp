@@ -2,7 +2,11 @@
 //
 //   I   global: the global branch learns on whole images.
 //   II  local:  the local branch learns on the attention crops; the global branch is frozen
-//               (eval mode, gradients off, no activations kept).
+//               (eval mode, gradients off, no activations kept). With augmentation off an
+//               image's network input, and so its attention box, is the same every epoch: the
+//               boxes are computed once per split (attention_cache) and each batch crops from
+//               them, which skips the frozen global branch's forward pass (a quarter of a
+//               stage-II step at the demo's scale) and trains the same weights, bit for bit.
 //   III fusion: only the fusion layer learns, on the two frozen branches' pooled vectors. With
 //               augmentation off and fusion_cache on, those vectors are computed once per split
 //               and each epoch shuffles the cached rows (order drawn from (seed, epoch)).
@@ -30,10 +34,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <sstream>
+#include <unordered_map>
 
 #include "agcnn/autograd/backward.hpp"
 #include "agcnn/core/reporter.hpp"
@@ -62,6 +67,8 @@ struct StageContext {
     // When set, rank 0 writes the trained branch's parameters after every optimizer step to
     // <step_weights>/<stage>-step-<n>.safetensors (n counts the stage's steps from 1; checks).
     std::string step_weights;
+    // Stage II's attention boxes computed once when augmentation is off (see the top).
+    bool attention_cache = true;
 
     bool writes() const { return comm->rank() == 0; }
     // Which micro-batches of an epoch this process trains on.
@@ -132,9 +139,43 @@ inline std::vector<std::int64_t> cached_order(std::int64_t n, std::uint64_t seed
     return order;
 }
 
+// Stage II's attention boxes, per image name: the frozen global branch's box of each image of a
+// split (its evaluation-transform input; augmentation off).
+using BoxCache = std::unordered_map<std::string, Box>;
+
+inline BoxCache cache_attention(model::AgCnn& net, const StageContext& ctx, Split split) {
+    BoxCache boxes;
+    auto reader = ctx.data->epoch(split, 0, ctx.config.local.batch_size, 0);
+    while (auto batch = reader->next()) {
+        const model::AgCnnOutputs out = model::forward(net, batch->images, crop_from(*ctx.data, *batch),
+                                                       forward_options(ctx, std::nullopt, Stage::global));
+        const auto attention = model::attend_batch(out.global.features, static_cast<int>(batch->images.dim(1)),
+                                                   ctx.config.attention());
+        for (std::size_t i = 0; i < attention.size(); ++i) boxes[batch->names[i]] = attention[i].box;
+    }
+    return boxes;
+}
+
+// The stage's pass over one batch: up to `stage`, the trained branch (if any) learning; stage II
+// takes the batch's boxes from `boxes` when given.
+inline model::AgCnnOutputs stage_forward(model::AgCnn& net, const StageContext& ctx, const data::Batch& batch,
+                                         std::optional<Stage> trained, Stage stage, const BoxCache* boxes) {
+    model::ForwardOptions options = forward_options(ctx, trained, stage);
+    std::vector<Box> known;
+    if (boxes && stage == Stage::local) {
+        for (const std::string& name : batch.names) {
+            const auto it = boxes->find(name);
+            AGCNN_CHECK(it != boxes->end(), "stage local: no cached attention box for ", name);
+            known.push_back(it->second);
+        }
+        options.boxes = &known;
+    }
+    return model::forward(net, batch.images, crop_from(*ctx.data, batch), options);
+}
+
 // Validation scores of the stage's branch.
 inline metrics::Scores validate(model::AgCnn& net, const StageContext& ctx, Stage stage,
-                                const FeatureCache* val_cache) {
+                                const FeatureCache* val_cache, const BoxCache* val_boxes) {
     metrics::Scores scores;
     if (val_cache) {
         NoGradGuard no_grad;
@@ -145,8 +186,7 @@ inline metrics::Scores validate(model::AgCnn& net, const StageContext& ctx, Stag
     }
     auto reader = ctx.data->epoch(Split::val, 0, ctx.config.stage(stage).batch_size, 0);
     while (auto batch = reader->next()) {
-        const model::AgCnnOutputs out = model::forward(net, batch->images, crop_from(*ctx.data, *batch),
-                                                       forward_options(ctx, std::nullopt, stage));
+        const model::AgCnnOutputs out = stage_forward(net, ctx, *batch, std::nullopt, stage, val_boxes);
         scores.append(out.logits(stage), batch->labels);
     }
     return scores;
@@ -162,18 +202,17 @@ struct TrainingBatch {
 using EpochBatches = std::function<TrainingBatch()>;
 
 // From the data source: this process's micro-batches of the epoch from `first_batch` (of its
-// shard) on; every one runs the forward pass up to the stage's branch.
+// shard) on; every one runs the forward pass up to the stage's branch (stage_forward).
 inline EpochBatches loader_batches(model::AgCnn& net, const StageContext& ctx, Stage stage, int epoch,
-                                   std::int64_t first_batch, std::int64_t batches) {
+                                   std::int64_t first_batch, std::int64_t batches, const BoxCache* boxes) {
     std::shared_ptr<BatchReader> reader =
         ctx.data->shard_epoch(Split::train, epoch, ctx.config.stage(stage).batch_size, first_batch, ctx.shard());
-    return [&net, &ctx, stage, reader, next = first_batch, batches]() mutable {
+    return [&net, &ctx, stage, reader, next = first_batch, batches, boxes]() mutable {
         const auto batch = reader->next();
         AGCNN_CHECK(batch.has_value(), "stage ", model::branch_name(stage), ": the loader ended after ", next,
                     " of ", batches, " batches");
         ++next;
-        const model::AgCnnOutputs out = model::forward(net, batch->images, crop_from(*ctx.data, *batch),
-                                                       forward_options(ctx, stage, stage));
+        const model::AgCnnOutputs out = stage_forward(net, ctx, *batch, stage, stage, boxes);
         return TrainingBatch{ops::bce_with_logits(out.logits(stage), batch->labels.to(ctx.device)),
                              batch->labels.dim(0)};
     };
@@ -337,8 +376,8 @@ inline void train_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage,
 // from `started`, validation included), the checkpoint.
 inline void finish_epoch(model::AgCnn& net, const StageContext& ctx, Stage stage, optim::Optimizer& optimizer,
                          StageState& state, std::int64_t batches, std::chrono::steady_clock::time_point started,
-                         const FeatureCache* val_cache) {
-    const metrics::Scores scores = validate(net, ctx, stage, val_cache);
+                         const FeatureCache* val_cache, const BoxCache* val_boxes) {
+    const metrics::Scores scores = validate(net, ctx, stage, val_cache, val_boxes);
     if (scores.nan_scores() > 0)
         throw divergence_error(ctx, stage, "epoch " + std::to_string(state.epoch + 1) + ": " +
                                                std::to_string(scores.nan_scores()) + " of " +
@@ -446,6 +485,13 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         train_cache = cache_features(net, ctx, Split::train);
         val_cache = cache_features(net, ctx, Split::val);
     }
+    const bool boxes_cached = stage == Stage::local && ctx.attention_cache && !c.augment;
+    BoxCache train_boxes, val_boxes;
+    if (boxes_cached && state.epoch < sc.epochs) {
+        ctx.reporter->note("stage local: computing the frozen global branch's attention boxes once");
+        train_boxes = cache_attention(net, ctx, Split::train);
+        val_boxes = cache_attention(net, ctx, Split::val);
+    }
     const std::int64_t batches =
         training_batches(ctx, stage, cached ? train_cache.labels.dim(0) : ctx.data->images(Split::train),
                          state.epoch < sc.epochs);
@@ -458,9 +504,11 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         optimizer->set_lr(optim::step_decay_lr(c.lr, state.epoch, c.lr_step, c.lr_gamma));
         train_epoch(net, ctx, stage, *optimizer, state, batches,
                     cached ? cached_fusion_batches(net, ctx, train_cache, state.epoch, state.batch * micro)
-                           : loader_batches(net, ctx, stage, state.epoch, state.batch * micro, batches * micro),
+                           : loader_batches(net, ctx, stage, state.epoch, state.batch * micro, batches * micro,
+                                            boxes_cached ? &train_boxes : nullptr),
                     reducer.get(), totals);
-        finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &val_cache : nullptr);
+        finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &val_cache : nullptr,
+                     boxes_cached ? &val_boxes : nullptr);
         if (any_rank(ctx, stop_requested()) && state.epoch < sc.epochs) throw Interrupted{ctx.checkpoint(stage)};
     }
     note_throughput(ctx, stage, totals, reducer.get(), cached);

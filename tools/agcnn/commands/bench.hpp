@@ -192,16 +192,18 @@ inline void run_network_bench(const BenchArgs& args) {
     std::printf("%s\n", report.dump().c_str());
 }
 
-// The convolutions of ResNet-50 at batch n, size s: (geometry, how many times it occurs).
-inline std::vector<std::pair<ConvGeometry, int>> resnet50_convs(std::int64_t n, std::int64_t s) {
+// The convolutions of ResNet-50 of base width `base` (64: the real one) at batch n, size s:
+// (geometry, how many times it occurs).
+inline std::vector<std::pair<ConvGeometry, int>> resnet50_convs(std::int64_t n, std::int64_t s,
+                                                                std::int64_t base) {
     std::vector<std::pair<ConvGeometry, int>> out;
     auto add = [&](std::int64_t h, std::int64_t c, std::int64_t o, std::int64_t k,
                    std::int64_t stride, int count) {
         out.emplace_back(conv_geometry({n, h, h, c}, {o, k, k, c}, stride, k / 2), count);
     };
-    add(s, 3, 64, 7, 2, 1);
-    std::int64_t h = s / 4, in = 64;
-    const std::int64_t widths[] = {64, 128, 256, 512};
+    add(s, 3, base, 7, 2, 1);
+    std::int64_t h = s / 4, in = base;
+    const std::int64_t widths[] = {base, 2 * base, 4 * base, 8 * base};
     const int blocks[] = {3, 4, 6, 3};
     for (int layer = 0; layer < 4; ++layer) {
         const std::int64_t w = widths[layer], stride = layer == 0 ? 1 : 2;
@@ -299,7 +301,7 @@ inline nlohmann::json compare_conv_algorithms(const BenchArgs& args) {
     std::printf("\n3x3 stride-1 convolutions, direct vs winograd alternately (ms, medians):\n");
     std::printf("%-26s %17s %17s %17s  %s\n", "conv (HxW C->O x count)", "forward d / w",
                 "dx d / w", "dw d / w", "auto picks");
-    for (const auto& [g, count] : resnet50_convs(args.batch, args.size)) {
+    for (const auto& [g, count] : resnet50_convs(args.batch, args.size, args.base_width)) {
         if (!cpu::winograd_applies(g)) continue;
         const Tensor x = nn::normal_tensor({g.n, g.h, g.w, g.c}, 1.0, rng);
         const Tensor w = nn::normal_tensor({g.o, g.kh, g.kw, g.c}, 1.0, rng);
@@ -348,9 +350,9 @@ inline void run_conv_bench(const BenchArgs& args) {
     Rng rng(1);
     Timing conv_total, gemm_total, dx_total, dw_total;
     double flop_total = 0;
-    std::printf("%-26s %6s %6s %6s %9s %9s %6s %8s %8s\n", "conv (HxW C->O k/s)", "rows", "K",
-                "O", "conv GF/s", "sgemm GF/s", "ratio", "dx GF/s", "dw GF/s");
-    for (const auto& [g, count] : resnet50_convs(args.batch, args.size)) {
+    std::printf("%-26s %6s %6s %6s %9s %9s %6s %8s %8s %8s\n", "conv (HxW C->O k/s)", "rows", "K",
+                "O", "conv GF/s", "sgemm GF/s", "ratio", "dx GF/s", "dw GF/s", "ms all");
+    for (const auto& [g, count] : resnet50_convs(args.batch, args.size, args.base_width)) {
         const std::int64_t rows = g.n * g.oh * g.ow, k = g.k();
         const Tensor x = nn::normal_tensor({g.n, g.h, g.w, g.c}, 1.0, rng);
         const Tensor w = nn::normal_tensor({g.o, g.kh, g.kw, g.c}, 1.0, rng);
@@ -384,11 +386,12 @@ inline void run_conv_bench(const BenchArgs& args) {
                       static_cast<long long>(g.h), static_cast<long long>(g.w),
                       static_cast<long long>(g.c), static_cast<long long>(g.o),
                       static_cast<long long>(g.kh), static_cast<long long>(g.stride), count);
-        std::printf("%-26s %6lld %6lld %6lld %9.1f %9.1f %5.0f%% %8.1f %8.1f\n", name,
+        // ms all: forward, dx and dw of every occurrence (a training step's time in this shape)
+        std::printf("%-26s %6lld %6lld %6lld %9.1f %9.1f %5.0f%% %8.1f %8.1f %8.2f\n", name,
                     static_cast<long long>(rows), static_cast<long long>(k),
                     static_cast<long long>(g.o), flop / conv.wall * 1e-9, flop / gemm.wall * 1e-9,
                     100.0 * gemm.wall / conv.wall, flop / back_x.wall * 1e-9,
-                    flop / back_w.wall * 1e-9);
+                    flop / back_w.wall * 1e-9, 1e3 * (conv.wall + back_x.wall + back_w.wall) * count);
     }
     const double conv_rate = flop_total / conv_total.wall * 1e-9;
     const double gemm_rate = flop_total / gemm_total.wall * 1e-9;

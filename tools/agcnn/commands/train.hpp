@@ -24,6 +24,7 @@ struct TrainArgs {
     std::string out, stage = "all";
     bool resume = false, quiet = false;
     std::string step_weights;
+    bool attention_cache = true;
     DeviceArgs device;  // config.device and config.precision unless resuming
 };
 
@@ -58,6 +59,7 @@ inline void run_train_stages(const train::TrainConfig& config, const TrainArgs& 
     options.locked = true;
     options.comm = &comm;
     options.step_weights = args.step_weights;
+    options.attention_cache = args.attention_cache;
     try {
         train::run_training(config, out, *data, options);
     } catch (const train::Interrupted& i) {
@@ -154,6 +156,9 @@ inline void add_train_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--step-weights", args->step_weights,
                     "write the trained branch's parameters after every step into this folder (checks; slow)");
+    cmd->add_option("--attention-cache", args->attention_cache,
+                    "stage II on attention boxes computed once (augment off; the same weights, faster)")
+        ->capture_default_str();
     cmd->add_option("--fusion-cache", c.fusion_cache, "stage III on features computed once (augment off)")
         ->capture_default_str();
     cmd->add_option("--seed", c.seed, "seed of weights, split and data order")

@@ -36,15 +36,6 @@
 
 namespace agcnn::cpu::gemm_kernels {
 
-// Adds (or copies) the MR x NR tile computed into `tile` to the first nr columns of c.
-template <int MR, int NR>
-inline void write_tile(float* c, std::int64_t ldc, const float* tile, std::int64_t nr,
-                       bool accumulate) {
-    for (int i = 0; i < MR; ++i)
-        for (std::int64_t j = 0; j < nr; ++j)
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
-}
-
 // A tile shape: rows x vectors, and the time per padded column relative to the widest tile's
 // (the cost model of gemm.hpp's kernels_for; narrow tiles load more per FMA and write c more
 // often).
@@ -80,21 +71,18 @@ __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float*
             for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, row[v], acc[i][v]);
         }
     }
-    if (nr == NR) {
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; ++i)
+    // Vector v holds columns 16 v .. 16 v + 15; columns at or past nr are left alone (masked).
 #pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) {
-                float* out = c + i * ldc + 16 * v;
-                _mm512_storeu_ps(out, accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), acc[i][v])
-                                                 : acc[i][v]);
-            }
-        return;
+    for (int v = 0; v < V; ++v) {
+        const std::int64_t cols = std::clamp<std::int64_t>(nr - 16 * v, 0, 16);
+        const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; ++i) {
+            float* out = c + i * ldc + 16 * v;
+            _mm512_mask_storeu_ps(out, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), acc[i][v])
+                                                        : acc[i][v]);
+        }
     }
-    alignas(64) float tile[MR * NR];
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < V; ++v) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
-    write_tile<MR, NR>(c, ldc, tile, nr, accumulate);
 }
 
 template <int MR, int V>
@@ -120,10 +108,19 @@ __attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const float* a, s
             for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ai, row[v], acc[i][v]);
         }
     }
-    alignas(32) float tile[MR * NR];
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < V; ++v) _mm256_store_ps(tile + i * NR + 8 * v, acc[i][v]);
-    write_tile<MR, NR>(c, ldc, tile, nr, accumulate);
+    // As in avx512, with AVX's masked load and store (mask: the lane's sign bit).
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+        const std::int64_t cols = std::clamp<std::int64_t>(nr - 8 * v, 0, 8);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; ++i) {
+            float* out = c + i * ldc + 8 * v;
+            _mm256_maskstore_ps(out, mask, accumulate ? _mm256_add_ps(_mm256_maskload_ps(out, mask), acc[i][v])
+                                                      : acc[i][v]);
+        }
+    }
 }
 
 // dst[r * ldd + c] = src[c * lds + r] for r, c < 8: an 8 x 8 block transposed in registers
