@@ -130,6 +130,29 @@ TEST_CASE("PNG: gray, RGBA and 16-bit become one gray channel; bad files name th
     CHECK(error_of([&] { read_png(dir.file("missing.png")); }).find("missing.png: cannot open") != std::string::npos);
 }
 
+TEST_CASE("PNG: stored (uncompressed) deflate round-trips 8- and 16-bit images of several blocks") {
+    TempDir dir("png-stored");
+    // Adler-32 of "Wikipedia" is 0x11E60398 (the worked example of the checksum); one stored block.
+    const std::string wiki = data::detail::zlib_stored("Wikipedia");
+    CHECK(wiki.substr(wiki.size() - 4) == std::string("\x11\xE6\x03\x98", 4));
+    CHECK(wiki.substr(0, 7) == std::string("\x78\x01\x01\x09\x00\xF6\xFF", 7));
+    // CRC-32 of "IEND" with no data: the constant every PNG ends with.
+    CHECK(data::detail::png_crc32("IEND", "") == 0xAE426082u);
+    for (int width : {1, 255, 300}) {  // 300 x 300 8-bit: 90,300 bytes, two stored blocks
+        GrayImage eight{width, 300, std::vector<std::uint8_t>(std::size_t(width) * 300)};
+        GrayImage deep{width, 300, {}, std::vector<std::uint16_t>(std::size_t(width) * 300)};
+        for (std::size_t i = 0; i < eight.pixels.size(); ++i) {
+            eight.pixels[i] = static_cast<std::uint8_t>(i * 7 + i / 300);
+            deep.deep[i] = static_cast<std::uint16_t>(i * 4099 + 1);
+        }
+        write_png(dir.file("eight.png"), eight, PngDeflate::stored);
+        write_png(dir.file("deep.png"), deep, PngDeflate::stored);
+        CHECK(read_png(dir.file("eight.png")).pixels == eight.pixels);
+        CHECK(read_png(dir.file("deep.png")).deep == deep.deep);
+        CHECK(std::filesystem::file_size(dir.file("eight.png")) > eight.pixels.size());  // not compressed
+    }
+}
+
 // The first 33 bytes of a PNG (signature and IHDR; CRC not filled in) claiming `width` x `height`
 // at `depth` bits in `color_type` (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), and an IEND.
 std::string png_header_bytes(std::uint32_t width, std::uint32_t height, int depth, int color_type) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs those of the Debian packages named as arguments that are not installed yet (apt-get,
-# through sudo when not root). Used by tools/bootstrap.sh and .ci/aarch64.sh.
+# through sudo when not root). Used by tools/bootstrap.sh and the .ci/ scripts.
 set -euo pipefail
 missing=()
 for p in "$@"; do

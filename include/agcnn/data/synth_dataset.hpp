@@ -169,7 +169,7 @@ inline void write_dataset(const std::string& out_dir, const SynthConfig& config,
                 if (config.format == "dicom")
                     io::write_file_atomic(path, synth_dicom(image, synth_dicom_variant(std::size_t(i)), plans[i].seed));
                 else
-                    write_png(path, image);
+                    write_png(path, image, PngDeflate::stored);
             } catch (const Error& e) {
                 errors[i] = e.what();
             }

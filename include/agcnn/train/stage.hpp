@@ -462,6 +462,33 @@ inline void note_throughput(const StageContext& ctx, Stage stage, const StepTota
 }
 
 
+// What a stage computes once, before its epochs, when augmentation is off (the stage's inputs are
+// then the same every epoch), for the train and validation splits: stage II's attention boxes
+// (StageContext::attention_cache), stage III's feature vectors (config.fusion_cache). Nothing is
+// computed when no epoch is left to train.
+struct StageCaches {
+    bool features = false, boxes = false;  // which one this stage uses
+    FeatureCache train_features, val_features;
+    BoxCache train_boxes, val_boxes;
+};
+
+inline StageCaches prepare_caches(model::AgCnn& net, const StageContext& ctx, Stage stage, bool epochs_left) {
+    StageCaches caches;
+    caches.features = stage == Stage::fusion && ctx.config.fusion_cache && !ctx.config.augment;
+    caches.boxes = stage == Stage::local && ctx.attention_cache && !ctx.config.augment;
+    if (epochs_left && caches.features) {
+        ctx.reporter->note("stage fusion: computing the frozen branches' features once");
+        caches.train_features = cache_features(net, ctx, Split::train);
+        caches.val_features = cache_features(net, ctx, Split::val);
+    }
+    if (epochs_left && caches.boxes) {
+        ctx.reporter->note("stage local: computing the frozen global branch's attention boxes once");
+        caches.train_boxes = cache_attention(net, ctx, Split::train);
+        caches.val_boxes = cache_attention(net, ctx, Split::val);
+    }
+    return caches;
+}
+
 // Runs (or continues) one stage. The model must hold the stage's starting weights unless a
 // checkpoint of the stage exists, which then overrides them.
 inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
@@ -478,22 +505,10 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         ctx.reporter->note(std::string("resuming stage ") + model::branch_name(stage) + " at epoch " +
                            std::to_string(state.epoch + 1) + ", batch " + std::to_string(state.batch));
     }
-    const bool cached = stage == Stage::fusion && c.fusion_cache && !c.augment;
-    FeatureCache train_cache, val_cache;
-    if (cached && state.epoch < sc.epochs) {
-        ctx.reporter->note("stage fusion: computing the frozen branches' features once");
-        train_cache = cache_features(net, ctx, Split::train);
-        val_cache = cache_features(net, ctx, Split::val);
-    }
-    const bool boxes_cached = stage == Stage::local && ctx.attention_cache && !c.augment;
-    BoxCache train_boxes, val_boxes;
-    if (boxes_cached && state.epoch < sc.epochs) {
-        ctx.reporter->note("stage local: computing the frozen global branch's attention boxes once");
-        train_boxes = cache_attention(net, ctx, Split::train);
-        val_boxes = cache_attention(net, ctx, Split::val);
-    }
+    const StageCaches caches = prepare_caches(net, ctx, stage, state.epoch < sc.epochs);
+    const bool cached = caches.features;
     const std::int64_t batches =
-        training_batches(ctx, stage, cached ? train_cache.labels.dim(0) : ctx.data->images(Split::train),
+        training_batches(ctx, stage, cached ? caches.train_features.labels.dim(0) : ctx.data->images(Split::train),
                          state.epoch < sc.epochs);
     std::unique_ptr<GradientReducer> reducer;
     if (ctx.comm->size() > 1) reducer = std::make_unique<GradientReducer>(optimizer->parameters(), *ctx.comm);
@@ -503,12 +518,12 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
         const auto started = std::chrono::steady_clock::now();
         optimizer->set_lr(optim::step_decay_lr(c.lr, state.epoch, c.lr_step, c.lr_gamma));
         train_epoch(net, ctx, stage, *optimizer, state, batches,
-                    cached ? cached_fusion_batches(net, ctx, train_cache, state.epoch, state.batch * micro)
+                    cached ? cached_fusion_batches(net, ctx, caches.train_features, state.epoch, state.batch * micro)
                            : loader_batches(net, ctx, stage, state.epoch, state.batch * micro, batches * micro,
-                                            boxes_cached ? &train_boxes : nullptr),
+                                            caches.boxes ? &caches.train_boxes : nullptr),
                     reducer.get(), totals);
-        finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &val_cache : nullptr,
-                     boxes_cached ? &val_boxes : nullptr);
+        finish_epoch(net, ctx, stage, *optimizer, state, batches, started, cached ? &caches.val_features : nullptr,
+                     caches.boxes ? &caches.val_boxes : nullptr);
         if (any_rank(ctx, stop_requested()) && state.epoch < sc.epochs) throw Interrupted{ctx.checkpoint(stage)};
     }
     note_throughput(ctx, stage, totals, reducer.get(), cached);
