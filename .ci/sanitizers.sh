@@ -11,7 +11,8 @@
 # 123, test_cli 102, agcnn_c 70, agcnn-convert 62 (an Intel Xeon: agcnn 233-275). To keep .ci/run
 # under 20 minutes the job builds agcnn, agcnn-convert and test_cli only, as one target
 # (cli_tests, tests/CMakeLists.txt) so that make compiles them side by side: given as three
-# targets, make built them one after the other (535 s on the Xeon, 2026-12-02): test_clinical (metrics and the manifest: buffers the
+# targets, make built them one after the other (535 s on the Xeon, 2026-12-02; as one, 268 s
+# there the next day): test_clinical (metrics and the manifest: buffers the
 # engine made and files it wrote; eval and verify reach the same code through test_cli), the C
 # API (its cases are left out), test_data (its readers are reached through test_cli's commands
 # and the fuzz targets), test_convert (its every-truncation, every-byte corruption loops took more
