@@ -414,6 +414,28 @@ TEST_CASE("training: an interrupted and resumed run ends with the uninterrupted 
     CHECK(std::count(std::istreambuf_iterator<char>(lines), {}, '\n') == 6);
 }
 
+TEST_CASE("training: a run stopped after its last epoch's checkpoint, before the stage was marked finished, completes") {
+    set_num_threads(2);
+    testing::FakeData data(24, 8, 64);
+    const train::TrainConfig config = tiny_config();  // augmentation off: stage III on cached features
+    const std::string dir = temp_dir("last-epoch-done");
+    train::RunOptions options;
+    train::run_training(config, dir, data, options);
+    const std::vector<float> trained = weights_of(dir + "/fusion-best.safetensors");
+    // The checkpoint as the last epoch's end wrote it: every epoch done, the stage not finished.
+    const std::string checkpoint = dir + "/checkpoint-fusion.safetensors";
+    model::AgCnn net({config.base_width, config.seed});
+    auto optimizer = train::make_optimizer(config, net.fusion.named_parameters("fusion."));
+    train::StageState state = train::load_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion);
+    REQUIRE(state.finished);
+    REQUIRE(state.epoch == config.fusion.epochs);
+    state.finished = false;
+    train::save_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion, state, train::recorded_config(config));
+    train::run_training(config, dir, data, options);  // before the fix: "use of an undefined tensor"
+    CHECK(train::load_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion).finished);
+    CHECK(weights_of(dir + "/fusion-best.safetensors") == trained);
+}
+
 TEST_CASE("training: stage II on cached attention boxes trains the uncached run's weights, bit for bit") {
     struct Notes final : Reporter {
         std::vector<std::string> notes;

@@ -507,9 +507,8 @@ inline void run_stage(model::AgCnn& net, const StageContext& ctx, Stage stage) {
     }
     const StageCaches caches = prepare_caches(net, ctx, stage, state.epoch < sc.epochs);
     const bool cached = caches.features;
-    const std::int64_t batches =
-        training_batches(ctx, stage, cached ? caches.train_features.labels.dim(0) : ctx.data->images(Split::train),
-                         state.epoch < sc.epochs);
+    // (the feature cache has one row per training image, and is empty when no epoch is left)
+    const std::int64_t batches = training_batches(ctx, stage, ctx.data->images(Split::train), state.epoch < sc.epochs);
     std::unique_ptr<GradientReducer> reducer;
     if (ctx.comm->size() > 1) reducer = std::make_unique<GradientReducer>(optimizer->parameters(), *ctx.comm);
     StepTotals totals;
