@@ -198,8 +198,26 @@ inline std::string zlib_stored(std::string_view raw) {
     return out;
 }
 
-// A PNG of one gray channel at `bits` (8 or 16) per sample; `rows` holds each row's filter byte
-// (0: none) and its big-endian samples.
+// The scanlines of width x height gray samples (8 or 16 bits): per row, filter byte 0 (none),
+// then the samples, big-endian.
+template <class Sample>
+std::string unfiltered_rows(const Sample* samples, int width, int height) {
+    static_assert(sizeof(Sample) == 1 || sizeof(Sample) == 2);
+    AGCNN_CHECK(width > 0 && height > 0, "PNG encoding of an empty image");
+    std::string rows;
+    rows.reserve(static_cast<std::size_t>(height) * (1 + sizeof(Sample) * std::size_t(width)));
+    for (int y = 0; y < height; ++y) {
+        rows += '\0';
+        for (int x = 0; x < width; ++x) {
+            const unsigned v = samples[static_cast<std::size_t>(y) * width + x];
+            if constexpr (sizeof(Sample) == 2) rows += char(v >> 8);
+            rows += char(v & 0xFF);
+        }
+    }
+    return rows;
+}
+
+// A PNG of one gray channel at `bits` (8 or 16) per sample from its scanlines (unfiltered_rows).
 inline std::string gray_png(int width, int height, int bits, const std::string& rows, PngDeflate deflate) {
     std::string idat;
     if (deflate == PngDeflate::stored) {
@@ -230,17 +248,7 @@ inline std::string gray_png(int width, int height, int bits, const std::string& 
 // zlib compressor, or stored blocks, and a CRC-32 make the chunks).
 inline std::string encode_png16(const std::uint16_t* samples, int width, int height,
                                 PngDeflate deflate = PngDeflate::compressed) {
-    AGCNN_CHECK(width > 0 && height > 0, "PNG encoding of an empty image");
-    std::string rows;  // filter byte 0 (none), then big-endian samples, per row
-    rows.reserve(static_cast<std::size_t>(height) * (1 + 2 * std::size_t(width)));
-    for (int y = 0; y < height; ++y) {
-        rows += '\0';
-        for (int x = 0; x < width; ++x) {
-            const std::uint16_t v = samples[static_cast<std::size_t>(y) * width + x];
-            rows += {char(v >> 8), char(v & 0xFF)};
-        }
-    }
-    return detail::gray_png(width, height, 16, rows, deflate);
+    return detail::gray_png(width, height, 16, detail::unfiltered_rows(samples, width, height), deflate);
 }
 
 // Writes `image` as a PNG: 8-bit gray, or 16-bit gray for a deep image. An 8-bit image compressed
@@ -252,15 +260,8 @@ inline void write_png(const std::string& path, const GrayImage& image, PngDeflat
     } else if (deflate == PngDeflate::compressed) {
         bytes = encode_png(image.pixels.data(), image.width, image.height, 1);
     } else {
-        AGCNN_CHECK(image.width > 0 && image.height > 0, "PNG encoding of an empty image");
-        std::string rows;
-        rows.reserve(static_cast<std::size_t>(image.height) * (1 + std::size_t(image.width)));
-        for (int y = 0; y < image.height; ++y) {
-            rows += '\0';
-            rows.append(reinterpret_cast<const char*>(image.pixels.data()) + std::size_t(y) * image.width,
-                        std::size_t(image.width));
-        }
-        bytes = detail::gray_png(image.width, image.height, 8, rows, deflate);
+        bytes = detail::gray_png(image.width, image.height, 8,
+                                 detail::unfiltered_rows(image.pixels.data(), image.width, image.height), deflate);
     }
     io::write_file_atomic(path, bytes);
 }

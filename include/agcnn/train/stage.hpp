@@ -157,12 +157,12 @@ inline BoxCache cache_attention(model::AgCnn& net, const StageContext& ctx, Spli
 }
 
 // The stage's pass over one batch: up to `stage`, the trained branch (if any) learning; stage II
-// takes the batch's boxes from `boxes` when given.
+// takes the batch's boxes from `boxes` when given (model::forward refuses them for other stages).
 inline model::AgCnnOutputs stage_forward(model::AgCnn& net, const StageContext& ctx, const data::Batch& batch,
                                          std::optional<Stage> trained, Stage stage, const BoxCache* boxes) {
     model::ForwardOptions options = forward_options(ctx, trained, stage);
     std::vector<Box> known;
-    if (boxes && stage == Stage::local) {
+    if (boxes) {
         for (const std::string& name : batch.names) {
             const auto it = boxes->find(name);
             AGCNN_CHECK(it != boxes->end(), "stage local: no cached attention box for ", name);
