@@ -9,8 +9,8 @@
 // Every element of c is summed by one thread in a fixed order (k in blocks of kDepth, each
 // block in order), so the result does not depend on the thread count.
 //
-// Method (the BLIS loop nest, with A left in place): c is split among the threads (see
-// sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
+// Method (the BLIS loop nest, with A left in place): c is cut into slices the threads take in
+// turn (see sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
 // packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and
 // runs a register-blocked kernel (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512
 // or AVX2+FMA is chosen at run time, and the tile shape per product by its column count
@@ -268,10 +268,16 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
     }
 }
 
-// sgemm with a given kernel set (the tests run every set the CPU has). Each thread computes
-// its own slice of c, whole MR-row tiles (when m >= n) or whole NR-column panels, running the
-// full loop nest with its own packing: no synchronisation inside, so a busy machine that
-// delays one thread does not stall the other at every block.
+// Slices per thread, and the fewest rows or columns in one: enough slices that a thread the
+// machine's other work holds back leaves its share to the others (a fixed slice per thread made
+// the whole product wait for the slowest), few enough that repacking B per slice stays small.
+constexpr std::int64_t kSlicesPerThread = 4;
+constexpr std::int64_t kMinSliceExtent = 96;
+
+// sgemm with a given kernel set (the tests run every set the CPU has). c is cut into slices of
+// whole MR-row tiles (when m >= n) or whole NR-column panels; the threads take slices in turn
+// (schedule(dynamic)), each running the full loop nest on its slice with its own packing. Which
+// thread computes a slice does not change its sums.
 inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std::int64_t k,
                        const StridedMatrix& a, const StridedMatrix& b, float* c, std::int64_t ldc,
                        bool accumulate, const Epilogue* epilogue = nullptr) {
@@ -284,18 +290,18 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
     const bool split_rows = m >= n;
     const std::int64_t unit = split_rows ? set.mr : set.nr, extent = split_rows ? m : n;
     const std::int64_t units = (extent + unit - 1) / unit;
-    [[maybe_unused]] const int threads = m * n * k > 262144 ? int(std::min<std::int64_t>(num_threads(), units)) : 1;
-#pragma omp parallel num_threads(threads)
-    {
-        const int t = thread_index(), count = team_size();
-        const std::int64_t begin = std::min(extent, units * t / count * unit);
-        const std::int64_t end = std::min(extent, units * (t + 1) / count * unit);
-        if (begin < end) {
-            if (split_rows)
-                sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue);
-            else
-                sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate, epilogue);
-        }
+    const std::int64_t threads = m * n * k > 262144 ? std::min<std::int64_t>(num_threads(), units) : 1;
+    const std::int64_t slices = threads == 1 ? 1
+        : std::clamp(units * unit / kMinSliceExtent, threads, threads * kSlicesPerThread);
+#pragma omp parallel for schedule(dynamic) num_threads(int(threads)) if (threads > 1)
+    for (std::int64_t s = 0; s < slices; ++s) {
+        const std::int64_t begin = std::min(extent, units * s / slices * unit);
+        const std::int64_t end = std::min(extent, units * (s + 1) / slices * unit);
+        if (begin >= end) continue;
+        if (split_rows)
+            sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue);
+        else
+            sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate, epilogue);
     }
 }
 
