@@ -275,15 +275,19 @@ TEST_CASE("an ordinary small run trains and validates: its last batch of 2 image
 TEST_CASE("one or two threads, one or three loader workers: every weight file and prediction is the same to the bit") {
     // DESIGN.md, Determinism (issue 17). Large enough that every parallel path splits its work:
     // batch norm's sums run over several chunks, the GEMMs over both threads (base width 16 at
-    // input 64, batches of 8). The thread count and the workers are left out of the config the
-    // weight files record, so whole files are compared.
-    const std::string data = tmp("bits-data");
+    // input 64, batches of 8). The thread count, the workers and the input paths are left out of
+    // the config the weight files record, so whole files are compared; the second run reads a
+    // copy of the data in another folder, as two `agcnn demo --out DIR` runs do.
+    const std::string data = tmp("bits-data"), copy = tmp("bits-data-copy");
     std::filesystem::remove_all(data);
+    std::filesystem::remove_all(copy);
     REQUIRE(run("synth --out " + data + " --images 40 --size 96 --seed 9", kLimits).exit_code == 0);
-    const std::string train = "train --data " + data + " --base-width 16 --input-size 64 --resize 72 --pack 96 "
+    std::filesystem::copy(data, copy, std::filesystem::copy_options::recursive);
+    const std::string train = "train --base-width 16 --input-size 64 --resize 72 --pack 96 "
                               "--global-epochs 1 --local-epochs 1 --fusion-epochs 1 --global-batch 8 --local-batch 8 "
                               "--fusion-batch 8 --tau 0.6 --seed 4 --quiet ";
-    for (const auto& [name, flags] : {std::pair{"bits-1", "--threads 1 --workers 1"}, {"bits-2", "--threads 2 --workers 3"}}) {
+    for (const auto& [name, flags] : {std::pair{"bits-1", "--threads 1 --workers 1 --data " + data},
+                                      {"bits-2", "--threads 2 --workers 3 --data " + copy}}) {
         std::filesystem::remove_all(tmp(name));
         const Result r = run(train + "--out " + tmp(name) + " " + flags, kLimits);
         INFO(r.err);

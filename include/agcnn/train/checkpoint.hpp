@@ -67,7 +67,9 @@ inline std::string config_differences(const std::string& checkpoint_json, const 
     TrainConfig then, now;
     from_json(nlohmann::json::parse(checkpoint_json), then);
     from_json(nlohmann::json::parse(current_json), now);
-    const nlohmann::json a = weight_relevant(then), b = weight_relevant(now);
+    // Paths compared as the files record them now (none): a checkpoint written with its paths
+    // resumes as before.
+    const nlohmann::json a = weight_relevant(weights_config(then)), b = weight_relevant(weights_config(now));
     std::string out;
     for (const auto& [key, value] : b.items())
         if (!a.contains(key) || a[key] != value)

@@ -205,12 +205,28 @@ inline nlohmann::json weight_relevant(const TrainConfig& c) {
     return j;
 }
 
+struct PathField {
+    const char* name;
+    std::string TrainConfig::*member;
+};
+// The config's input paths; the first four are the data.
+inline constexpr PathField kPathFields[] = {{"data_dir", &TrainConfig::data_dir},
+                                            {"train_list", &TrainConfig::train_list},
+                                            {"val_list", &TrainConfig::val_list},
+                                            {"test_list", &TrainConfig::test_list},
+                                            {"weights", &TrainConfig::weights}};
+
 // The config as the weight files record it: threads and loader workers at their defaults, so
-// that runs on different thread counts write byte-identical files (RUN/config.json keeps them).
-inline std::string recorded_config(TrainConfig c) {
+// that runs on different thread counts write byte-identical files, and the input paths empty, so
+// that the same data in another folder (each `agcnn demo --out DIR` makes its own) trains
+// byte-identical files too. RUN/config.json keeps all of them, and RUN/manifest.json the sha256
+// of the data's label and list files.
+inline TrainConfig weights_config(TrainConfig c) {
     c.threads = TrainConfig{}.threads;
     c.loader_workers = TrainConfig{}.loader_workers;
-    return nlohmann::json(c).dump();
+    for (const PathField& f : kPathFields) c.*f.member = "";
+    return c;
 }
+inline std::string recorded_config(const TrainConfig& c) { return nlohmann::json(weights_config(c)).dump(); }
 
 }  // namespace agcnn::train

@@ -22,17 +22,6 @@
 
 namespace agcnn::train {
 
-struct PathField {
-    const char* name;
-    std::string TrainConfig::*member;
-};
-// The config's input paths; the first four are the data.
-inline constexpr PathField kPathFields[] = {{"data_dir", &TrainConfig::data_dir},
-                                            {"train_list", &TrainConfig::train_list},
-                                            {"val_list", &TrainConfig::val_list},
-                                            {"test_list", &TrainConfig::test_list},
-                                            {"weights", &TrainConfig::weights}};
-
 // Each non-empty path of `config` relative to the run folder (for "paths_from_run").
 inline nlohmann::json paths_from_run(const TrainConfig& config, const std::string& run_dir) {
     namespace fs = std::filesystem;
