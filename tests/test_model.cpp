@@ -436,6 +436,30 @@ TEST_CASE("training: a run stopped after its last epoch's checkpoint, before the
     CHECK(weights_of(dir + "/fusion-best.safetensors") == trained);
 }
 
+TEST_CASE("weight files record no input paths; a checkpoint that recorded them still resumes") {
+    set_num_threads(2);
+    train::TrainConfig config = tiny_config();
+    config.data_dir = "/somewhere/data";
+    config.weights = "imagenet.safetensors";
+    const auto recorded = nlohmann::json::parse(train::recorded_config(config));
+    CHECK(recorded["data_dir"] == "");
+    CHECK(recorded["weights"] == "");
+    CHECK(recorded["seed"] == config.seed);
+    // A checkpoint as earlier versions wrote it: the paths in its config.
+    model::AgCnn net({config.base_width, config.seed});
+    auto optimizer = train::make_optimizer(config, net.fusion.named_parameters("fusion."));
+    const std::string checkpoint = temp_dir("paths-recorded") + "/checkpoint-fusion.safetensors";
+    train::save_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion, {}, nlohmann::json(config).dump());
+    CHECK_NOTHROW(train::load_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion,
+                                         train::recorded_config(config)));
+    // A weight-relevant setting that differs is still refused.
+    train::TrainConfig other = config;
+    other.seed += 1;
+    CHECK_THROWS_WITH(train::load_checkpoint(checkpoint, net, *optimizer, train::Stage::fusion,
+                                             train::recorded_config(other)),
+                      doctest::Contains("another configuration (seed"));
+}
+
 TEST_CASE("training: stage II on cached attention boxes trains the uncached run's weights, bit for bit") {
     struct Notes final : Reporter {
         std::vector<std::string> notes;
