@@ -65,20 +65,12 @@ void for_each_chunk(std::int64_t count, std::int64_t size, bool parallel, Body b
         body(chunk, chunk * size, std::min(count, (chunk + 1) * size));
 }
 
-// Inside a parallel region: this thread's index and the region's thread count (0 and 1 outside
-// one, or without OpenMP).
+// Inside a parallel region: this thread's index (0 outside one, or without OpenMP).
 inline int thread_index() {
 #ifdef _OPENMP
     return omp_get_thread_num();
 #else
     return 0;
-#endif
-}
-inline int team_size() {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
 #endif
 }
 

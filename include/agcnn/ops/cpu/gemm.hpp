@@ -10,8 +10,8 @@
 // block in order), so the result does not depend on the thread count.
 //
 // Method (the BLIS loop nest, with A left in place): c is cut into slices the threads take in
-// turn (see sgemm_with); each thread, for each block of kDepth rows of B and kWidth columns of its slice,
-// packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and
+// turn (see sgemm_with); for each block of kDepth rows of B and kWidth columns of its slice, a
+// thread packs the block into panels of NR columns (zero-padded; in its thread_scratch.hpp buffer) and
 // runs a register-blocked kernel (gemm_kernels.hpp) on every (MR-row tile, panel) pair. AVX-512
 // or AVX2+FMA is chosen at run time, and the tile shape per product by its column count
 // (kernels_for: narrow tiles for few columns, same bits); a CPU
@@ -291,13 +291,13 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
     const std::int64_t unit = split_rows ? set.mr : set.nr, extent = split_rows ? m : n;
     const std::int64_t units = (extent + unit - 1) / unit;
     const std::int64_t threads = m * n * k > 262144 ? std::min<std::int64_t>(num_threads(), units) : 1;
+    // At most `units` slices (unit <= kMinSliceExtent, threads <= units): none is empty.
     const std::int64_t slices = threads == 1 ? 1
         : std::clamp(units * unit / kMinSliceExtent, threads, threads * kSlicesPerThread);
 #pragma omp parallel for schedule(dynamic) num_threads(int(threads)) if (threads > 1)
     for (std::int64_t s = 0; s < slices; ++s) {
-        const std::int64_t begin = std::min(extent, units * s / slices * unit);
+        const std::int64_t begin = units * s / slices * unit;
         const std::int64_t end = std::min(extent, units * (s + 1) / slices * unit);
-        if (begin >= end) continue;
         if (split_rows)
             sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue);
         else
