@@ -8,7 +8,8 @@
 // 1e-5 the op tests use for the float forward). Results must not depend on the thread count
 // (bit-identical with 1, 2 and 4 threads). Winograd F(2x2, 3x3) (ops/cpu/winograd.hpp) is held to
 // the same 1e-5 against the same double reference, and must be bit-identical for 1, 2 and 3
-// threads.
+// threads. The forward convolution that reads its patches in place (ops/cpu/conv_in_place.hpp)
+// must give im2col + sgemm's bits exactly.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -270,6 +271,60 @@ TEST_CASE("conv2d fast path matches the double-precision reference, forward and 
         CHECK(relative_error(dx, dxd) <= 1e-5);
         CHECK(relative_error(dw, dwd) <= 1e-5);
     }
+}
+
+TEST_CASE("conv2d in place: the bits of im2col + sgemm, with and without the epilogue, any thread count") {
+    struct Case {
+        Shape x, w;
+        std::int64_t stride, pad;
+    };
+    const Case cases[] = {
+        {{2, 37, 41, 3}, {8, 7, 7, 3}, 2, 3},      // the demo's stem: border rows and columns
+        {{1, 20, 20, 3}, {64, 7, 7, 3}, 2, 3},     // ResNet-50's stem
+        {{2, 9, 12, 16}, {24, 3, 3, 16}, 2, 1},    // strided 3x3
+        {{2, 7, 7, 32}, {64, 1, 1, 32}, 2, 0},     // strided 1x1: no border at all
+        {{2, 6, 9, 5}, {70, 3, 3, 5}, 1, 1},       // 3x3, odd channel counts, two panels
+        {{1, 8, 7, 16}, {20, 5, 5, 16}, 1, 0},     // K = 400: two GEMM blocks of kDepth
+        {{1, 11, 10, 40}, {12, 3, 3, 40}, 3, 2},   // K = 360, a stride of 3
+        {{3, 2, 2, 6}, {9, 3, 3, 6}, 1, 1},        // no window inside the image
+    };
+    Rng rng(17);
+    for (const Case& t : cases) {
+        const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " stride ", t.stride, " pad ", t.pad);
+        if (cpu::gemm_detail::kernels().mr == 0) break;  // not x86: the column matrix only
+        const std::int64_t rows = g.n * g.oh * g.ow;
+        const std::vector<float> x = random_floats(shape_numel(t.x), rng),
+                                 w = random_floats(shape_numel(t.w), rng),
+                                 scale = random_floats(g.o, rng), shift = random_floats(g.o, rng),
+                                 residual = random_floats(rows * g.o, rng);
+        std::vector<float> cols(rows * g.k());
+        cpu::im2col(cols.data(), x.data(), g.n, g);
+        const cpu::Epilogue epilogue{scale.data(), shift.data(), residual.data(), g.o, true};
+        for (const cpu::Epilogue* e : {static_cast<const cpu::Epilogue*>(nullptr), &epilogue}) {
+            std::vector<float> expected(rows * g.o);
+            cpu::sgemm(rows, g.o, g.k(), {cols.data(), g.k(), 1}, {w.data(), 1, g.k()},
+                       expected.data(), g.o, false, e);
+            for (int threads : {1, 2, 3}) {
+#ifdef _OPENMP
+                omp_set_num_threads(threads);
+#endif
+                std::vector<float> y(rows * g.o, std::nanf(""));
+                cpu::conv2d_forward_in_place(y.data(), x.data(), w.data(), g, e);
+                INFO("threads ", threads, " epilogue ", e != nullptr);
+                CHECK(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+    set_num_threads(0);
+    // Where conv2d_forward_fast takes it (x86): the demo's stem and ResNet-50's, not the 7- and
+    // 14-pixel rows of layers 3 and 4 with their 2.4 MB of filters, never a 1x1 stride-1.
+    const bool x86 = cpu::gemm_detail::kernels().mr != 0;
+    CHECK(cpu::conv_in_place_applies(conv_geometry({16, 128, 128, 3}, {8, 7, 7, 3}, 2, 3)) == x86);
+    CHECK(cpu::conv_in_place_applies(conv_geometry({1, 224, 224, 3}, {64, 7, 7, 3}, 2, 3)) == x86);
+    CHECK_FALSE(cpu::conv_in_place_applies(conv_geometry({1, 14, 14, 512}, {512, 3, 3, 512}, 2, 1)));
+    CHECK_FALSE(cpu::conv_in_place_applies(conv_geometry({1, 7, 7, 512}, {512, 3, 3, 512}, 1, 1)));
+    CHECK_FALSE(cpu::conv_in_place_applies(conv_geometry({1, 56, 56, 64}, {64, 1, 1, 64}, 1, 0)));
 }
 
 TEST_CASE("winograd: forward, dx and dw against the double-precision reference; any thread count") {

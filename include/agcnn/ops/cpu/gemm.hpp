@@ -19,10 +19,13 @@
 // which is also the reference the tests compare against: single-threaded Eigen on fixed blocks
 // of kEigenRows rows, spread over the threads (Eigen's sums depend on the block's shape, so the
 // blocks must not depend on the thread count).
+// Callers that run many products with the same B on their own threads (conv_in_place.hpp) pack
+// it once with pack_all and multiply with multiply_packed: the same loop nest, the same sums.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -35,9 +38,14 @@
 
 namespace agcnn::cpu {
 
+// Element (i, j) at data[i*row_stride + j*col_stride]. A (never B) may also be read in
+// segments of `segment` columns, each segment_stride apart: (i, j) at data[i*row_stride +
+// (j / segment)*segment_stride + (j % segment)*col_stride] (a convolution's patches in place:
+// conv_in_place.hpp; 0: no segments). Only the x86 kernels read segments.
 struct StridedMatrix {
     const float* data;
     std::int64_t row_stride, col_stride;
+    std::int64_t segment = 0, segment_stride = 0;
 };
 
 // What an Epilogue does to each finished element c[i, j]; null pointers skip their step.
@@ -74,8 +82,9 @@ inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::i
 constexpr std::int64_t kDepth = 256;  // rows of B per packed block: a 64-wide panel is 64 KB
 constexpr std::int64_t kWidth = 512;  // columns of B per packed block: 512 KB, fits L2
 
-using Kernel = void (*)(std::int64_t, const float*, std::int64_t, std::int64_t, const float*,
-                        float*, std::int64_t, std::int64_t, bool);
+using gemm_kernels::TileA;
+using Kernel = void (*)(std::int64_t, const TileA&, const float*, float*, std::int64_t,
+                        std::int64_t, bool);
 
 constexpr int kMaxTileRows = 12;
 
@@ -100,16 +109,16 @@ KernelSet make_set(const char* isa, int lanes, double column_cost, std::integer_
 #if AGCNN_X86_KERNELS
 template <int MR, int V>
 struct Avx512 {
-    static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
-                    const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
-        gemm_kernels::avx512<MR, V>(kc, a, rs, cs, b, c, ldc, nr, acc);
+    static void run(std::int64_t kc, const TileA& a, const float* b, float* c, std::int64_t ldc,
+                    std::int64_t nr, bool acc) {
+        gemm_kernels::avx512<MR, V>(kc, a, b, c, ldc, nr, acc);
     }
 };
 template <int MR, int V>
 struct Avx2 {
-    static void run(std::int64_t kc, const float* a, std::int64_t rs, std::int64_t cs,
-                    const float* b, float* c, std::int64_t ldc, std::int64_t nr, bool acc) {
-        gemm_kernels::avx2<MR, V>(kc, a, rs, cs, b, c, ldc, nr, acc);
+    static void run(std::int64_t kc, const TileA& a, const float* b, float* c, std::int64_t ldc,
+                    std::int64_t nr, bool acc) {
+        gemm_kernels::avx2<MR, V>(kc, a, b, c, ldc, nr, acc);
     }
 };
 
@@ -212,6 +221,7 @@ constexpr std::int64_t kEigenRows = 96;
 
 inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
                         const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate) {
+    AGCNN_CHECK(a.segment == 0, "sgemm: a segmented A needs the x86 kernels");
     using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
     const Eigen::Map<const Mat, 0, Strides> B(b.data, k, n, Strides(b.row_stride, b.col_stride));
@@ -228,6 +238,43 @@ inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const St
 
 struct GemmPacking;  // thread_scratch.hpp's tag of the packing buffer
 
+// The rows i.. of A from column p0 on, as a kernel reads them.
+inline TileA tile_a(const StridedMatrix& a, std::int64_t i, std::int64_t p0) {
+    if (a.segment == 0)
+        return {a.data + i * a.row_stride + p0 * a.col_stride, a.row_stride, a.col_stride, 0,
+                std::numeric_limits<std::int64_t>::max() / 2, 0};  // one segment: never ends
+    return {a.data + i * a.row_stride + p0 / a.segment * a.segment_stride, a.row_stride,
+            a.col_stride, p0 % a.segment, a.segment, a.segment_stride};
+}
+
+// c[i0:i1, j0:j0+nc] (+)= A[i0:i1, p0:p0+kc] B[p0:p0+kc, j0:j0+nc], B's panels packed at
+// `packed` (pack_panel, kc x nr each); `finish` (the epilogue after the last block) applied to
+// each finished tile.
+inline void run_tiles(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
+                      std::int64_t nc, std::int64_t p0, std::int64_t kc, const StridedMatrix& a,
+                      const float* packed, float* c, std::int64_t ldc, bool add,
+                      const Epilogue* finish) {
+    const std::int64_t panels = (nc + set.nr - 1) / set.nr;
+    for (std::int64_t i = i0; i < i1; i += set.mr) {
+        const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
+        const TileA tile = tile_a(a, i, p0);
+        for (std::int64_t panel = 0; panel < panels; ++panel) {
+            const std::int64_t col = j0 + panel * set.nr;
+            const std::int64_t cols = std::min<std::int64_t>(set.nr, j0 + nc - col);
+            // What the tile reads after its k loop, fetched while the loop runs.
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t j = 0; j < cols; j += 16) {
+                    if (add) __builtin_prefetch(c + (i + r) * ldc + col + j);
+                    if (finish && finish->residual)
+                        __builtin_prefetch(finish->residual + (i + r) * finish->ld_residual + col + j);
+                }
+            set.by_rows[rows](kc, tile, packed + panel * kc * set.nr, c + i * ldc + col, ldc, cols,
+                              add);
+            if (finish) apply_epilogue(*finish, c, ldc, i, i + rows, col, col + cols);
+        }
+    }
+}
+
 // c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
 inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
                         std::int64_t j1, std::int64_t k, const StridedMatrix& a,
@@ -235,7 +282,6 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
                         const Epilogue* epilogue) {
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
         const std::int64_t kc = std::min(kDepth, k - p0);
-        const bool add = accumulate || p0 > 0;
         const Epilogue* finish = p0 + kc == k ? epilogue : nullptr;
         for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
             const std::int64_t nc = std::min(kWidth, j1 - jb);
@@ -244,27 +290,38 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
             for (std::int64_t panel = 0; panel < panels; ++panel)
                 pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
                            std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
-            for (std::int64_t i = i0; i < i1; i += set.mr) {
-                const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
-                for (std::int64_t panel = 0; panel < panels; ++panel) {
-                    const std::int64_t col = jb + panel * set.nr;
-                    const std::int64_t cols = std::min<std::int64_t>(set.nr, j1 - col);
-                    // What the tile reads after its k loop, fetched while the loop runs.
-                    for (std::int64_t r = 0; r < rows; ++r)
-                        for (std::int64_t j = 0; j < cols; j += 16) {
-                            if (add) __builtin_prefetch(c + (i + r) * ldc + col + j);
-                            if (finish && finish->residual)
-                                __builtin_prefetch(finish->residual +
-                                                   (i + r) * finish->ld_residual + col + j);
-                        }
-                    set.by_rows[rows](kc, a.data + i * a.row_stride + p0 * a.col_stride,
-                                      a.row_stride, a.col_stride,
-                                      packed + panel * kc * set.nr, c + i * ldc + col, ldc,
-                                      cols, add);
-                    if (finish) apply_epilogue(*finish, c, ldc, i, i + rows, col, col + cols);
-                }
-            }
+            run_tiles(set, i0, i1, jb, nc, p0, kc, a, packed, c, ldc, accumulate || p0 > 0, finish);
         }
+    }
+}
+
+// All of B [k, n] packed once, for many products with the same B (a convolution's weights,
+// shared by the threads that take its output rows): blocks of kDepth rows, each as
+// pack_panel's panels over all n columns. packed_size floats.
+inline std::int64_t packed_size(const KernelSet& set, std::int64_t k, std::int64_t n) {
+    return k * ((n + set.nr - 1) / set.nr) * set.nr;
+}
+inline void pack_all(const KernelSet& set, std::int64_t k, std::int64_t n, const StridedMatrix& b,
+                     float* packed) {
+    const std::int64_t panels = (n + set.nr - 1) / set.nr;
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+        const std::int64_t kc = std::min(kDepth, k - p0);
+        for (std::int64_t panel = 0; panel < panels; ++panel)
+            pack_panel(packed + p0 * panels * set.nr + panel * kc * set.nr, b, p0, kc,
+                       panel * set.nr, std::min<std::int64_t>(set.nr, n - panel * set.nr), set.nr);
+    }
+}
+// c[i0:i1, :] (+)= A[i0:i1, :] B with B from pack_all, on the calling thread: the same sums
+// as sgemm_with (the same blocks of kDepth, in order).
+inline void multiply_packed(const KernelSet& set, std::int64_t i0, std::int64_t i1,
+                            std::int64_t n, std::int64_t k, const StridedMatrix& a,
+                            const float* packed, float* c, std::int64_t ldc, bool accumulate,
+                            const Epilogue* epilogue) {
+    const std::int64_t panels = (n + set.nr - 1) / set.nr;
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+        const std::int64_t kc = std::min(kDepth, k - p0);
+        run_tiles(set, i0, i1, 0, n, p0, kc, a, packed + p0 * panels * set.nr, c, ldc,
+                  accumulate || p0 > 0, p0 + kc == k ? epilogue : nullptr);
     }
 }
 

@@ -1,10 +1,10 @@
 // agcnn/ops/cpu/gemm_kernels.hpp — the register-blocked inner loops of cpu::sgemm (gemm.hpp).
 //
-// kernel<MR, V>(kc, a, rs_a, cs_a, b, c, ldc, nr, accumulate) computes one MR x NR tile,
-// NR = V vectors (AVX-512: 16 V floats, AVX2: 8 V):
-//   c[i, j] (+)= sum over p < kc of a[i * rs_a + p * cs_a] * b[p * NR + j],  i < MR, j < nr
-//   a: MR rows of A, read in place through its strides (A is never packed: in every GEMM of
-//      the conv ops either the rows or the columns of A are contiguous);
+// kernel<MR, V>(kc, a, b, c, ldc, nr, accumulate) computes one MR x NR tile, NR = V vectors
+// (AVX-512: 16 V floats, AVX2: 8 V):
+//   c[i, j] (+)= sum over p < kc of A(i, p) * b[p * NR + j],  i < MR, j < nr
+//   a: where the MR rows of A are (TileA below), read in place (A is never packed: in every
+//      GEMM of the conv ops either the rows or the columns of A are contiguous);
 //   b: a packed panel, kc rows of NR floats (columns past the matrix's edge hold zeros);
 //   c: row-major with row stride ldc; only the first nr <= NR columns are written;
 //   accumulate: add to c (true) or overwrite it (false).
@@ -18,7 +18,7 @@
 // one at run time (__builtin_cpu_supports), whatever -march the program was built with. That
 // attribute cannot depend on a template parameter, so the two kernels are written out twice
 // (same loop, 512- or 256-bit intrinsics).
-// Off x86 (AGCNN_X86_KERNELS is 0) this header declares nothing and gemm.hpp uses Eigen's
+// Off x86 (AGCNN_X86_KERNELS is 0) this header declares only TileA and gemm.hpp uses Eigen's
 // product, plain C++ that Eigen vectorises for the target (NEON on aarch64).
 #pragma once
 
@@ -30,6 +30,21 @@
 #else
 #define AGCNN_X86_KERNELS 0
 #endif
+
+namespace agcnn::cpu::gemm_kernels {
+
+// Where a tile reads A: A(i, p) = a[i * rs + s * segment_stride + q * cs] with q0 + p = s *
+// segment + q (q < segment). A plain strided matrix is one segment (segment >= kc,
+// segment_stride unused); a convolution's patches read in place from its input are one segment
+// per filter row (ops/cpu/conv_in_place.hpp). Either way p runs in order, so the sums are the
+// same FMA chain.
+struct TileA {
+    const float* a;
+    std::int64_t rs, cs;
+    std::int64_t q0, segment, segment_stride;
+};
+
+}  // namespace agcnn::cpu::gemm_kernels
 
 #if AGCNN_X86_KERNELS
 #include <immintrin.h>
@@ -49,8 +64,7 @@ constexpr Shape kAvx512Shapes[] = {{6, 4, 1.0}, {12, 2, 1.15}, {12, 1, 1.5}};
 constexpr Shape kAvx2Shapes[] = {{6, 2, 1.0}, {12, 1, 1.5}};
 
 template <int MR, int V>
-__attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float* a,
-                                                    std::int64_t rs_a, std::int64_t cs_a,
+__attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const TileA& a,
                                                     const float* b, float* c, std::int64_t ldc,
                                                     std::int64_t nr, bool accumulate) {
     constexpr int NR = 16 * V;
@@ -59,16 +73,20 @@ __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float*
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
-    for (std::int64_t p = 0; p < kc; ++p) {
-        __m512 row[V];
+    const std::int64_t rs = a.rs, cs = a.cs;
+    const float* segment = a.a;
+    for (std::int64_t p = 0, q = a.q0; p < kc; segment += a.segment_stride, q = 0) {
+        const std::int64_t end = std::min(kc, p + a.segment - q);
+        for (const float* ap = segment + q * cs; p < end; ++p, ap += cs) {
+            __m512 row[V];
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) row[v] = _mm512_loadu_ps(b + p * NR + 16 * v);
-        const float* ap = a + p * cs_a;
+            for (int v = 0; v < V; ++v) row[v] = _mm512_loadu_ps(b + p * NR + 16 * v);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; ++i) {
-            const __m512 ai = _mm512_set1_ps(ap[i * rs_a]);
+            for (int i = 0; i < MR; ++i) {
+                const __m512 ai = _mm512_set1_ps(ap[i * rs]);
 #pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, row[v], acc[i][v]);
+                for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, row[v], acc[i][v]);
+            }
         }
     }
     // Vector v holds columns 16 v .. 16 v + 15; columns at or past nr are left alone (masked).
@@ -86,9 +104,8 @@ __attribute__((target("avx512f,fma"))) void avx512(std::int64_t kc, const float*
 }
 
 template <int MR, int V>
-__attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const float* a, std::int64_t rs_a,
-                                               std::int64_t cs_a, const float* b, float* c,
-                                               std::int64_t ldc, std::int64_t nr,
+__attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const TileA& a, const float* b,
+                                               float* c, std::int64_t ldc, std::int64_t nr,
                                                bool accumulate) {
     constexpr int NR = 8 * V;
     __m256 acc[MR][V];
@@ -96,16 +113,20 @@ __attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const float* a, s
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) acc[i][v] = _mm256_setzero_ps();
-    for (std::int64_t p = 0; p < kc; ++p) {
-        __m256 row[V];
+    const std::int64_t rs = a.rs, cs = a.cs;
+    const float* segment = a.a;
+    for (std::int64_t p = 0, q = a.q0; p < kc; segment += a.segment_stride, q = 0) {
+        const std::int64_t end = std::min(kc, p + a.segment - q);
+        for (const float* ap = segment + q * cs; p < end; ++p, ap += cs) {
+            __m256 row[V];
 #pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) row[v] = _mm256_loadu_ps(b + p * NR + 8 * v);
-        const float* ap = a + p * cs_a;
+            for (int v = 0; v < V; ++v) row[v] = _mm256_loadu_ps(b + p * NR + 8 * v);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; ++i) {
-            const __m256 ai = _mm256_broadcast_ss(ap + i * rs_a);
+            for (int i = 0; i < MR; ++i) {
+                const __m256 ai = _mm256_broadcast_ss(ap + i * rs);
 #pragma GCC unroll 2
-            for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ai, row[v], acc[i][v]);
+                for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(ai, row[v], acc[i][v]);
+            }
         }
     }
     // As in avx512, with AVX's masked load and store (mask: the lane's sign bit).
