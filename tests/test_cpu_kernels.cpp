@@ -327,6 +327,44 @@ TEST_CASE("conv2d in place: the bits of im2col + sgemm, with and without the epi
     CHECK_FALSE(cpu::conv_in_place_applies(conv_geometry({1, 56, 56, 64}, {64, 1, 1, 64}, 1, 0)));
 }
 
+TEST_CASE("conv2d in place: the transposed weight gradient has the column matrix's bits, any thread count") {
+    struct Case {
+        Shape x, w;
+        std::int64_t stride, pad;
+    };
+    const Case cases[] = {
+        {{2, 32, 32, 3}, {8, 7, 7, 3}, 2, 3},     // the demo's stem (16 x 16 outputs: one block an image)
+        {{3, 16, 32, 8}, {8, 3, 3, 8}, 1, 1},     // the demo's first stage, two blocks an image
+        {{2, 32, 32, 16}, {16, 3, 3, 16}, 2, 1},  // strided 3x3
+        {{1, 16, 16, 6}, {70, 5, 5, 6}, 1, 2},    // two panels of columns, KW*C = 30 rows a tile row
+    };
+    Rng rng(19);
+    for (const Case& t : cases) {
+        const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " stride ", t.stride, " pad ", t.pad);
+        REQUIRE((g.oh * g.ow) % cpu::gemm_detail::kDepth == 0);
+        if (!cpu::weight_gradient_in_place_applies(g)) break;  // not x86: the column matrix only
+        const std::int64_t rows = g.n * g.oh * g.ow, k = g.k();
+        const std::vector<float> x = random_floats(shape_numel(t.x), rng),
+                                 dy = random_floats(rows * g.o, rng);
+        std::vector<float> cols(rows * k), expected(k * g.o);
+        cpu::im2col(cols.data(), x.data(), g.n, g);
+        cpu::sgemm(k, g.o, rows, {cols.data(), 1, k}, {dy.data(), g.o, 1}, expected.data(), g.o, false);
+        for (int threads : {1, 2, 3}) {
+#ifdef _OPENMP
+            omp_set_num_threads(threads);
+#endif
+            std::vector<float> got(k * g.o, std::nanf(""));
+            cpu::weight_gradient_in_place(got.data(), dy.data(), x.data(), g);
+            INFO("threads ", threads);
+            CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+        }
+    }
+    set_num_threads(0);
+    // Not where a block of kDepth pixels would span two images.
+    CHECK_FALSE(cpu::weight_gradient_in_place_applies(conv_geometry({2, 14, 14, 8}, {8, 3, 3, 8}, 1, 1)));
+}
+
 TEST_CASE("winograd: forward, dx and dw against the double-precision reference; any thread count") {
     struct Case {
         Shape x, w;

@@ -18,7 +18,8 @@
 // (ops/cpu/gemm.hpp, own AVX-512/AVX2 kernels) and the column matrix in a reused workspace,
 // tested against the templates in tests/test_cpu_kernels.cpp. 3x3 stride-1 convolutions may go
 // to Winograd instead (ops/cpu/winograd.hpp; which, and when: ops/cpu/winograd_choice.hpp); on
-// x86 the others' forward pass reads its patches in place instead of from a column matrix
+// x86 the others' forward pass and (where the image's output is whole GEMM blocks) their
+// transposed weight gradient read the patches in place instead of from a column matrix
 // (ops/cpu/conv_in_place.hpp: the same bits).
 #pragma once
 
@@ -170,6 +171,12 @@ inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const fl
     float* transposed = dw && weight_gradient_transposed(chunk * out_rows_per_image, k, g.o)
                             ? workspace(1, k * g.o)
                             : nullptr;
+    if (transposed && weight_gradient_in_place_applies(g)) {  // conv_in_place.hpp: same bits
+        weight_gradient_in_place(transposed, dy, x, g);
+        finish_weight_gradient(dw, transposed, k, g.o);
+        dw = nullptr;
+        if (!dx) return;
+    }
     if (g.is_pointwise()) {
         const std::int64_t rows = g.n * out_rows_per_image;
         if (dx) sgemm(rows, k, g.o, {dy, g.o, 1}, {w, k, 1}, dx, k, false);

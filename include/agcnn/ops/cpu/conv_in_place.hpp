@@ -44,14 +44,17 @@ inline bool conv_in_place_applies(const ConvGeometry& g) {
            g.k() * g.o <= kMaxFilterFloats;
 }
 
-struct ConvInPlace;  // thread_scratch.hpp's tag: slot 0 the packed filters, slot 1 border rows
+// thread_scratch.hpp's tag: slot 0 the packed filters (forward) or dy (weight gradient), slot 1
+// border rows, slot 2 the zero-padded input.
+struct ConvInPlace;
+constexpr int kConvInPlaceSlots = 3;
 
 inline void conv2d_forward_in_place(float* y, const float* x, const float* w, const ConvGeometry& g,
                                     const Epilogue* epilogue = nullptr) {
     using namespace gemm_detail;
     const std::int64_t k = g.k();
     const KernelSet& set = kernels_for(g.o);
-    float* packed = thread_scratch<float, ConvInPlace, 2>(0, packed_size(set, k, g.o));
+    float* packed = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, k, g.o));
     pack_all(set, k, g.o, {w, 1, k}, packed);  // B = w^T [K, O]
     // Output columns [ox_lo, ox_hi) have their window inside the image's width.
     const std::int64_t ox_lo = std::min(g.ow, (g.pad + g.stride - 1) / g.stride);
@@ -72,7 +75,7 @@ inline void conv2d_forward_in_place(float* y, const float* x, const float* w, co
         // Pixels [p0, p1) from patch rows copied into this thread's buffer.
         auto copied = [&](std::int64_t p0, std::int64_t p1) {
             if (p1 <= p0) return;
-            float* rows = thread_scratch<float, ConvInPlace, 2>(1, (p1 - p0) * k);
+            float* rows = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(1, (p1 - p0) * k);
             for (std::int64_t ox = p0; ox < p1; ++ox) patch_row(rows + (ox - p0) * k, x, n, oy, ox, g);
             multiply(p0, p1, {rows, k, 1});
         };
@@ -84,6 +87,60 @@ inline void conv2d_forward_in_place(float* y, const float* x, const float* w, co
         const float* corner = x + ((n * g.h + iy0) * g.w + ox_lo * g.stride - g.pad) * g.c;
         multiply(ox_lo, ox_hi, {corner, g.stride * g.c, 1, g.kw * g.c, g.w * g.c});
         copied(ox_hi, g.ow);
+    }
+}
+
+// The weight gradient in its transposed form, dw^T [K, O] = cols^T [K, rows] dy [rows, O]
+// (conv2d.hpp's weight_gradient_transposed: m = K, the product's rows are patch positions),
+// with cols read in place from a zero-padded copy of x: a tile's rows lie within one filter row
+// (KW*C consecutive values of the padded x), and the pixels of one output row are stride*C
+// apart, the output rows segments stride padded rows apart. Applies when a block of kDepth
+// pixels never spans two images (OH*OW a multiple of kDepth: the demo's stem and first stage,
+// ResNet-50's stem at 224), so that the sums are sgemm's over the column matrix, block for
+// block, whatever the column matrix's chunking (tested bit for bit).
+inline bool weight_gradient_in_place_applies(const ConvGeometry& g) {
+    return gemm_detail::kernels().mr != 0 && !g.is_pointwise() &&
+           (g.oh * g.ow) % gemm_detail::kDepth == 0;
+}
+
+// transposed [K, O] = cols^T dy over all N images (overwritten).
+inline void weight_gradient_in_place(float* transposed, const float* dy, const float* x,
+                                     const ConvGeometry& g) {
+    using namespace gemm_detail;
+    const std::int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad, run = g.kw * g.c;
+    const std::int64_t pixels = g.oh * g.ow, rows = g.n * pixels;
+    float* padded = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(2, g.n * hp * wp * g.c);
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < g.n * hp; ++t) {
+        const std::int64_t n = t / hp, iy = t % hp - g.pad;
+        float* dst = padded + t * wp * g.c;
+        if (iy < 0 || iy >= g.h) {
+            std::fill(dst, dst + wp * g.c, 0.0f);
+            continue;
+        }
+        std::fill(dst, dst + g.pad * g.c, 0.0f);
+        std::copy(x + (n * g.h + iy) * g.w * g.c, x + (n * g.h + iy + 1) * g.w * g.c, dst + g.pad * g.c);
+        std::fill(dst + (g.pad + g.w) * g.c, dst + wp * g.c, 0.0f);
+    }
+    const KernelSet& set = kernels_for(g.o);
+    const std::int64_t panels = (g.o + set.nr - 1) / set.nr;
+    float* packed = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, rows, g.o));
+    pack_all(set, rows, g.o, {dy, g.o, 1}, packed);
+    const std::int64_t tiles_per_row = (run + set.mr - 1) / set.mr;
+#pragma omp parallel for schedule(dynamic)
+    for (std::int64_t t = 0; t < g.kh * tiles_per_row; ++t) {
+        const std::int64_t ky = t / tiles_per_row, r0 = t % tiles_per_row * set.mr;
+        const std::int64_t tile_rows = std::min<std::int64_t>(set.mr, run - r0);
+        float* c = transposed + (ky * run + r0) * g.o;
+        for (std::int64_t p0 = 0; p0 < rows; p0 += kDepth) {  // every block is whole
+            const std::int64_t n = p0 / pixels, oy = p0 % pixels / g.ow, ox = p0 % pixels % g.ow;
+            const TileA a{padded + ((n * hp + oy * g.stride + ky) * wp) * g.c + r0, 1,
+                          g.stride * g.c, ox, g.ow, g.stride * wp * g.c};
+            for (std::int64_t panel = 0; panel < panels; ++panel)
+                set.by_rows[tile_rows](kDepth, a, packed + p0 * panels * set.nr + panel * kDepth * set.nr,
+                                       c + panel * set.nr, g.o,
+                                       std::min<std::int64_t>(set.nr, g.o - panel * set.nr), p0 > 0);
+        }
     }
 }
 
