@@ -123,7 +123,6 @@ inline void weight_gradient_in_place(float* transposed, const float* dy, const f
         std::fill(dst + (g.pad + g.w) * g.c, dst + wp * g.c, 0.0f);
     }
     const KernelSet& set = kernels_for(g.o);
-    const std::int64_t panels = (g.o + set.nr - 1) / set.nr;
     float* packed = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, rows, g.o));
     pack_all(set, rows, g.o, {dy, g.o, 1}, packed);
     const std::int64_t tiles_per_row = (run + set.mr - 1) / set.mr;
@@ -133,13 +132,12 @@ inline void weight_gradient_in_place(float* transposed, const float* dy, const f
         const std::int64_t tile_rows = std::min<std::int64_t>(set.mr, run - r0);
         float* c = transposed + (ky * run + r0) * g.o;
         for (std::int64_t p0 = 0; p0 < rows; p0 += kDepth) {  // every block is whole
-            const std::int64_t n = p0 / pixels, oy = p0 % pixels / g.ow, ox = p0 % pixels % g.ow;
-            const TileA a{padded + ((n * hp + oy * g.stride + ky) * wp) * g.c + r0, 1,
-                          g.stride * g.c, ox, g.ow, g.stride * wp * g.c};
-            for (std::int64_t panel = 0; panel < panels; ++panel)
-                set.by_rows[tile_rows](kDepth, a, packed + p0 * panels * set.nr + panel * kDepth * set.nr,
-                                       c + panel * set.nr, g.o,
-                                       std::min<std::int64_t>(set.nr, g.o - panel * set.nr), p0 > 0);
+            // Image n's patches at filter row ky, columns r0..: A(i, p) for pixel p of the image.
+            const std::int64_t n = p0 / pixels;
+            const StridedMatrix image{padded + (n * hp + ky) * wp * g.c + r0, 1, g.stride * g.c,
+                                      g.ow, g.stride * wp * g.c};
+            run_tiles(set, 0, tile_rows, 0, g.o, p0 % pixels, kDepth, image,
+                      packed + block_offset(set, g.o, p0), c, g.o, p0 > 0, nullptr);
         }
     }
 }

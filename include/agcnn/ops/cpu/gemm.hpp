@@ -238,6 +238,9 @@ inline void eigen_sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const St
 
 struct GemmPacking;  // thread_scratch.hpp's tag of the packing buffer
 
+// Panels of NR columns that cover n columns.
+inline std::int64_t panel_count(const KernelSet& set, std::int64_t n) { return (n + set.nr - 1) / set.nr; }
+
 // The rows i.. of A from column p0 on, as a kernel reads them.
 inline TileA tile_a(const StridedMatrix& a, std::int64_t i, std::int64_t p0) {
     if (a.segment == 0)
@@ -254,7 +257,7 @@ inline void run_tiles(const KernelSet& set, std::int64_t i0, std::int64_t i1, st
                       std::int64_t nc, std::int64_t p0, std::int64_t kc, const StridedMatrix& a,
                       const float* packed, float* c, std::int64_t ldc, bool add,
                       const Epilogue* finish) {
-    const std::int64_t panels = (nc + set.nr - 1) / set.nr;
+    const std::int64_t panels = panel_count(set, nc);
     for (std::int64_t i = i0; i < i1; i += set.mr) {
         const std::int64_t rows = std::min<std::int64_t>(set.mr, i1 - i);
         const TileA tile = tile_a(a, i, p0);
@@ -285,7 +288,7 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
         const Epilogue* finish = p0 + kc == k ? epilogue : nullptr;
         for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
             const std::int64_t nc = std::min(kWidth, j1 - jb);
-            const std::int64_t panels = (nc + set.nr - 1) / set.nr;
+            const std::int64_t panels = panel_count(set, nc);
             float* packed = thread_scratch<float, GemmPacking>(0, panels * kc * set.nr);
             for (std::int64_t panel = 0; panel < panels; ++panel)
                 pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
@@ -297,17 +300,20 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
 
 // All of B [k, n] packed once, for many products with the same B (a convolution's weights,
 // shared by the threads that take its output rows): blocks of kDepth rows, each as
-// pack_panel's panels over all n columns. packed_size floats.
+// pack_panel's panels over all n columns. packed_size floats; the block of rows p0.. (a
+// multiple of kDepth) starts block_offset floats in.
 inline std::int64_t packed_size(const KernelSet& set, std::int64_t k, std::int64_t n) {
-    return k * ((n + set.nr - 1) / set.nr) * set.nr;
+    return k * panel_count(set, n) * set.nr;
+}
+inline std::int64_t block_offset(const KernelSet& set, std::int64_t n, std::int64_t p0) {
+    return p0 * panel_count(set, n) * set.nr;
 }
 inline void pack_all(const KernelSet& set, std::int64_t k, std::int64_t n, const StridedMatrix& b,
                      float* packed) {
-    const std::int64_t panels = (n + set.nr - 1) / set.nr;
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
         const std::int64_t kc = std::min(kDepth, k - p0);
-        for (std::int64_t panel = 0; panel < panels; ++panel)
-            pack_panel(packed + p0 * panels * set.nr + panel * kc * set.nr, b, p0, kc,
+        for (std::int64_t panel = 0; panel < panel_count(set, n); ++panel)
+            pack_panel(packed + block_offset(set, n, p0) + panel * kc * set.nr, b, p0, kc,
                        panel * set.nr, std::min<std::int64_t>(set.nr, n - panel * set.nr), set.nr);
     }
 }
@@ -317,10 +323,9 @@ inline void multiply_packed(const KernelSet& set, std::int64_t i0, std::int64_t 
                             std::int64_t n, std::int64_t k, const StridedMatrix& a,
                             const float* packed, float* c, std::int64_t ldc, bool accumulate,
                             const Epilogue* epilogue) {
-    const std::int64_t panels = (n + set.nr - 1) / set.nr;
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
         const std::int64_t kc = std::min(kDepth, k - p0);
-        run_tiles(set, i0, i1, 0, n, p0, kc, a, packed + p0 * panels * set.nr, c, ldc,
+        run_tiles(set, i0, i1, 0, n, p0, kc, a, packed + block_offset(set, n, p0), c, ldc,
                   accumulate || p0 > 0, p0 + kc == k ? epilogue : nullptr);
     }
 }
