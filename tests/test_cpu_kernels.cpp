@@ -365,6 +365,48 @@ TEST_CASE("conv2d in place: the transposed weight gradient has the column matrix
     CHECK_FALSE(cpu::weight_gradient_in_place_applies(conv_geometry({2, 14, 14, 8}, {8, 3, 3, 8}, 1, 1)));
 }
 
+TEST_CASE("conv2d in place: the input gradient has the bits of sgemm + col2im, any thread count") {
+    struct Case {
+        Shape x, w;
+        std::int64_t stride, pad;
+    };
+    const Case cases[] = {
+        {{2, 16, 16, 8}, {8, 3, 3, 8}, 1, 1},       // the demo's first stage
+        {{2, 9, 7, 16}, {24, 3, 3, 16}, 2, 1},      // strided 3x3, odd sizes
+        {{2, 8, 8, 32}, {64, 1, 1, 32}, 2, 0},      // a downsampling 1x1
+        {{1, 20, 18, 3}, {8, 7, 7, 3}, 2, 3},       // a stem: taps past both edges (correct,
+                                                    // though not used: slower at 3 channels)
+        {{1, 6, 11, 70}, {256, 5, 5, 70}, 1, 2},    // O = kDepth; two panels of columns
+        {{3, 5, 5, 6}, {5, 3, 3, 6}, 3, 0},         // stride 3, no padding: pixels no tap reaches
+    };
+    Rng rng(23);
+    for (const Case& t : cases) {
+        const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " stride ", t.stride, " pad ", t.pad);
+        if (cpu::gemm_detail::kernels().mr == 0) break;  // not x86: the column matrix only
+        const std::int64_t rows = g.n * g.oh * g.ow, k = g.k();
+        const std::vector<float> w = random_floats(shape_numel(t.w), rng),
+                                 dy = random_floats(rows * g.o, rng);
+        std::vector<float> cols(rows * k), expected(shape_numel(t.x));
+        cpu::sgemm(rows, k, g.o, {dy.data(), g.o, 1}, {w.data(), k, 1}, cols.data(), k, false);
+        cpu::col2im(expected.data(), cols.data(), g.n, g);
+        for (int threads : {1, 2, 3}) {
+#ifdef _OPENMP
+            omp_set_num_threads(threads);
+#endif
+            std::vector<float> got(expected.size(), std::nanf(""));
+            cpu::input_gradient_in_place(got.data(), dy.data(), w.data(), g);
+            INFO("threads ", threads);
+            CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+        }
+    }
+    set_num_threads(0);
+    // Not where the sum over the outputs would be two blocks of the column GEMM.
+    CHECK_FALSE(cpu::input_gradient_in_place_applies(conv_geometry({1, 8, 8, 8}, {257, 3, 3, 8}, 1, 1)));
+    CHECK_FALSE(cpu::input_gradient_in_place_applies(conv_geometry({1, 8, 8, 8}, {8, 1, 1, 8}, 1, 0)));
+    CHECK_FALSE(cpu::input_gradient_in_place_applies(conv_geometry({1, 32, 32, 3}, {8, 7, 7, 3}, 2, 3)));
+}
+
 TEST_CASE("winograd: forward, dx and dw against the double-precision reference; any thread count") {
     struct Case {
         Shape x, w;

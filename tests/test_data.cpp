@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -491,6 +492,23 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
         CHECK(a[i].geometry.size() == a[i].names.size());
     }
     CHECK(a[0].names != c[0].names);  // another epoch, another order
+    // An input cache leaves every batch as it was, in this epoch and the next (read from it).
+    LoaderConfig cached_config = config;
+    cached_config.transform = eval_transform(32);
+    cached_config.cache = std::make_shared<InputCache>(std::size_t(1) << 24);
+    LoaderConfig plain_config = cached_config;
+    plain_config.cache = nullptr;
+    Loader cached_loader(select(d.records, d.split.train), source, cached_config);
+    Loader plain_loader(select(d.records, d.split.train), source, plain_config);
+    for (int epoch : {0, 1}) {
+        const auto with = epoch_batches(cached_loader, epoch), without = epoch_batches(plain_loader, epoch);
+        REQUIRE(with.size() == without.size());
+        for (std::size_t i = 0; i < with.size(); ++i) {
+            CHECK(with[i].names == without[i].names);
+            CHECK(with[i].images.to_vector() == without[i].images.to_vector());
+        }
+    }
+    CHECK(cached_config.cache->bytes() >= std::size_t(one.size()) * 32 * 32);
     const auto resumed = epoch_batches(one, 2, 2);
     REQUIRE(resumed.size() == a.size() - 2);
     CHECK(resumed[0].images.to_vector() == a[2].images.to_vector());
@@ -520,6 +538,60 @@ TEST_CASE("loader: batches depend on (seed, epoch) only, not on workers; resume 
     Loader broken(bad, source, config);
     broken.start_epoch(0);
     CHECK(error_of([&] { broken.next(); }).find("/nonexistent/x.png") != std::string::npos);
+}
+
+TEST_CASE("input cache: the bits of render_input for 8-bit and deep sources, jitter included; bounded") {
+    // A non-square 8-bit source and a deep one with fine structure (area averages and bilinear
+    // weights both matter).
+    GrayImage eight{300, 220, {}};
+    for (int i = 0; i < 300 * 220; ++i) eight.pixels.push_back(static_cast<std::uint8_t>((i * 37) % 251));
+    GrayImage deep{300, 220, {}};
+    deep.deep.resize(300 * 220);
+    for (std::size_t i = 0; i < deep.deep.size(); ++i) deep.deep[i] = static_cast<std::uint16_t>((i * 7919) % 65536);
+    deep.pixels.resize(deep.deep.size());
+    TransformConfig t = train_transform(48);
+    t.contrast_jitter = 0.1;
+    InputCache cache(std::size_t(1) << 20);
+    for (const GrayImage* source : {&eight, &deep}) {
+        const std::string name = source == &eight ? "eight.png" : "deep.png";
+        for (std::uint64_t seed = 0; seed < 4; ++seed) {
+            Rng geometry_rng(seed);
+            const CropGeometry g = sample_geometry(t, source->width, source->height, geometry_rng);
+            for (int visit = 0; visit < 2; ++visit) {  // the first computes, the second reads the cache
+                std::vector<float> plain(48 * 48 * 3), cached(48 * 48 * 3);
+                Rng a(100 + seed), b(100 + seed);
+                render_input(*source, g, t, &a, plain.data());
+                render_input_cached(&cache, name, *source, g, t, &b, cached.data());
+                CHECK(std::memcmp(plain.data(), cached.data(), plain.size() * sizeof(float)) == 0);
+                CHECK(a.next_u64() == b.next_u64());  // the jitter drew the same numbers
+            }
+        }
+    }
+    // 8 regions (4 of 48 x 48 bytes, 4 of 48 x 48 x 2) and their keys.
+    CHECK(cache.bytes() > 4 * 48 * 48 * 3);
+    CHECK(cache.bytes() < 4 * 48 * 48 * 3 + 8 * 200);
+    // Past the budget nothing is kept, and the output is still right.
+    InputCache small(48 * 48 + 300);  // one region and its key
+    Rng rng(0);
+    const CropGeometry g = sample_geometry(eval_transform(48), 300, 220, rng);
+    std::vector<float> plain(48 * 48 * 3), cached(48 * 48 * 3);
+    for (const char* name : {"a.png", "b.png", "c.png"}) {
+        render_input(eight, g, eval_transform(48), nullptr, plain.data());
+        render_input_cached(&small, name, eight, g, eval_transform(48), nullptr, cached.data());
+        CHECK(plain == cached);
+    }
+    CHECK(small.bytes() <= 48 * 48 + 300);
+    CHECK(small.bytes() > 0);
+    // A local crop through the cache: the same bits, and the crop's own entry.
+    const std::size_t before = small.bytes();
+    InputCache crops(std::size_t(1) << 20);
+    std::vector<float> crop_plain(32 * 32 * 3), crop_cached(32 * 32 * 3);
+    const Box box{10, 12, 30, 40};
+    crop_local(eight, g, box, 32, eval_transform(48), crop_plain.data());
+    crop_local(eight, g, box, 32, eval_transform(48), crop_cached.data(), &crops, "a.png");
+    CHECK(crop_plain == crop_cached);
+    CHECK(crops.bytes() >= 32 * 32);
+    CHECK(small.bytes() == before);
 }
 
 TEST_CASE("transforms: the shorter side is resized and the aspect ratio kept; squares as before") {

@@ -30,6 +30,7 @@
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/data/batch.hpp"
 #include "agcnn/data/image_source.hpp"
+#include "agcnn/data/input_cache.hpp"
 #include "agcnn/data/records.hpp"
 #include "agcnn/data/transforms.hpp"
 
@@ -43,6 +44,9 @@ struct LoaderConfig {
     int workers = 2;
     int prefetch = 4;         // batches built ahead of the consumer
     TransformConfig transform = eval_transform();
+    // Keeps the resampled inputs across epochs (input_cache.hpp); null: resample every time. Worth
+    // it only when the crop is the same every epoch (no random crop or flip).
+    std::shared_ptr<InputCache> cache;
 };
 
 // The records of one split, in split order.
@@ -145,7 +149,8 @@ public:
                     (0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(position) + 1)));
             std::shared_ptr<const GrayImage> image = source_->load(record);
             const CropGeometry g = sample_geometry(config_.transform, image->width, image->height, rng);
-            render_input(*image, g, config_.transform, &rng, batch.images.data() + i * s * s * 3);
+            render_input_cached(config_.cache.get(), record.name, *image, g, config_.transform, &rng,
+                                batch.images.data() + i * s * s * 3);
             std::copy(record.labels.begin(), record.labels.end(), batch.labels.data() + i * model::kLabelCount);
             batch.names.push_back(record.name);
             batch.geometry.push_back(g);

@@ -16,7 +16,7 @@
 #include "agcnn/core/geometry.hpp"
 #include "agcnn/core/tensor.hpp"
 #include "agcnn/data/batch.hpp"
-#include "agcnn/data/transforms.hpp"
+#include "agcnn/data/input_cache.hpp"
 #include "agcnn/model/labels.hpp"
 
 namespace agcnn::data {
@@ -58,14 +58,16 @@ inline Box box_in_original(const Box& box, const CropGeometry& g, int original_w
 }
 
 // The normalised [output_size, output_size, 3] local input of one image, written to `out`.
-// `t` supplies the contrast enhancement (no jitter: the crop is not augmented again).
+// `t` supplies the contrast enhancement (no jitter: the crop is not augmented again). With a
+// cache, the resampled crop is kept under the image's `name` (the same bits).
 inline CropGeometry crop_local(const GrayImage& source, const CropGeometry& g, const Box& box,
-                               int output_size, const TransformConfig& t, float* out) {
+                               int output_size, const TransformConfig& t, float* out,
+                               InputCache* cache = nullptr, const std::string& name = {}) {
     AGCNN_CHECK(source.width == g.source_width && source.height == g.source_height, "local crop: source is ",
                 source.width, "x", source.height, " but the geometry was made for ", g.source_width, "x",
                 g.source_height);
     const CropGeometry local = map_box_to_source(g, box, output_size);
-    render_input(source, local, t, nullptr, out);
+    render_input_cached(cache, name, source, local, t, nullptr, out);
     return local;
 }
 
@@ -93,16 +95,20 @@ inline Batch inference_batch(std::vector<std::shared_ptr<const GrayImage>> sourc
     return b;
 }
 
-// The local inputs of a whole batch: [B, output_size, output_size, 3].
+// The local inputs of a whole batch: [B, output_size, output_size, 3]. With a cache, each crop
+// is kept under its image's name (batch.names).
 inline Tensor crop_local_batch(const Batch& batch, const std::vector<Box>& boxes, int output_size,
-                               const TransformConfig& t) {
+                               const TransformConfig& t, InputCache* cache = nullptr) {
     const std::size_t n = batch.sources.size();
     AGCNN_CHECK(boxes.size() == n && batch.geometry.size() == n, "local crop: ", boxes.size(), " boxes for ",
                 n, " images");
+    AGCNN_CHECK(cache == nullptr || batch.names.size() == n, "local crop: ", batch.names.size(),
+                " names for ", n, " images");
     Tensor out = Tensor::empty({static_cast<std::int64_t>(n), output_size, output_size, 3});
     const std::size_t stride = static_cast<std::size_t>(output_size) * output_size * 3;
     for (std::size_t i = 0; i < n; ++i)
-        crop_local(*batch.sources[i], batch.geometry[i], boxes[i], output_size, t, out.data() + i * stride);
+        crop_local(*batch.sources[i], batch.geometry[i], boxes[i], output_size, t, out.data() + i * stride, cache,
+                   cache ? batch.names[i] : std::string());
     return out;
 }
 

@@ -173,31 +173,55 @@ inline std::array<std::array<float, 256>, 3> intensity_tables(const std::uint8_t
     return tables;
 }
 
-// Writes the normalised [S, S, 3] input for `geometry` of `source` to `out`. A deep source is
-// resampled to 16 bits and mapped through 65536 levels, so no precision is lost to an 8-bit step.
-inline void render_input(const GrayImage& source, const CropGeometry& geometry, const TransformConfig& t,
-                         Rng* jitter, float* out) {
+// The grey levels of `geometry`'s region of a source at S x S, before the contrast tables: 8-bit,
+// or 16-bit for a deep source (gray16 set, gray8 empty).
+struct ResampledGray {
+    std::vector<std::uint8_t> gray8;
+    std::vector<std::uint16_t> gray16;
+
+    std::size_t bytes() const { return gray8.size() + 2 * gray16.size(); }
+};
+
+inline ResampledGray resample_input(const GrayImage& source, const CropGeometry& geometry) {
     const int s = geometry.input_size;
     const std::size_t count = static_cast<std::size_t>(s) * s;
     const Region region{geometry.x0, geometry.y0, geometry.width, geometry.height, geometry.hflip};
+    ResampledGray gray;
     if (source.is_deep()) {
-        std::vector<std::uint16_t> gray(count);
-        resample(source, region, s, s, gray.data());
-        const std::vector<double> level = intensity_levels(gray.data(), nullptr, count, 65536, t, jitter);
+        gray.gray16.resize(count);
+        resample(source, region, s, s, gray.gray16.data());
+    } else {
+        gray.gray8.resize(count);
+        resample(source, region, s, s, gray.gray8.data());
+    }
+    return gray;
+}
+
+// Writes the normalised [S, S, 3] input of resampled grey levels to `out`: the contrast
+// enhancement, the jitter (drawn from `jitter` when t.contrast_jitter > 0), ImageNet mean/std. A
+// deep image is mapped through 65536 levels, so no precision is lost to an 8-bit step.
+inline void normalise_input(const ResampledGray& gray, const TransformConfig& t, Rng* jitter, float* out) {
+    if (!gray.gray16.empty()) {
+        const std::size_t count = gray.gray16.size();
+        const std::vector<double> level = intensity_levels(gray.gray16.data(), nullptr, count, 65536, t, jitter);
         for (std::size_t i = 0; i < count; ++i) {
-            const float unit = static_cast<float>(std::clamp(level[gray[i]], 0.0, 65535.0) / 65535.0);
+            const float unit = static_cast<float>(std::clamp(level[gray.gray16[i]], 0.0, 65535.0) / 65535.0);
             for (int c = 0; c < 3; ++c) out[3 * i + c] = (unit - kImageNetMean[c]) / kImageNetStd[c];
         }
         return;
     }
-    std::vector<std::uint8_t> gray(count);
-    resample(source, region, s, s, gray.data());
-    const auto tables = intensity_tables(gray.data(), gray.size(), t, jitter);
-    for (std::size_t i = 0; i < gray.size(); ++i) {
-        out[3 * i] = tables[0][gray[i]];
-        out[3 * i + 1] = tables[1][gray[i]];
-        out[3 * i + 2] = tables[2][gray[i]];
+    const auto tables = intensity_tables(gray.gray8.data(), gray.gray8.size(), t, jitter);
+    for (std::size_t i = 0; i < gray.gray8.size(); ++i) {
+        out[3 * i] = tables[0][gray.gray8[i]];
+        out[3 * i + 1] = tables[1][gray.gray8[i]];
+        out[3 * i + 2] = tables[2][gray.gray8[i]];
     }
+}
+
+// Writes the normalised [S, S, 3] input for `geometry` of `source` to `out`.
+inline void render_input(const GrayImage& source, const CropGeometry& geometry, const TransformConfig& t,
+                         Rng* jitter, float* out) {
+    normalise_input(resample_input(source, geometry), t, jitter, out);
 }
 
 }  // namespace agcnn::data

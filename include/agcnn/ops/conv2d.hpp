@@ -177,6 +177,11 @@ inline void conv2d_backward_fast(float* dx, float* dw, const float* dy, const fl
         dw = nullptr;
         if (!dx) return;
     }
+    if (dx && input_gradient_in_place_applies(g)) {  // conv_in_place.hpp: same bits
+        input_gradient_in_place(dx, dy, w, g);
+        dx = nullptr;
+        if (!dw) return;
+    }
     if (g.is_pointwise()) {
         const std::int64_t rows = g.n * out_rows_per_image;
         if (dx) sgemm(rows, k, g.o, {dy, g.o, 1}, {w, k, 1}, dx, k, false);

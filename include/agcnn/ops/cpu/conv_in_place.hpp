@@ -4,6 +4,8 @@
 // conv_in_place_applies(g): whether this CPU and shape take this path (conv2d_forward_fast).
 // conv2d_forward_in_place(y, x, w, g, epilogue): y [N, OH, OW, O] = conv2d(x, w) with the
 //   optional epilogue, bit for bit what im2col + sgemm give (tested).
+// weight_gradient_in_place, input_gradient_in_place: the backward pass's two products, bit for
+//   bit the column matrix's (below).
 //
 // Method. Within one output row, the patches of the pixels whose window lies inside the image
 // are a strided matrix read in segments: pixel i's patch row ky is KW*C contiguous values of x,
@@ -138,6 +140,56 @@ inline void weight_gradient_in_place(float* transposed, const float* dy, const f
                                       g.ow, g.stride * wp * g.c};
             run_tiles(set, 0, tile_rows, 0, g.o, p0 % pixels, kDepth, image,
                       packed + block_offset(set, g.o, p0), c, g.o, p0 > 0, nullptr);
+        }
+    }
+}
+
+// The input gradient dx [N, H, W, C] without the column matrix. The column path computes
+// dcols = dy w (dcols[q, tap, c] = the FMA chain over o of dy[q, o] w[o, tap, c]) and col2im
+// adds, for each pixel of dx, from zero, the dcols values of its taps (ky, kx) in increasing
+// order. Here each row of dx is zeroed and, tap by tap in that order, the dy pixels that reach it
+// through the tap (one output row, consecutive pixels) times w's tap [O, C] are added to their dx
+// pixels (stride * C apart) by the GEMM kernel's accumulate: c + chain, the same chain, the same
+// addition. Applies where the chain over O is one block of the column GEMM (O <= kDepth), so its
+// sums are one chain, and where it measured faster (`agcnn bench --convs`, docs/benchmarks.md,
+// change 29: 1.1-2.3x on the demo's 3x3 and strided layers and on ResNet-50's strided 3x3s; its
+// stems, at 3 input channels, ran slower, so C >= kMinInputGradientChannels). The threads take
+// rows of dx.
+constexpr std::int64_t kMinInputGradientChannels = 8;
+
+inline bool input_gradient_in_place_applies(const ConvGeometry& g) {
+    return gemm_detail::kernels().mr != 0 && !g.is_pointwise() && g.o <= gemm_detail::kDepth &&
+           g.c >= kMinInputGradientChannels;
+}
+
+inline void input_gradient_in_place(float* dx, const float* dy, const float* w, const ConvGeometry& g) {
+    using namespace gemm_detail;
+    const std::int64_t k = g.k(), taps = g.kh * g.kw;
+    const KernelSet& set = kernels_for(g.c);
+    const std::int64_t tap_floats = packed_size(set, g.o, g.c);
+    float* packed = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, taps * tap_floats);
+    for (std::int64_t tap = 0; tap < taps; ++tap)  // B = w's tap [O, C]
+        pack_all(set, g.o, g.c, {w + tap * g.c, k, 1}, packed + tap * tap_floats);
+#pragma omp parallel for schedule(dynamic)
+    for (std::int64_t t = 0; t < g.n * g.h; ++t) {
+        const std::int64_t n = t / g.h, iy = t % g.h;
+        float* row = dx + t * g.w * g.c;
+        std::fill(row, row + g.w * g.c, 0.0f);
+        for (std::int64_t ky = 0; ky < g.kh; ++ky) {
+            const std::int64_t ty = iy + g.pad - ky;  // = oy * stride
+            if (ty < 0 || ty % g.stride != 0 || ty / g.stride >= g.oh) continue;
+            const std::int64_t oy = ty / g.stride;
+            for (std::int64_t kx = 0; kx < g.kw; ++kx) {
+                // Output columns ox whose pixel ix = ox * stride - pad + kx is inside the row.
+                const std::int64_t before = g.pad - kx, last = g.w - 1 + g.pad - kx;
+                const std::int64_t ox_lo = before > 0 ? (before + g.stride - 1) / g.stride : 0;
+                const std::int64_t ox_hi = last < 0 ? 0 : std::min(g.ow, last / g.stride + 1);
+                if (ox_hi <= ox_lo) continue;
+                const StridedMatrix pixels{dy + ((n * g.oh + oy) * g.ow + ox_lo) * g.o, g.o, 1};
+                multiply_packed(set, 0, ox_hi - ox_lo, g.c, g.o, pixels,
+                                packed + (ky * g.kw + kx) * tap_floats,
+                                row + (ox_lo * g.stride - before) * g.c, g.stride * g.c, true, nullptr);
+            }
         }
     }
 }
