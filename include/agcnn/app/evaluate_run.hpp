@@ -146,7 +146,7 @@ inline EvalOutcome evaluate_run(const EvalOptions& options, Reporter& reporter =
     train::TrainConfig config;
     const nlohmann::json config_file = train::read_run_config(options.run_dir, config);
     const Device device = parse_device(options.device.empty() ? config.device : options.device);
-    train::DatasetSource data(train::resolve_data_paths(config, options.run_dir), reporter);
+    train::DatasetSource data(train::resolve_data_paths(config, options.run_dir), reporter, 0);  // one pass
     const auto net = load_run_model(config, options.run_dir, options.weights, device);
     ReportInputs report{options.run_dir, train::split_name(options.split), config_file, read_metrics(options.run_dir), nullptr, {}};
     EvalOutcome outcome;

@@ -16,7 +16,8 @@
 //
 // Inputs that are the same every epoch (validation and test always; training and the local
 // crops when `augment` is off) keep their resampled pixels in one data::InputCache of at most
-// kInputCacheBytes, so each is resampled from its source once (the same bits every visit).
+// kInputCacheBytes, so each is resampled from its source once (the same bits every visit). A
+// single pass over a split (evaluation) gains nothing from it and passes a budget of 0: none.
 #pragma once
 
 #include <unistd.h>
@@ -58,10 +59,11 @@ constexpr std::size_t kInputCacheBytes = std::size_t(1) << 30;
 
 class DatasetSource final : public DataSource {
 public:
-    explicit DatasetSource(const TrainConfig& config, Reporter& reporter = silent_reporter())
+    explicit DatasetSource(const TrainConfig& config, Reporter& reporter = silent_reporter(),
+                           std::size_t input_cache_bytes = kInputCacheBytes)
         : config_(config), dataset_(data::open_dataset(data_spec(config))),
           images_(open_images(config, dataset_, reporter)),
-          cache_(std::make_shared<data::InputCache>(kInputCacheBytes)) {
+          cache_(input_cache_bytes > 0 ? std::make_shared<data::InputCache>(input_cache_bytes) : nullptr) {
         eval_ = data::eval_transform(config.input_size);
         eval_.resize = config.resize;
         eval_.contrast = config.contrast;
