@@ -6,7 +6,7 @@
 // It took 489 s with its default 2 threads on 2 idle AMD EPYC cores (2026-12-02; 488 s with
 // --threads 1), data generation included, 608 s on 2 idle Intel Xeon cores, and 562 s there the
 // next day with stage II's attention boxes computed once and the PNGs stored uncompressed (440-482
-// s there later that day, 420-491 s with the first convolutions reading patches in place, 367 s
+// s there later that day, 420-491 s with the first convolutions reading patches in place, 356-367 s
 // with 20 global and 12 local epochs instead of 24 and 16, the input gradient in place and the
 // inputs resampled once): over the 5 minutes it is meant to take; docs/how-agcnn-works.md has the
 // figures and the shorter or smaller trainings that were measured and fail its bar. With other
