@@ -19,8 +19,9 @@
 // tested against the templates in tests/test_cpu_kernels.cpp. 3x3 stride-1 convolutions may go
 // to Winograd instead (ops/cpu/winograd.hpp; which, and when: ops/cpu/winograd_choice.hpp); on
 // x86 the others' forward pass and (where the image's output is whole GEMM blocks) their
-// transposed weight gradient read the patches in place instead of from a column matrix
-// (ops/cpu/conv_in_place.hpp: the same bits).
+// transposed weight gradient read the patches in place instead of from a column matrix, and
+// their input gradient (up to 256 outputs, from 8 inputs) is added tap by tap into dx without
+// one (ops/cpu/conv_in_place.hpp: the same bits).
 #pragma once
 
 #include <algorithm>
