@@ -212,6 +212,22 @@ TEST_CASE("the default thread count: a cgroup's CPU quota caps the cores (v2 at 
 
 namespace {
 
+// Runs fill(out) on 1, 2 and 3 threads, each time into a buffer of NaNs the size of `expected`,
+// and checks that it wrote expected's bits; the default thread count is restored after.
+template <class Fill>
+void check_bits_on_any_thread_count(const std::vector<float>& expected, Fill fill) {
+    for (int threads : {1, 2, 3}) {
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+        std::vector<float> got(expected.size(), std::nanf(""));
+        fill(got.data());
+        INFO("threads ", threads);
+        CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+    }
+    set_num_threads(0);
+}
+
 double max_abs(const std::vector<double>& v) {
     double m = 0.0;
     for (double x : v) m = std::max(m, std::abs(x));
@@ -305,18 +321,12 @@ TEST_CASE("conv2d in place: the bits of im2col + sgemm, with and without the epi
             std::vector<float> expected(rows * g.o);
             cpu::sgemm(rows, g.o, g.k(), {cols.data(), g.k(), 1}, {w.data(), 1, g.k()},
                        expected.data(), g.o, false, e);
-            for (int threads : {1, 2, 3}) {
-#ifdef _OPENMP
-                omp_set_num_threads(threads);
-#endif
-                std::vector<float> y(rows * g.o, std::nanf(""));
-                cpu::conv2d_forward_in_place(y.data(), x.data(), w.data(), g, e);
-                INFO("threads ", threads, " epilogue ", e != nullptr);
-                CHECK(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)) == 0);
-            }
+            INFO("epilogue ", e != nullptr);
+            check_bits_on_any_thread_count(expected, [&](float* y) {
+                cpu::conv2d_forward_in_place(y, x.data(), w.data(), g, e);
+            });
         }
     }
-    set_num_threads(0);
     // Where conv2d_forward_fast takes it (x86): the demo's stem and ResNet-50's, not the 7- and
     // 14-pixel rows of layers 3 and 4 with their 2.4 MB of filters, never a 1x1 stride-1.
     const bool x86 = cpu::gemm_detail::kernels().mr != 0;
@@ -350,17 +360,10 @@ TEST_CASE("conv2d in place: the transposed weight gradient has the column matrix
         std::vector<float> cols(rows * k), expected(k * g.o);
         cpu::im2col(cols.data(), x.data(), g.n, g);
         cpu::sgemm(k, g.o, rows, {cols.data(), 1, k}, {dy.data(), g.o, 1}, expected.data(), g.o, false);
-        for (int threads : {1, 2, 3}) {
-#ifdef _OPENMP
-            omp_set_num_threads(threads);
-#endif
-            std::vector<float> got(k * g.o, std::nanf(""));
-            cpu::weight_gradient_in_place(got.data(), dy.data(), x.data(), g);
-            INFO("threads ", threads);
-            CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
-        }
+        check_bits_on_any_thread_count(expected, [&](float* got) {
+            cpu::weight_gradient_in_place(got, dy.data(), x.data(), g);
+        });
     }
-    set_num_threads(0);
     // Not where a block of kDepth pixels would span two images.
     CHECK_FALSE(cpu::weight_gradient_in_place_applies(conv_geometry({2, 14, 14, 8}, {8, 3, 3, 8}, 1, 1)));
 }
@@ -390,17 +393,10 @@ TEST_CASE("conv2d in place: the input gradient has the bits of sgemm + col2im, a
         std::vector<float> cols(rows * k), expected(shape_numel(t.x));
         cpu::sgemm(rows, k, g.o, {dy.data(), g.o, 1}, {w.data(), k, 1}, cols.data(), k, false);
         cpu::col2im(expected.data(), cols.data(), g.n, g);
-        for (int threads : {1, 2, 3}) {
-#ifdef _OPENMP
-            omp_set_num_threads(threads);
-#endif
-            std::vector<float> got(expected.size(), std::nanf(""));
-            cpu::input_gradient_in_place(got.data(), dy.data(), w.data(), g);
-            INFO("threads ", threads);
-            CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
-        }
+        check_bits_on_any_thread_count(expected, [&](float* got) {
+            cpu::input_gradient_in_place(got, dy.data(), w.data(), g);
+        });
     }
-    set_num_threads(0);
     // Not where the sum over the outputs would be two blocks of the column GEMM.
     CHECK_FALSE(cpu::input_gradient_in_place_applies(conv_geometry({1, 8, 8, 8}, {257, 3, 3, 8}, 1, 1)));
     CHECK_FALSE(cpu::input_gradient_in_place_applies(conv_geometry({1, 8, 8, 8}, {8, 1, 1, 8}, 1, 0)));

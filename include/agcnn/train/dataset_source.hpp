@@ -17,7 +17,8 @@
 // Inputs that are the same every epoch (validation and test always; training and the local
 // crops when `augment` is off) keep their resampled pixels in one data::InputCache of at most
 // kInputCacheBytes, so each is resampled from its source once (the same bits every visit). A
-// single pass over a split (evaluation) gains nothing from it and passes a budget of 0: none.
+// single pass over a split (evaluate_run) gains nothing from it and passes a budget of 0: no
+// cache at all.
 #pragma once
 
 #include <unistd.h>

@@ -46,8 +46,8 @@ inline bool conv_in_place_applies(const ConvGeometry& g) {
            g.k() * g.o <= kMaxFilterFloats;
 }
 
-// thread_scratch.hpp's tag: slot 0 the packed filters (forward) or dy (weight gradient), slot 1
-// border rows, slot 2 the zero-padded input.
+// thread_scratch.hpp's tag: slot 0 the packed filters (forward), dy (weight gradient) or the
+// filters' taps (input gradient), slot 1 border rows, slot 2 the zero-padded input.
 struct ConvInPlace;
 constexpr int kConvInPlaceSlots = 3;
 
