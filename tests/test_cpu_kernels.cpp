@@ -16,6 +16,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "agcnn/agcnn.hpp"
@@ -516,4 +517,102 @@ TEST_CASE("conv algorithm choice: --conv names, the fast path's dispatch, auto's
     CHECK(y == y2);
     CHECK(dx == dx2);
     CHECK(dw == dw2);
+}
+
+TEST_CASE("sgemm with B prepacked: sgemm's bits, every kernel set, row and column slices, any thread count") {
+    Rng rng(19);
+    // Row slices (m >= n), column slices (m < n) with n past kWidth and not a whole panel, two
+    // and three blocks of kDepth, B stored either way.
+    const std::array<std::int64_t, 3> shapes[] = {{200, 64, 600}, {7, 530, 300}, {13, 48, 40}, {100, 100, 257}};
+    for (const auto& set : cpu::gemm_detail::available_kernels())
+        for (const auto& [m, n, k] : shapes)
+            for (int flags = 0; flags < 4; ++flags) {
+                const bool b_transposed = flags & 1, with_epilogue = flags & 2;
+                const std::vector<float> a = random_floats(m * k, rng), b = random_floats(k * n, rng),
+                                         scale = random_floats(n, rng), shift = random_floats(n, rng),
+                                         residual = random_floats(m * n, rng);
+                const cpu::StridedMatrix B{b.data(), b_transposed ? 1 : n, b_transposed ? k : 1};
+                const cpu::Epilogue epilogue{scale.data(), shift.data(), residual.data(), n, true};
+                const cpu::Epilogue* e = with_epilogue ? &epilogue : nullptr;
+                std::vector<float> expected(m * n);
+                cpu::gemm_detail::sgemm_with(set, m, n, k, {a.data(), k, 1}, B, expected.data(), n, false, e);
+                std::vector<float> packed(cpu::gemm_detail::packed_size(set, k, n));
+                cpu::gemm_detail::pack_all(set, k, n, B, packed.data());
+                const cpu::gemm_detail::PackedB prepacked{packed.data(), n};
+                INFO("tile ", set.mr, "x", set.nr, " m=", m, " n=", n, " k=", k, " b_t=", b_transposed,
+                     " epilogue ", with_epilogue);
+                check_bits_on_any_thread_count(expected, [&](float* c) {
+                    cpu::gemm_detail::sgemm_with(set, m, n, k, {a.data(), k, 1}, {nullptr, 0, 0}, c, n,
+                                                 false, e, &prepacked);
+                });
+            }
+}
+
+#if AGCNN_X86_KERNELS
+TEST_CASE("epilogue: the AVX-512 and AVX2 versions give the portable loop's bits (NaN, -0, tails)") {
+    Rng rng(23);
+    const std::int64_t rows = 3, ldc = 40;
+    std::vector<float> c0 = random_floats(rows * ldc, rng), scale = random_floats(ldc, rng),
+                       shift = random_floats(ldc, rng), residual = random_floats(rows * ldc, rng);
+    c0[1] = -0.0f, c0[2] = std::nanf(""), c0[45] = -std::numeric_limits<float>::infinity();
+    residual[5] = -0.0f, scale[3] = 0.0f, shift[3] = -0.0f;  // c[3] = -0 after the affine step
+    using Vector = void (*)(const cpu::gemm_kernels::EpilogueArgs&, float*, std::int64_t, std::int64_t, std::int64_t);
+    std::vector<std::pair<const char*, Vector>> versions;
+    if (__builtin_cpu_supports("avx512f")) versions.emplace_back("AVX-512", &cpu::gemm_kernels::epilogue_avx512);
+    if (__builtin_cpu_supports("avx2")) versions.emplace_back("AVX2", &cpu::gemm_kernels::epilogue_avx2);
+    for (const auto& [name, vector] : versions)
+        for (std::int64_t cols : {1, 7, 8, 15, 16, 17, 33, 40})
+            for (int flags = 0; flags < 8; ++flags) {
+                const bool affine = flags & 1, with_residual = flags & 2, relu = flags & 4;
+                const cpu::Epilogue e{affine ? scale.data() : nullptr, affine ? shift.data() : nullptr,
+                                      with_residual ? residual.data() : nullptr, ldc, relu};
+                std::vector<float> expected = c0, got = c0;
+                cpu::gemm_detail::apply_epilogue_portable(e, expected.data(), ldc, 0, rows, 0, cols);
+                vector({e.scale, e.shift, e.residual, ldc, relu}, got.data(), ldc, rows, cols);
+                INFO(name, " cols ", cols, " affine ", affine, " residual ", with_residual, " relu ", relu);
+                CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+            }
+}
+#endif
+
+TEST_CASE("packed filters: conv2d_affine's bits inside a PackedFiltersScope; a new filter is packed anew") {
+    struct Case {
+        Shape x, w;
+        std::int64_t stride, pad;
+        cpu::ConvAlgorithm algorithm;
+    };
+    const Case cases[] = {
+        {{2, 7, 7, 64}, {96, 1, 1, 64}, 1, 0, cpu::ConvAlgorithm::automatic},   // pointwise
+        {{1, 14, 14, 32}, {80, 3, 3, 32}, 2, 1, cpu::ConvAlgorithm::automatic}, // column matrix
+        {{1, 34, 34, 8}, {16, 3, 3, 8}, 2, 1, cpu::ConvAlgorithm::automatic},   // in place
+        {{1, 40, 40, 3}, {64, 7, 7, 3}, 2, 3, cpu::ConvAlgorithm::automatic},   // a stem, in place
+        {{2, 10, 9, 16}, {24, 3, 3, 16}, 1, 1, cpu::ConvAlgorithm::winograd},   // Winograd
+        {{2, 10, 9, 16}, {24, 3, 3, 16}, 1, 1, cpu::ConvAlgorithm::direct},     // the same, direct
+    };
+    Rng rng(29);
+    for (const Case& t : cases) {
+        INFO("x ", shape_str(t.x), " w ", shape_str(t.w), " stride ", t.stride, " algorithm ", int(t.algorithm));
+        cpu::ConvAlgorithmScope algorithm(t.algorithm);
+        const ConvGeometry g = conv_geometry(t.x, t.w, t.stride, t.pad);
+        const Tensor x = Tensor::from_vector(t.x, random_floats(shape_numel(t.x), rng));
+        const Tensor scale = Tensor::from_vector({g.o}, random_floats(g.o, rng));
+        const Tensor shift = Tensor::from_vector({g.o}, random_floats(g.o, rng));
+        const Tensor residual = Tensor::from_vector({g.n, g.oh, g.ow, g.o}, random_floats(g.n * g.oh * g.ow * g.o, rng));
+        cpu::PackedFilters store;
+        for (int filter = 0; filter < 3; ++filter) {  // each a new tensor, maybe at a freed one's address
+            const Tensor w = Tensor::from_vector(t.w, random_floats(shape_numel(t.w), rng));
+            const std::vector<float> expected = ops::conv2d_affine(x, w, t.stride, t.pad, scale, shift, residual, true).to_vector();
+            for (int call = 0; call < 2; ++call) {  // the first packs, the second reuses
+                std::vector<float> got;
+                {
+                    cpu::PackedFiltersScope scope(store);
+                    got = ops::conv2d_affine(x, w, t.stride, t.pad, scale, shift, residual, true).to_vector();
+                }
+                INFO("filter ", filter, " call ", call);
+                CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+            }
+        }
+        CHECK((store.floats() > 0) == (cpu::gemm_detail::kernels().mr != 0));
+        CHECK(cpu::active_packed_filters() == nullptr);  // the scopes restored it
+    }
 }

@@ -157,6 +157,20 @@ TEST_CASE("Predictor: buffers of 8 and 16 bits and PNG files of one image give t
                          doctest::Contains("missing.safetensors"), Error);
 }
 
+TEST_CASE("Predictor: filters packed once (the default) or on every call give the same bits") {
+    const std::string model = narrow_model_file();
+    const app::Predictor packed(model), unpacked(model, false);
+    const data::GrayImage image = test_picture();
+    for (int call = 0; call < 2; ++call) {  // the first call packs, the second reuses the packs
+        INFO("call ", call);
+        const app::Prediction a = packed.predict(image, true), b = unpacked.predict(image, true);
+        for (model::Branch branch : model::kBranches) CHECK(a.probabilities(branch) == b.probabilities(branch));
+        CHECK(a.heatmap == b.heatmap);
+        CHECK(a.box_source.x0 == b.box_source.x0);
+        CHECK(a.box_source.y1 == b.box_source.y1);
+    }
+}
+
 TEST_CASE("C API: the Predictor's numbers, caller-owned buffers, statuses and last-error lines") {
     const std::string model = narrow_model_file();
     const app::Predictor reference(model);

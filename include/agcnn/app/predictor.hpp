@@ -21,6 +21,10 @@
 // Errors (a bad file, a bad buffer, a model file that is not one) are agcnn::Error exceptions
 // with a message naming the file or argument.
 //
+// Memory: the first call packs every convolution's filters for the CPU's GEMM kernels and keeps
+// them (ops/cpu/packed_filters.hpp), so later calls skip that work: about as much again as the
+// weights (91 MB a full-width branch). The Predictor never changes its weights. Constructed
+// with pack_filters = false it packs on every call instead (docs/embedding.md, Memory).
 // Threads: a Predictor may be called from several threads at once; calls are serialised by a
 // mutex inside (the network's modules hold per-call state). Each call uses the engine's CPU
 // threads (agcnn::set_num_threads; OpenMP builds only). For throughput on many cores, give each
@@ -32,6 +36,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +46,7 @@
 #include "agcnn/data/image_file.hpp"
 #include "agcnn/data/resample.hpp"
 #include "agcnn/model/forward.hpp"
+#include "agcnn/ops/cpu/packed_filters.hpp"
 
 namespace agcnn::app {
 
@@ -61,7 +67,9 @@ struct Prediction {
 
 class Predictor {
 public:
-    explicit Predictor(const std::string& model_file) : model_(read_model_file(model_file)) {}
+    // pack_filters false: no packed copy of the filters (less memory, slower calls; see above).
+    explicit Predictor(const std::string& model_file, bool pack_filters = true)
+        : model_(read_model_file(model_file)), pack_filters_(pack_filters) {}
 
     const InferenceSettings& settings() const { return model_.settings; }
     const std::map<std::string, std::string>& metadata() const { return model_.metadata; }
@@ -77,6 +85,8 @@ public:
         model::AgCnnOutputs out;
         {
             std::lock_guard<std::mutex> lock(mutex_);
+            std::optional<cpu::PackedFiltersScope> packed_scope;
+            if (pack_filters_) packed_scope.emplace(packed_filters_);
             out = model::forward(
                 *model_.net, batch.images,
                 [&](const std::vector<Box>& boxes) {
@@ -114,6 +124,8 @@ public:
 private:
     LoadedModel model_;
     mutable std::mutex mutex_;
+    bool pack_filters_;
+    mutable cpu::PackedFilters packed_filters_;  // the model's filters, packed on the first call
 };
 
 }  // namespace agcnn::app

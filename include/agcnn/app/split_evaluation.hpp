@@ -18,6 +18,7 @@
 #include "agcnn/data/transforms.hpp"
 #include "agcnn/metrics/localization.hpp"
 #include "agcnn/metrics/scores.hpp"
+#include "agcnn/ops/cpu/packed_filters.hpp"
 #include "agcnn/model/forward.hpp"
 #include "agcnn/train/data_source.hpp"
 
@@ -46,6 +47,8 @@ inline Evaluation evaluate_split(model::AgCnn& net, train::DataSource& data, Spl
                                  bool local_attention = false) {
     Evaluation result;
     const model::ForwardOptions inference{options, device, std::nullopt, Branch::fusion, local_attention};
+    cpu::PackedFilters packed;  // the model's filters, packed once for the whole split
+    cpu::PackedFiltersScope packed_scope(packed);
     auto reader = data.epoch(split, 0, batch_size, 0);
     while (auto batch = reader->next()) {
         const model::AgCnnOutputs out = model::forward(net, batch->images, train::crop_from(data, *batch), inference);

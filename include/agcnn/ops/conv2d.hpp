@@ -36,6 +36,7 @@
 #include "agcnn/ops/cpu/conv_in_place.hpp"
 #include "agcnn/ops/cpu/gemm.hpp"
 #include "agcnn/ops/cpu/im2col.hpp"
+#include "agcnn/ops/cpu/packed_filters.hpp"
 #include "agcnn/ops/cpu/winograd_choice.hpp"
 #include "agcnn/ops/eigen_maps.hpp"
 
@@ -134,16 +135,23 @@ inline void finish_weight_gradient(float* dw, const float* transposed, std::int6
 }
 
 // epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
+// packed (optional): w already packed (ops/cpu/packed_filters.hpp), its form fixing the path.
 inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g,
-                                const Epilogue* epilogue = nullptr) {
-    if (use_winograd(g, ConvPass::forward)) return winograd_forward(y, x, w, g, epilogue);
+                                const Epilogue* epilogue = nullptr,
+                                const PackedFilter* packed = nullptr) {
+    const float* prepacked = packed ? packed->data : nullptr;
+    if (packed ? packed->winograd : use_winograd(g, ConvPass::forward))
+        return winograd_forward(y, x, w, g, epilogue, prepacked);
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
-    const StridedMatrix w_transposed{w, 1, k};  // [K, O]
-    if (g.is_pointwise()) {
-        sgemm(g.n * out_rows_per_image, g.o, k, {x, k, 1}, w_transposed, y, g.o, false, epilogue);
-        return;
-    }
-    if (conv_in_place_applies(g)) return conv2d_forward_in_place(y, x, w, g, epilogue);
+    // y rows = A [rows, K] w^T, w^T [K, O] from w or from the pack.
+    auto product = [&](std::int64_t rows, const StridedMatrix& a, float* out, const Epilogue* e) {
+        if (prepacked)
+            sgemm_prepacked(rows, g.o, k, a, prepacked, out, g.o, false, e);
+        else
+            sgemm(rows, g.o, k, a, {w, 1, k}, out, g.o, false, e);
+    };
+    if (g.is_pointwise()) return product(g.n * out_rows_per_image, {x, k, 1}, y, epilogue);
+    if (conv_in_place_applies(g)) return conv2d_forward_in_place(y, x, w, g, epilogue, prepacked);
     const std::int64_t chunk = images_per_chunk(g);
     float* cols = column_workspace(chunk * out_rows_per_image * k);
     for (std::int64_t n0 = 0; n0 < g.n; n0 += chunk) {
@@ -152,8 +160,7 @@ inline void conv2d_forward_fast(float* y, const float* x, const float* w, const 
         Epilogue chunk_epilogue = epilogue ? *epilogue : Epilogue{};
         if (chunk_epilogue.residual) chunk_epilogue.residual += offset;
         im2col(cols, x + n0 * g.h * g.w * g.c, images, g);
-        sgemm(images * out_rows_per_image, g.o, k, {cols, k, 1}, w_transposed, y + offset, g.o,
-              false, epilogue ? &chunk_epilogue : nullptr);
+        product(images * out_rows_per_image, {cols, k, 1}, y + offset, epilogue ? &chunk_epilogue : nullptr);
     }
 }
 
@@ -245,6 +252,7 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
 //   x [N, H, W, C], w [O, KH, KW, C], scale, shift [O], residual undefined or [N, OH, OW, O]
 //   -> y [N, OH, OW, O] = act(conv2d(x, w) * scale + shift + residual), act = ReLU or identity.
 // The same float operations in the same order as conv2d, batch_norm, add and relu run apart.
+// Inside a cpu::PackedFiltersScope (ops/cpu/packed_filters.hpp) w is packed once, in its store.
 inline Tensor conv2d_affine(const Tensor& x, const Tensor& w, std::int64_t stride,
                             std::int64_t pad, const Tensor& scale, const Tensor& shift,
                             const Tensor& residual, bool relu) {
@@ -262,7 +270,9 @@ inline Tensor conv2d_affine(const Tensor& x, const Tensor& w, std::int64_t strid
     if (residual.defined()) check_same_shape(y, residual, "conv2d_affine residual");
     cpu::Epilogue epilogue{scale.data(), shift.data(),
                            residual.defined() ? residual.data() : nullptr, g.o, relu};
-    cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g, &epilogue);
+    cpu::PackedFilters* store = cpu::active_packed_filters();
+    const cpu::PackedFilter* packed = store ? store->find(w.impl().storage, w.data(), g) : nullptr;
+    cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g, &epilogue, packed);
     return y;
 }
 

@@ -45,6 +45,7 @@
 #include "agcnn/metrics/scores.hpp"
 #include "agcnn/model/forward.hpp"
 #include "agcnn/ops/bce_with_logits.hpp"
+#include "agcnn/ops/cpu/packed_filters.hpp"
 #include "agcnn/optim/adam.hpp"
 #include "agcnn/train/checkpoint.hpp"
 #include "agcnn/train/communicator.hpp"
@@ -184,6 +185,8 @@ inline metrics::Scores validate(model::AgCnn& net, const StageContext& ctx, Stag
                       val_cache->labels);
         return scores;
     }
+    cpu::PackedFilters packed;  // the weights hold still for the pass: their filters packed once
+    cpu::PackedFiltersScope packed_scope(packed);
     auto reader = ctx.data->epoch(Split::val, 0, ctx.config.stage(stage).batch_size, 0);
     while (auto batch = reader->next()) {
         const model::AgCnnOutputs out = stage_forward(net, ctx, *batch, std::nullopt, stage, val_boxes);
@@ -474,6 +477,8 @@ struct StageCaches {
 
 inline StageCaches prepare_caches(model::AgCnn& net, const StageContext& ctx, Stage stage, bool epochs_left) {
     StageCaches caches;
+    cpu::PackedFilters packed;  // the frozen branches' filters, packed once for all passes
+    cpu::PackedFiltersScope packed_scope(packed);
     caches.features = stage == Stage::fusion && ctx.config.fusion_cache && !ctx.config.augment;
     caches.boxes = stage == Stage::local && ctx.attention_cache && !ctx.config.augment;
     if (epochs_left && caches.features) {

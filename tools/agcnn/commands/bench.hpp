@@ -14,7 +14,9 @@
 //     with the cores to itself (an estimate: OpenMP threads waiting at a barrier also count).
 //     Training step: forward (train mode), BCE-with-logits on random 0/1 targets, backward,
 //     Adam step. Inference: eval mode, no autograd, batch-norm statistics calibrated on random
-//     data first (a fresh network's mean 0 / variance 1 produces denormals and misleads).
+//     data first (a fresh network's mean 0 / variance 1 produces denormals and misleads); the
+//     filters packed once as the Predictor does (ops/cpu/packed_filters.hpp; the warm-up packs
+//     them), or on every call with --pack-each-call (what training does).
 //   agcnn bench --convs --batch B --size S --threads T
 //     Every distinct convolution of ResNet-50 (forward), timed against Eigen's SGEMM on the same
 //     matrix sizes (rows = B*OH*OW, K = KH*KW*C, O), and the two halves of its backward pass
@@ -35,6 +37,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,7 +56,7 @@ struct BenchArgs {
     std::string model = "resnet50";
     std::int64_t batch = 8, size = 224, classes = 15, base_width = 64;
     int threads = 0, steps = 5, warmup = 2;
-    bool train = false, infer = false, convs = false;
+    bool train = false, infer = false, convs = false, pack_each_call = false;
     DeviceArgs device;
 };
 
@@ -147,6 +150,7 @@ inline void run_network_bench(const BenchArgs& args) {
         host_targets.data()[i] = rng.uniform() < 0.5 ? 0.0f : 1.0f;
     const Tensor targets = host_targets.to(device);
     std::unique_ptr<optim::Adam> adam;
+    cpu::PackedFilters packed_filters;  // inference: the model's filters, packed once
     std::function<void()> step;
     if (train) {
         net.train();
@@ -159,6 +163,8 @@ inline void run_network_bench(const BenchArgs& args) {
     } else {
         step = [&] {
             NoGradGuard no_grad;
+            std::optional<cpu::PackedFiltersScope> scope;
+            if (!args.pack_each_call) scope.emplace(packed_filters);
             net.forward(x);
         };
     }
@@ -187,6 +193,7 @@ inline void run_network_bench(const BenchArgs& args) {
                              {"device", device.str()}, {"precision", args.device.precision()},
                               {"batch", args.batch}, {"size", args.size}, {"base_width", args.base_width},
                               {"threads", num_threads()}, {"steps", args.steps}};
+    if (!train) report["packed_filters_mb"] = double(packed_filters.floats()) * sizeof(float) / 1048576.0;
     print_op_times(args.steps, report);
     print_summary(images_per_s, cpu_bound_images_per_s, gflop_per_image, report);
     std::printf("%s\n", report.dump().c_str());
@@ -436,6 +443,9 @@ inline void add_bench_command(CLI::App& app) {
         ->check(CLI::Range(1, 64));
     auto* train = bench->add_flag("--train", args->train, "time a training step (default)");
     bench->add_flag("--infer", args->infer, "time inference")->excludes(train);
+    bench->add_flag("--pack-each-call", args->pack_each_call,
+                    "inference: pack the filters on every forward pass instead of once")
+        ->needs(bench->get_option("--infer"));
     bench->add_flag("--convs", args->convs,
                     "time each convolution alone against Eigen's SGEMM on its matrix sizes");
     add_threads_option(bench, args->threads);

@@ -2,8 +2,8 @@
 // in place, without the column matrix (ops/cpu/im2col.hpp).
 //
 // conv_in_place_applies(g): whether this CPU and shape take this path (conv2d_forward_fast).
-// conv2d_forward_in_place(y, x, w, g, epilogue): y [N, OH, OW, O] = conv2d(x, w) with the
-//   optional epilogue, bit for bit what im2col + sgemm give (tested).
+// conv2d_forward_in_place(y, x, w, g, epilogue, prepacked): y [N, OH, OW, O] = conv2d(x, w) with
+//   the optional epilogue, bit for bit what im2col + sgemm give (tested).
 // weight_gradient_in_place, input_gradient_in_place: the backward pass's two products, bit for
 //   bit the column matrix's (below).
 //
@@ -51,13 +51,19 @@ inline bool conv_in_place_applies(const ConvGeometry& g) {
 struct ConvInPlace;
 constexpr int kConvInPlaceSlots = 3;
 
+// `prepacked`: w^T already in pack_all's layout for kernels_for(O) (ops/cpu/packed_filters.hpp).
 inline void conv2d_forward_in_place(float* y, const float* x, const float* w, const ConvGeometry& g,
-                                    const Epilogue* epilogue = nullptr) {
+                                    const Epilogue* epilogue = nullptr,
+                                    const float* prepacked = nullptr) {
     using namespace gemm_detail;
     const std::int64_t k = g.k();
     const KernelSet& set = kernels_for(g.o);
-    float* packed = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, k, g.o));
-    pack_all(set, k, g.o, {w, 1, k}, packed);  // B = w^T [K, O]
+    const float* packed = prepacked;
+    if (!packed) {
+        float* buffer = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, k, g.o));
+        pack_all(set, k, g.o, {w, 1, k}, buffer);  // B = w^T [K, O]
+        packed = buffer;
+    }
     // Output columns [ox_lo, ox_hi) have their window inside the image's width.
     const std::int64_t ox_lo = std::min(g.ow, (g.pad + g.stride - 1) / g.stride);
     const std::int64_t ox_hi = std::max(ox_lo, std::min(g.ow, (g.w + g.pad - g.kw) / g.stride + 1));

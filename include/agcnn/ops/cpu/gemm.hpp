@@ -59,10 +59,11 @@ struct Epilogue {
 
 namespace gemm_detail {
 
-// c[i0:i1, j0:j1] = epilogue(c[i0:i1, j0:j1]) (rows and columns of the whole matrix). One
-// branch-free loop per step, so each vectorises.
-inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::int64_t i0,
-                           std::int64_t i1, std::int64_t j0, std::int64_t j1) {
+// c[i0:i1, j0:j1] = epilogue(c[i0:i1, j0:j1]) (rows and columns of the whole matrix) in plain
+// C++: one branch-free loop per step, so each vectorises for the build's baseline (SSE2 in the
+// portable x86 build). The reference of the vector versions below, and the path off x86.
+inline void apply_epilogue_portable(const Epilogue& e, float* c, std::int64_t ldc, std::int64_t i0,
+                                    std::int64_t i1, std::int64_t j0, std::int64_t j1) {
     const std::int64_t n = j1 - j0;
     const float* scale = e.scale ? e.scale + j0 : nullptr;
     const float* shift = e.shift ? e.shift + j0 : nullptr;
@@ -77,6 +78,29 @@ inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::i
         if (e.relu)
             for (std::int64_t j = 0; j < n; ++j) row[j] = std::max(row[j], 0.0f);
     }
+}
+
+// The same, with AVX-512 or AVX2 when the CPU has them (gemm_kernels.hpp: the same bits; it was
+// a tenth of a batch-1 inference in SSE2, docs/benchmarks.md change 33); chosen once.
+inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::int64_t i0,
+                           std::int64_t i1, std::int64_t j0, std::int64_t j1) {
+#if AGCNN_X86_KERNELS
+    using Vector = void (*)(const gemm_kernels::EpilogueArgs&, float*, std::int64_t, std::int64_t,
+                            std::int64_t);
+    static const Vector vector = [] () -> Vector {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f")) return &gemm_kernels::epilogue_avx512;
+        if (__builtin_cpu_supports("avx2")) return &gemm_kernels::epilogue_avx2;
+        return nullptr;
+    }();
+    if (vector) {
+        const gemm_kernels::EpilogueArgs args{e.scale ? e.scale + j0 : nullptr, e.shift ? e.shift + j0 : nullptr,
+                                              e.residual ? e.residual + i0 * e.ld_residual + j0 : nullptr,
+                                              e.ld_residual, e.relu};
+        return vector(args, c + i0 * ldc + j0, ldc, i1 - i0, j1 - j0);
+    }
+#endif
+    apply_epilogue_portable(e, c, ldc, i0, i1, j0, j1);
 }
 
 constexpr std::int64_t kDepth = 256;  // rows of B per packed block: a 64-wide panel is 64 KB
@@ -278,26 +302,6 @@ inline void run_tiles(const KernelSet& set, std::int64_t i0, std::int64_t i1, st
     }
 }
 
-// c[i0:i1, j0:j1] from the blocked loop nest, packing into this thread's own buffer.
-inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
-                        std::int64_t j1, std::int64_t k, const StridedMatrix& a,
-                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
-                        const Epilogue* epilogue) {
-    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
-        const std::int64_t kc = std::min(kDepth, k - p0);
-        const Epilogue* finish = p0 + kc == k ? epilogue : nullptr;
-        for (std::int64_t jb = j0; jb < j1; jb += kWidth) {
-            const std::int64_t nc = std::min(kWidth, j1 - jb);
-            const std::int64_t panels = panel_count(set, nc);
-            float* packed = thread_scratch<float, GemmPacking>(0, panels * kc * set.nr);
-            for (std::int64_t panel = 0; panel < panels; ++panel)
-                pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
-                           std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
-            run_tiles(set, i0, i1, jb, nc, p0, kc, a, packed, c, ldc, accumulate || p0 > 0, finish);
-        }
-    }
-}
-
 // All of B [k, n] packed once, for many products with the same B (a convolution's weights,
 // shared by the threads that take its output rows): blocks of kDepth rows, each as
 // pack_panel's panels over all n columns. packed_size floats; the block of rows p0.. (a
@@ -308,6 +312,42 @@ inline std::int64_t packed_size(const KernelSet& set, std::int64_t k, std::int64
 inline std::int64_t block_offset(const KernelSet& set, std::int64_t n, std::int64_t p0) {
     return p0 * panel_count(set, n) * set.nr;
 }
+// B [k, n] already packed whole by pack_all (below) for one kernel set: `data` holds
+// packed_size(set, k, n) floats.
+struct PackedB {
+    const float* data;
+    std::int64_t n;
+};
+
+// c[i0:i1, j0:j1] from the blocked loop nest, packing B into this thread's own buffer, or
+// reading its panels from `prepacked` (pack_all's layout for `set`; j0 a multiple of set.nr):
+// the same blocks and the same sums either way.
+inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, std::int64_t j0,
+                        std::int64_t j1, std::int64_t k, const StridedMatrix& a,
+                        const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
+                        const Epilogue* epilogue, const PackedB* prepacked = nullptr) {
+    AGCNN_CHECK(!prepacked || j0 % set.nr == 0, "sgemm: prepacked columns start mid-panel");
+    const std::int64_t width = kWidth / set.nr * set.nr;  // whole panels, so prepacked blocks align
+    for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
+        const std::int64_t kc = std::min(kDepth, k - p0);
+        const Epilogue* finish = p0 + kc == k ? epilogue : nullptr;
+        for (std::int64_t jb = j0; jb < j1; jb += width) {
+            const std::int64_t nc = std::min(width, j1 - jb);
+            const float* panels = nullptr;
+            if (prepacked) {
+                panels = prepacked->data + block_offset(set, prepacked->n, p0) + jb / set.nr * kc * set.nr;
+            } else {
+                float* packed = thread_scratch<float, GemmPacking>(0, panel_count(set, nc) * kc * set.nr);
+                for (std::int64_t panel = 0; panel < panel_count(set, nc); ++panel)
+                    pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
+                               std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
+                panels = packed;
+            }
+            run_tiles(set, i0, i1, jb, nc, p0, kc, a, panels, c, ldc, accumulate || p0 > 0, finish);
+        }
+    }
+}
+
 inline void pack_all(const KernelSet& set, std::int64_t k, std::int64_t n, const StridedMatrix& b,
                      float* packed) {
     for (std::int64_t p0 = 0; p0 < k; p0 += kDepth) {
@@ -342,8 +382,10 @@ constexpr std::int64_t kMinSliceExtent = 96;
 // thread computes a slice does not change its sums.
 inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std::int64_t k,
                        const StridedMatrix& a, const StridedMatrix& b, float* c, std::int64_t ldc,
-                       bool accumulate, const Epilogue* epilogue = nullptr) {
+                       bool accumulate, const Epilogue* epilogue = nullptr,
+                       const PackedB* prepacked = nullptr) {
     if (m <= 0 || n <= 0) return;
+    AGCNN_CHECK(!prepacked || (set.mr != 0 && prepacked->n == n), "sgemm: B prepacked for another product");
     if (set.mr == 0 || k <= 0) {
         if (k > 0 || !accumulate) eigen_sgemm(m, n, k, a, b, c, ldc, accumulate);
         if (epilogue) apply_epilogue(*epilogue, c, ldc, 0, m, 0, n);
@@ -361,9 +403,9 @@ inline void sgemm_with(const KernelSet& set, std::int64_t m, std::int64_t n, std
         const std::int64_t begin = units * s / slices * unit;
         const std::int64_t end = std::min(extent, units * (s + 1) / slices * unit);
         if (split_rows)
-            sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue);
+            sgemm_block(set, begin, end, 0, n, k, a, b, c, ldc, accumulate, epilogue, prepacked);
         else
-            sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate, epilogue);
+            sgemm_block(set, 0, m, begin, end, k, a, b, c, ldc, accumulate, epilogue, prepacked);
     }
 }
 
@@ -373,6 +415,16 @@ inline void sgemm(std::int64_t m, std::int64_t n, std::int64_t k, const StridedM
                   const StridedMatrix& b, float* c, std::int64_t ldc, bool accumulate,
                   const Epilogue* epilogue = nullptr) {
     gemm_detail::sgemm_with(gemm_detail::kernels_for(n), m, n, k, a, b, c, ldc, accumulate, epilogue);
+}
+
+// sgemm with B [k, n] given packed (gemm_detail::pack_all for kernels_for(n), e.g. by
+// ops/cpu/packed_filters.hpp): the same sums, without packing B again.
+inline void sgemm_prepacked(std::int64_t m, std::int64_t n, std::int64_t k, const StridedMatrix& a,
+                            const float* packed, float* c, std::int64_t ldc, bool accumulate,
+                            const Epilogue* epilogue = nullptr) {
+    const gemm_detail::PackedB b{packed, n};
+    gemm_detail::sgemm_with(gemm_detail::kernels_for(n), m, n, k, a, {nullptr, 0, 0}, c, ldc,
+                            accumulate, epilogue, &b);
 }
 
 }  // namespace agcnn::cpu

@@ -144,6 +144,65 @@ __attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const TileA& a, c
     }
 }
 
+// The GEMM's epilogue (gemm.hpp's Epilogue, apply_epilogue) on a rows x cols block of c (row
+// stride ldc): c = act(c * scale + shift + residual), null pointers skipping their step, act
+// ReLU when `relu`. Each step rounds on its own as the portable loop's does: the product is
+// passed through an empty asm statement so that the compiler cannot fuse it with the add into
+// an FMA (GCC contracts intrinsics' vector arithmetic too), and ReLU is max(0, c), which
+// returns c itself for NaN and -0 as std::max(c, 0.0f) does. So the bits equal the portable
+// loop's (tested). Written out twice, like the kernels: the same loop in 512- and 256-bit
+// intrinsics, each under its own target attribute.
+struct EpilogueArgs {
+    const float* scale;
+    const float* shift;
+    const float* residual;
+    std::int64_t ld_residual;
+    bool relu;
+};
+
+__attribute__((target("avx512f"))) inline void epilogue_avx512(const EpilogueArgs& e, float* c,
+                                                               std::int64_t ldc, std::int64_t rows,
+                                                               std::int64_t cols) {
+    for (std::int64_t i = 0; i < rows; ++i) {
+        float* row = c + i * ldc;
+        const float* res = e.residual ? e.residual + i * e.ld_residual : nullptr;
+        for (std::int64_t j = 0; j < cols; j += 16) {
+            const __mmask16 mask = static_cast<__mmask16>(cols - j >= 16 ? 0xFFFF : (1u << (cols - j)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(mask, row + j);
+            if (e.scale) {
+                v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, e.scale + j));
+                asm("" : "+v"(v));
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, e.shift + j));
+            }
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, res + j));
+            if (e.relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+            _mm512_mask_storeu_ps(row + j, mask, v);
+        }
+    }
+}
+
+__attribute__((target("avx2"))) inline void epilogue_avx2(const EpilogueArgs& e, float* c,
+                                                          std::int64_t ldc, std::int64_t rows,
+                                                          std::int64_t cols) {
+    for (std::int64_t i = 0; i < rows; ++i) {
+        float* row = c + i * ldc;
+        const float* res = e.residual ? e.residual + i * e.ld_residual : nullptr;
+        for (std::int64_t j = 0; j < cols; j += 8) {
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<std::int64_t>(cols - j, 8))),
+                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 v = _mm256_maskload_ps(row + j, mask);
+            if (e.scale) {
+                v = _mm256_mul_ps(v, _mm256_maskload_ps(e.scale + j, mask));
+                asm("" : "+x"(v));
+                v = _mm256_add_ps(v, _mm256_maskload_ps(e.shift + j, mask));
+            }
+            if (res) v = _mm256_add_ps(v, _mm256_maskload_ps(res + j, mask));
+            if (e.relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+            _mm256_maskstore_ps(row + j, mask, v);
+        }
+    }
+}
+
 // dst[r * ldd + c] = src[c * lds + r] for r, c < 8: an 8 x 8 block transposed in registers
 // (packing the transposed weights of a forward convolution; every AVX-512 CPU has AVX2).
 __attribute__((target("avx2"))) inline void transpose_8x8(const float* src, std::int64_t lds,

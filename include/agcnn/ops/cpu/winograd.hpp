@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "agcnn/core/error.hpp"
 #include "agcnn/core/geometry.hpp"
@@ -259,15 +260,33 @@ void transform_output(T* out, const T* m, const Tiling& s, std::int64_t t0, std:
     }
 }
 
-// c[i0:i1, :] (= or +=) a[i0:i1, :] b for a [m, k], b [k, n] on the calling thread alone.
+// The forward filters as the products read them, for weights that do not change (inference:
+// ops/cpu/packed_filters.hpp): U[xi] [C, O] = G g G^T of w [O, 3, 3, C], each plane packed
+// whole for the GEMM kernels (gemm_detail::pack_all), plane xi at xi * packed_plane(C, O).
+inline std::int64_t packed_plane(std::int64_t c, std::int64_t o) {
+    return gemm_detail::packed_size(gemm_detail::kernels_for(o), c, o);
+}
+inline void pack_filters(float* packed, const float* w, std::int64_t o, std::int64_t c) {
+    std::vector<float> u(static_cast<std::size_t>(16 * plane_stride(c * o)));
+    transform_weights(u.data(), w, o, c, false);
+    for (int xi = 0; xi < 16; ++xi)
+        gemm_detail::pack_all(gemm_detail::kernels_for(o), c, o,
+                              {u.data() + xi * plane_stride(c * o), o, 1}, packed + xi * packed_plane(c, o));
+}
+
+// c[i0:i1, :] (= or +=) a[i0:i1, :] b for a [m, k], b [k, n] on the calling thread alone;
+// `packed`, when given, is b in pack_all's layout (the x86 kernels only).
 inline void product_rows(std::int64_t i0, std::int64_t i1, std::int64_t n, std::int64_t k,
                          const StridedMatrix& a, const StridedMatrix& b, float* c,
-                         std::int64_t ldc, bool accumulate) {
+                         std::int64_t ldc, bool accumulate, const float* packed = nullptr) {
     const gemm_detail::KernelSet& set = gemm_detail::kernels_for(n);
     if (set.mr != 0 && k > 0) {
-        gemm_detail::sgemm_block(set, i0, i1, 0, n, k, a, b, c, ldc, accumulate, nullptr);
+        const gemm_detail::PackedB prepacked{packed, n};
+        gemm_detail::sgemm_block(set, i0, i1, 0, n, k, a, b, c, ldc, accumulate, nullptr,
+                                 packed ? &prepacked : nullptr);
         return;
     }
+    AGCNN_CHECK(!packed, "winograd: packed filters without the x86 kernels");
     gemm_detail::eigen_sgemm(i1 - i0, n, k, {a.data + i0 * a.row_stride, a.row_stride, a.col_stride},
                              b, c + i0 * ldc, ldc, accumulate);
 }
@@ -289,18 +308,20 @@ inline void product_rows(std::int64_t i0, std::int64_t i1, std::int64_t n, std::
 template <class T>
 void product(std::int64_t i0, std::int64_t i1, std::int64_t n, std::int64_t k, const T* a,
              std::int64_t a_rs, std::int64_t a_cs, const T* b, std::int64_t b_rs,
-             std::int64_t b_cs, T* c, std::int64_t ldc, bool accumulate) {
+             std::int64_t b_cs, T* c, std::int64_t ldc, bool accumulate,
+             const float* packed = nullptr) {
     if constexpr (std::is_same_v<T, float>)
-        product_rows(i0, i1, n, k, {a, a_rs, a_cs}, {b, b_rs, b_cs}, c, ldc, accumulate);
+        product_rows(i0, i1, n, k, {a, a_rs, a_cs}, {b, b_rs, b_cs}, c, ldc, accumulate, packed);
     else
         product_rows(i0, i1, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate);
 }
 
 // out = the convolution of `in` with the transformed filters u: [16, C, O] read through strides
-// (u_rs, u_cs) per xi plane of C * O values (tiling s).
+// (u_rs, u_cs) per xi plane of C * O values (tiling s), or, when `packed` is given (float,
+// forward only), with the planes already packed (pack_filters below; u unused).
 template <class T>
 void convolve(T* out, const T* in, const T* u, std::int64_t u_rs, std::int64_t u_cs,
-              const Tiling& s, const Epilogue* epilogue) {
+              const Tiling& s, const Epilogue* epilogue, const float* packed = nullptr) {
     const std::int64_t chunk = s.chunk(), total = s.tiles();
     const std::int64_t v_plane = plane_stride(chunk * s.c), m_plane = plane_stride(chunk * s.o);
     T* v = scratch<T>(1, 16 * v_plane);
@@ -315,8 +336,9 @@ void convolve(T* out, const T* in, const T* u, std::int64_t u_rs, std::int64_t u
 #pragma omp for schedule(dynamic)
             for (int xi = 0; xi < 16; ++xi)
                 product<T>(0, tiles, s.o, s.c, v + xi * v_plane, s.c, 1,
-                           u + xi * plane_stride(s.c * s.o), u_rs, u_cs, m + xi * m_plane, s.o,
-                           false);
+                           packed ? nullptr : u + xi * plane_stride(s.c * s.o), u_rs, u_cs,
+                           m + xi * m_plane, s.o, false,
+                           packed ? packed + xi * packed_plane(s.c, s.o) : nullptr);
             transform_output(out, static_cast<const T*>(m), s, t0, t1, chunk, epilogue);
         }
     }
@@ -384,10 +406,14 @@ void weight_gradient(T* dw, const T* dy, const T* x, const ConvGeometry& g) {
 
 }  // namespace winograd_detail
 
+// `packed`: w's filters from winograd_detail::pack_filters (float only), else transformed here.
 template <class T>
 void winograd_forward(T* y, const T* x, const T* w, const ConvGeometry& g,
-                      const Epilogue* epilogue = nullptr) {
+                      const Epilogue* epilogue = nullptr, const float* packed = nullptr) {
     AGCNN_CHECK(winograd_applies(g), "winograd: not a 3x3 stride-1 convolution with pad <= 2");
+    if (packed)
+        return winograd_detail::convolve(y, x, static_cast<const T*>(nullptr), g.o, 1,
+                                         winograd_detail::forward_tiling(g), epilogue, packed);
     T* u = winograd_detail::scratch<T>(0, 16 * winograd_detail::plane_stride(g.c * g.o));
     winograd_detail::transform_weights(u, w, g.o, g.c, false);
     winograd_detail::convolve(y, x, static_cast<const T*>(u), g.o, 1,
