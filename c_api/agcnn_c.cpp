@@ -66,6 +66,12 @@ agcnn_status predict_into(agcnn_predictor* predictor, agcnn_result* result, floa
     });
 }
 
+agcnn_status open_predictor(const char* model_path, agcnn_predictor** predictor, bool pack_filters) {
+    if (!model_path || !predictor) return fail(AGCNN_ERROR_INVALID_ARGUMENT, "open: NULL model path or predictor");
+    *predictor = nullptr;
+    return guarded([&] { *predictor = new agcnn_predictor{agcnn::app::Predictor(model_path, pack_filters)}; });
+}
+
 }  // namespace
 
 static_assert(static_cast<int>(agcnn::model::Branch::global) == AGCNN_GLOBAL &&
@@ -99,9 +105,11 @@ agcnn_status agcnn_set_threads(int threads) {
 }
 
 agcnn_status agcnn_predictor_open(const char* model_path, agcnn_predictor** predictor) {
-    if (!model_path || !predictor) return fail(AGCNN_ERROR_INVALID_ARGUMENT, "open: NULL model path or predictor");
-    *predictor = nullptr;
-    return guarded([&] { *predictor = new agcnn_predictor{agcnn::app::Predictor(model_path)}; });
+    return open_predictor(model_path, predictor, true);
+}
+
+agcnn_status agcnn_predictor_open_unpacked(const char* model_path, agcnn_predictor** predictor) {
+    return open_predictor(model_path, predictor, false);
 }
 
 void agcnn_predictor_close(agcnn_predictor* predictor) { delete predictor; }

@@ -210,6 +210,16 @@ TEST_CASE("C API: the Predictor's numbers, caller-owned buffers, statuses and la
     agcnn_predictor_close(predictor);
     agcnn_predictor_close(nullptr);
 
+    // Without packed filters: the same numbers.
+    agcnn_predictor* unpacked = nullptr;
+    REQUIRE(agcnn_predictor_open_unpacked(model.c_str(), &unpacked) == AGCNN_OK);
+    REQUIRE(agcnn_predict_u8(unpacked, image.pixels.data(), image.width, image.height, &result, nullptr, 0) == AGCNN_OK);
+    for (model::Branch b : model::kBranches)
+        for (int k = 0; k < AGCNN_LABEL_COUNT; ++k)
+            CHECK(result.probabilities[int(b)][k] == expected.probabilities(b)[std::size_t(k)]);
+    agcnn_predictor_close(unpacked);
+    CHECK(agcnn_predictor_open_unpacked(nullptr, &unpacked) == AGCNN_ERROR_INVALID_ARGUMENT);
+
     agcnn_predictor* none = reinterpret_cast<agcnn_predictor*>(&result);
     CHECK(agcnn_predictor_open((kTmp / "missing.safetensors").string().c_str(), &none) == AGCNN_ERROR);
     CHECK(none == nullptr);

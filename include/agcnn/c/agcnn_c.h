@@ -71,8 +71,12 @@ AGCNN_C_API const char* agcnn_version(void);
 /* CPU threads for the math (0 = all cores); single-threaded builds accept only 0 and 1. */
 AGCNN_C_API agcnn_status agcnn_set_threads(int threads);
 
-/* Loads a model file (agcnn export). On success *predictor is a new predictor. */
+/* Loads a model file (agcnn export). On success *predictor is a new predictor. Its first
+ * prediction packs the network's filters for the CPU's matrix kernels and keeps them, so later
+ * predictions are faster (about 180 MiB more for a full-width model: docs/embedding.md). */
 AGCNN_C_API agcnn_status agcnn_predictor_open(const char* model_path, agcnn_predictor** predictor);
+/* The same without the kept packed filters: less memory, each prediction packs them again. */
+AGCNN_C_API agcnn_status agcnn_predictor_open_unpacked(const char* model_path, agcnn_predictor** predictor);
 /* Frees a predictor (NULL is ignored). */
 AGCNN_C_API void agcnn_predictor_close(agcnn_predictor* predictor);
 /* The network input's side; the heatmap has input_size * input_size values. */
