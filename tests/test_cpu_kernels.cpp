@@ -556,7 +556,7 @@ TEST_CASE("epilogue: the AVX-512 and AVX2 versions give the portable loop's bits
                        shift = random_floats(ldc, rng), residual = random_floats(rows * ldc, rng);
     c0[1] = -0.0f, c0[2] = std::nanf(""), c0[45] = -std::numeric_limits<float>::infinity();
     residual[5] = -0.0f, scale[3] = 0.0f, shift[3] = -0.0f;  // c[3] = -0 after the affine step
-    using Vector = void (*)(const cpu::gemm_kernels::EpilogueArgs&, float*, std::int64_t, std::int64_t, std::int64_t);
+    using Vector = void (*)(const cpu::Epilogue&, float*, std::int64_t, std::int64_t, std::int64_t);
     std::vector<std::pair<const char*, Vector>> versions;
     if (__builtin_cpu_supports("avx512f")) versions.emplace_back("AVX-512", &cpu::gemm_kernels::epilogue_avx512);
     if (__builtin_cpu_supports("avx2")) versions.emplace_back("AVX2", &cpu::gemm_kernels::epilogue_avx2);
@@ -568,7 +568,7 @@ TEST_CASE("epilogue: the AVX-512 and AVX2 versions give the portable loop's bits
                                       with_residual ? residual.data() : nullptr, ldc, relu};
                 std::vector<float> expected = c0, got = c0;
                 cpu::gemm_detail::apply_epilogue_portable(e, expected.data(), ldc, 0, rows, 0, cols);
-                vector({e.scale, e.shift, e.residual, ldc, relu}, got.data(), ldc, rows, cols);
+                vector(e, got.data(), ldc, rows, cols);
                 INFO(name, " cols ", cols, " affine ", affine, " residual ", with_residual, " relu ", relu);
                 CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
             }

@@ -8,8 +8,10 @@
 // next day with stage II's attention boxes computed once and the PNGs stored uncompressed (440-482
 // s there later that day, 420-491 s with the first convolutions reading patches in place, 356-367 s
 // with 20 global and 12 local epochs instead of 24 and 16, the input gradient in place and the
-// inputs resampled once): over the 5 minutes it is meant to take; docs/how-agcnn-works.md has the
-// figures and the shorter or smaller trainings that were measured and fail its bar. With other
+// inputs resampled once; the same work 269-357 s on 2026-12-03's later runs, with the host's
+// speed): about the 5 minutes it is meant to take, over it on the host's slower stretches;
+// docs/how-agcnn-works.md has the figures and the shorter or smaller trainings that were
+// measured and fail its bar. With other
 // jobs on the cores, --threads 1 is faster.
 // Scale, stated in the config and the docs: a ResNet-50 of base width 8 (1/8 of the channels;
 // the same 50-layer topology), 2,400 synthetic 512x512 sources, network input 128 (resize 144,

@@ -51,7 +51,16 @@ inline bool conv_in_place_applies(const ConvGeometry& g) {
 struct ConvInPlace;
 constexpr int kConvInPlaceSlots = 3;
 
-// `prepacked`: w^T already in pack_all's layout for kernels_for(O) (ops/cpu/packed_filters.hpp).
+// A forward convolution's filters as its GEMM reads them (every direct path): B = w^T [K, O]
+// packed whole for kernels_for(O) (gemm_detail::pack_all), packed_direct_size(g) floats.
+inline std::int64_t packed_direct_size(const ConvGeometry& g) {
+    return gemm_detail::packed_size(gemm_detail::kernels_for(g.o), g.k(), g.o);
+}
+inline void pack_direct_filters(float* packed, const float* w, const ConvGeometry& g) {
+    gemm_detail::pack_all(gemm_detail::kernels_for(g.o), g.k(), g.o, {w, 1, g.k()}, packed);
+}
+
+// `prepacked`: w from pack_direct_filters (ops/cpu/packed_filters.hpp keeps them), else packed here.
 inline void conv2d_forward_in_place(float* y, const float* x, const float* w, const ConvGeometry& g,
                                     const Epilogue* epilogue = nullptr,
                                     const float* prepacked = nullptr) {
@@ -60,8 +69,8 @@ inline void conv2d_forward_in_place(float* y, const float* x, const float* w, co
     const KernelSet& set = kernels_for(g.o);
     const float* packed = prepacked;
     if (!packed) {
-        float* buffer = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_size(set, k, g.o));
-        pack_all(set, k, g.o, {w, 1, k}, buffer);  // B = w^T [K, O]
+        float* buffer = thread_scratch<float, ConvInPlace, kConvInPlaceSlots>(0, packed_direct_size(g));
+        pack_direct_filters(buffer, w, g);
         packed = buffer;
     }
     // Output columns [ox_lo, ox_hi) have their window inside the image's width.

@@ -48,15 +48,6 @@ struct StridedMatrix {
     std::int64_t segment = 0, segment_stride = 0;
 };
 
-// What an Epilogue does to each finished element c[i, j]; null pointers skip their step.
-struct Epilogue {
-    const float* scale = nullptr;     // [n], with shift
-    const float* shift = nullptr;     // [n]
-    const float* residual = nullptr;  // [m, n], row stride ld_residual
-    std::int64_t ld_residual = 0;
-    bool relu = false;
-};
-
 namespace gemm_detail {
 
 // c[i0:i1, j0:j1] = epilogue(c[i0:i1, j0:j1]) (rows and columns of the whole matrix) in plain
@@ -85,8 +76,7 @@ inline void apply_epilogue_portable(const Epilogue& e, float* c, std::int64_t ld
 inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::int64_t i0,
                            std::int64_t i1, std::int64_t j0, std::int64_t j1) {
 #if AGCNN_X86_KERNELS
-    using Vector = void (*)(const gemm_kernels::EpilogueArgs&, float*, std::int64_t, std::int64_t,
-                            std::int64_t);
+    using Vector = void (*)(const Epilogue&, float*, std::int64_t, std::int64_t, std::int64_t);
     static const Vector vector = [] () -> Vector {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f")) return &gemm_kernels::epilogue_avx512;
@@ -94,10 +84,10 @@ inline void apply_epilogue(const Epilogue& e, float* c, std::int64_t ldc, std::i
         return nullptr;
     }();
     if (vector) {
-        const gemm_kernels::EpilogueArgs args{e.scale ? e.scale + j0 : nullptr, e.shift ? e.shift + j0 : nullptr,
-                                              e.residual ? e.residual + i0 * e.ld_residual + j0 : nullptr,
-                                              e.ld_residual, e.relu};
-        return vector(args, c + i0 * ldc + j0, ldc, i1 - i0, j1 - j0);
+        const Epilogue block{e.scale ? e.scale + j0 : nullptr, e.shift ? e.shift + j0 : nullptr,
+                             e.residual ? e.residual + i0 * e.ld_residual + j0 : nullptr, e.ld_residual,
+                             e.relu};  // the same steps, from the block's corner
+        return vector(block, c + i0 * ldc + j0, ldc, i1 - i0, j1 - j0);
     }
 #endif
     apply_epilogue_portable(e, c, ldc, i0, i1, j0, j1);
@@ -337,8 +327,9 @@ inline void sgemm_block(const KernelSet& set, std::int64_t i0, std::int64_t i1, 
             if (prepacked) {
                 panels = prepacked->data + block_offset(set, prepacked->n, p0) + jb / set.nr * kc * set.nr;
             } else {
-                float* packed = thread_scratch<float, GemmPacking>(0, panel_count(set, nc) * kc * set.nr);
-                for (std::int64_t panel = 0; panel < panel_count(set, nc); ++panel)
+                const std::int64_t count = panel_count(set, nc);
+                float* packed = thread_scratch<float, GemmPacking>(0, count * kc * set.nr);
+                for (std::int64_t panel = 0; panel < count; ++panel)
                     pack_panel(packed + panel * kc * set.nr, b, p0, kc, jb + panel * set.nr,
                                std::min<std::int64_t>(set.nr, nc - panel * set.nr), set.nr);
                 panels = packed;

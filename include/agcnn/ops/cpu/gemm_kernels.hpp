@@ -46,6 +46,20 @@ struct TileA {
 
 }  // namespace agcnn::cpu::gemm_kernels
 
+namespace agcnn::cpu {
+
+// What an Epilogue does to each finished element c[i, j] of a product (gemm.hpp):
+// c = act(c * scale[j] + shift[j] + residual[i, j]); null pointers skip their step.
+struct Epilogue {
+    const float* scale = nullptr;     // [n], with shift
+    const float* shift = nullptr;     // [n]
+    const float* residual = nullptr;  // [m, n], row stride ld_residual
+    std::int64_t ld_residual = 0;
+    bool relu = false;
+};
+
+}  // namespace agcnn::cpu
+
 #if AGCNN_X86_KERNELS
 #include <immintrin.h>
 
@@ -144,23 +158,16 @@ __attribute__((target("avx2,fma"))) void avx2(std::int64_t kc, const TileA& a, c
     }
 }
 
-// The GEMM's epilogue (gemm.hpp's Epilogue, apply_epilogue) on a rows x cols block of c (row
+// The GEMM's epilogue (Epilogue above, gemm.hpp's apply_epilogue) on a rows x cols block of c (row
 // stride ldc): c = act(c * scale + shift + residual), null pointers skipping their step, act
 // ReLU when `relu`. Each step rounds on its own as the portable loop's does: the product is
 // passed through an empty asm statement so that the compiler cannot fuse it with the add into
 // an FMA (GCC contracts intrinsics' vector arithmetic too), and ReLU is max(0, c), which
 // returns c itself for NaN and -0 as std::max(c, 0.0f) does. So the bits equal the portable
 // loop's (tested). Written out twice, like the kernels: the same loop in 512- and 256-bit
-// intrinsics, each under its own target attribute.
-struct EpilogueArgs {
-    const float* scale;
-    const float* shift;
-    const float* residual;
-    std::int64_t ld_residual;
-    bool relu;
-};
+// intrinsics, each under its own target attribute. e's pointers start at the block's corner.
 
-__attribute__((target("avx512f"))) inline void epilogue_avx512(const EpilogueArgs& e, float* c,
+__attribute__((target("avx512f"))) inline void epilogue_avx512(const Epilogue& e, float* c,
                                                                std::int64_t ldc, std::int64_t rows,
                                                                std::int64_t cols) {
     for (std::int64_t i = 0; i < rows; ++i) {
@@ -181,7 +188,7 @@ __attribute__((target("avx512f"))) inline void epilogue_avx512(const EpilogueArg
     }
 }
 
-__attribute__((target("avx2"))) inline void epilogue_avx2(const EpilogueArgs& e, float* c,
+__attribute__((target("avx2"))) inline void epilogue_avx2(const Epilogue& e, float* c,
                                                           std::int64_t ldc, std::int64_t rows,
                                                           std::int64_t cols) {
     for (std::int64_t i = 0; i < rows; ++i) {

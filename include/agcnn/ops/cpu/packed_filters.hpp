@@ -6,7 +6,8 @@
 // and at batch 1 packing ResNet-50's 100 MB of filters on every image is a measurable share of
 // the forward pass (docs/benchmarks.md, change 32). A PackedFilters keeps, per filter tensor,
 // the form conv2d_forward_fast (ops/conv2d.hpp) reads for that convolution:
-//   direct:   w^T [K, O] in gemm_detail::pack_all's layout (pointwise, im2col and in-place paths);
+//   direct:   w^T [K, O] in gemm_detail::pack_all's layout (conv_in_place.hpp's
+//             pack_direct_filters: pointwise, im2col and in-place paths);
 //   winograd: the 16 transformed planes U[xi] [C, O], each in that layout (winograd.hpp).
 // The products then run exactly as without it (the same blocks, the same sums: tested bit for
 // bit), minus the packing.
@@ -31,6 +32,7 @@
 
 #include "agcnn/core/error.hpp"
 #include "agcnn/core/geometry.hpp"
+#include "agcnn/ops/cpu/conv_in_place.hpp"
 #include "agcnn/ops/cpu/gemm.hpp"
 #include "agcnn/ops/cpu/winograd_choice.hpp"
 
@@ -56,15 +58,14 @@ public:
         if (entry.floats && same_owner && !entry.owner.expired()) return &entry.filter;
         entry.owner = owner;
         entry.filter.winograd = winograd;
-        entry.floats = winograd ? 16 * winograd_detail::packed_plane(g.c, g.o)
-                                : gemm_detail::packed_size(gemm_detail::kernels_for(g.o), g.k(), g.o);
+        entry.floats = winograd ? 16 * winograd_detail::packed_plane(g.c, g.o) : packed_direct_size(g);
         entry.buffer.reset(static_cast<float*>(
             std::aligned_alloc(64, static_cast<std::size_t>((entry.floats + 15) / 16 * 16) * sizeof(float))));
         AGCNN_CHECK(entry.buffer != nullptr, "out of memory packing ", entry.floats, " filter values");
         if (winograd)
             winograd_detail::pack_filters(entry.buffer.get(), w, g.o, g.c);
         else
-            gemm_detail::pack_all(gemm_detail::kernels_for(g.o), g.k(), g.o, {w, 1, g.k()}, entry.buffer.get());
+            pack_direct_filters(entry.buffer.get(), w, g);
         entry.filter.data = entry.buffer.get();
         return &entry.filter;
     }

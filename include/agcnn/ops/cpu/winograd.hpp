@@ -318,7 +318,7 @@ void product(std::int64_t i0, std::int64_t i1, std::int64_t n, std::int64_t k, c
 
 // out = the convolution of `in` with the transformed filters u: [16, C, O] read through strides
 // (u_rs, u_cs) per xi plane of C * O values (tiling s), or, when `packed` is given (float,
-// forward only), with the planes already packed (pack_filters below; u unused).
+// forward only), with the planes already packed (pack_filters above; u unused).
 template <class T>
 void convolve(T* out, const T* in, const T* u, std::int64_t u_rs, std::int64_t u_cs,
               const Tiling& s, const Epilogue* epilogue, const float* packed = nullptr) {
