@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -51,6 +52,39 @@ TEST_CASE("tensor storage, views and alignment") {
                              "live on cuda:0",
                              Error);
     }
+}
+
+TEST_CASE("large blocks are kept for reuse, within the live set's peak") {
+    keep_freed_memory();
+    const std::int64_t floats = std::int64_t{1} << 20;  // 4 MiB
+    const float* first = nullptr;
+    {
+        Tensor t = Tensor::zeros({floats});
+        first = t.data();
+        CHECK(reinterpret_cast<std::uintptr_t>(first) % 4096 == 0);
+    }
+    CHECK(Tensor::empty({floats}).data() == first);  // the kept block, not a new one
+
+    // Random allocations and frees of large tensors in a few sizes (and some small ones): each
+    // tensor keeps its contents, and the kept blocks never take the footprint past the peak.
+    Rng rng(7);
+    std::vector<Tensor> live;
+    const std::int64_t sizes[] = {1 << 16, 3 << 16, 1 << 18, 5 << 17, 1 << 20, 1000};
+    for (int op = 0; op < 400; ++op) {
+        if (live.empty() || (live.size() < 12 && rng.below(3) != 0)) {
+            Tensor t = Tensor::empty({sizes[rng.below(6)]});
+            std::fill(t.data(), t.data() + t.numel(), static_cast<float>(op));
+            live.push_back(t);
+        } else {
+            const std::size_t i = rng.below(live.size());
+            const float expected = live[i].at(0);
+            CHECK(live[i].at(live[i].numel() - 1) == expected);
+            live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        const LargeBlockBytes bytes = large_block_bytes();
+        REQUIRE(bytes.live + bytes.kept <= bytes.peak);
+    }
+    CHECK(large_block_bytes().kept > 0);
 }
 
 TEST_CASE("autograd: a tensor used twice gets the sum of its gradients") {

@@ -2,7 +2,7 @@
 //
 // allocate_bytes, release_bytes, copy_bytes and fill_zero_bytes work on any device. The CPU
 // allocator is here: 64-byte aligned memory, so that AVX-512 loads of a row start on a cache
-// line. CUDA memory comes from the CUDA backend module (kernels/runtime.cu, loaded on first use
+// line (large blocks page-aligned, mapped and kept for reuse by core/memory_reuse.hpp). CUDA memory comes from the CUDA backend module (kernels/runtime.cu, loaded on first use
 // by core/cuda_module.hpp) through the functions in namespace agcnn::cuda below; the core never
 // includes CUDA headers. In a build without the backend (core/build.hpp) a CUDA device is an
 // agcnn::Error.
@@ -16,6 +16,7 @@
 #include "agcnn/core/build.hpp"
 #include "agcnn/core/cuda_module.hpp"
 #include "agcnn/core/error.hpp"
+#include "agcnn/core/memory_reuse.hpp"
 
 namespace agcnn {
 
@@ -82,20 +83,25 @@ inline void* allocate_bytes(std::size_t bytes, Device device) {
         else
             throw_cuda_not_built(device);
     }
+    if (is_large_block(bytes)) return allocate_large_block(bytes);
     const std::size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
     void* pointer = std::aligned_alloc(kCpuAlignment, rounded);
     AGCNN_CHECK(pointer != nullptr, "out of memory allocating ", bytes, " bytes");
     return pointer;
 }
 
-inline void release_bytes(void* pointer, Device device) {
+// `bytes`: as given to allocate_bytes.
+inline void release_bytes(void* pointer, std::size_t bytes, Device device) {
     if (pointer == nullptr) return;
     if (device.is_cuda()) {
         // Without the backend no CUDA memory was ever allocated.
         if constexpr (kCudaBuilt) cuda::device_release(pointer, device.index);
         return;
     }
-    std::free(pointer);
+    if (is_large_block(bytes))
+        release_large_block(pointer, bytes);
+    else
+        std::free(pointer);
 }
 
 inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device,

@@ -47,7 +47,7 @@ class Storage {
 public:
     Storage(std::size_t bytes, Device device)
         : data_(allocate_bytes(bytes, device)), bytes_(bytes), device_(device) {}
-    ~Storage() { release_bytes(data_, device_); }
+    ~Storage() { release_bytes(data_, bytes_, device_); }
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
 
