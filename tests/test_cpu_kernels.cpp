@@ -494,13 +494,16 @@ TEST_CASE("conv algorithm choice: --conv names, the fast path's dispatch, auto's
         CHECK_FALSE(cpu::use_winograd(layer1, cpu::ConvPass::forward));
     }
     // auto (measured, docs/benchmarks.md): Winograd for layer 1 at batch 8, direct for layer 4
-    // at batch 1, where the filter transform outweighs the saved products.
+    // at batch 1, where the filter transform outweighs the saved products; but Winograd there
+    // for inference, whose filters are transformed once.
     CHECK(cpu::conv_algorithm() == cpu::ConvAlgorithm::automatic);
     for (cpu::ConvPass pass : {cpu::ConvPass::forward, cpu::ConvPass::input_gradient,
                                cpu::ConvPass::weight_gradient}) {
         CHECK(cpu::use_winograd(layer1, pass));
         CHECK_FALSE(cpu::use_winograd(layer4_batch1, pass));
     }
+    CHECK(cpu::use_winograd(layer1, cpu::ConvPass::inference));
+    CHECK(cpu::use_winograd(layer4_batch1, cpu::ConvPass::inference));
     // Under --conv winograd the float fast path is Winograd: the same floats as calling it.
     Rng rng(14);
     const ConvGeometry g = conv_geometry({2, 6, 6, 8}, {8, 3, 3, 8}, 1, 1);

@@ -135,12 +135,14 @@ inline void finish_weight_gradient(float* dw, const float* transposed, std::int6
 }
 
 // epilogue (optional): applied to y as the GEMM finishes each tile; its residual is [N, OH, OW, O].
+// pass: forward, or inference (winograd_choice.hpp) for conv2d_affine.
 // packed (optional): w already packed (ops/cpu/packed_filters.hpp), its form fixing the path.
 inline void conv2d_forward_fast(float* y, const float* x, const float* w, const ConvGeometry& g,
                                 const Epilogue* epilogue = nullptr,
-                                const PackedFilter* packed = nullptr) {
+                                const PackedFilter* packed = nullptr,
+                                ConvPass pass = ConvPass::forward) {
     const float* prepacked = packed ? packed->data : nullptr;
-    if (packed ? packed->winograd : use_winograd(g, ConvPass::forward))
+    if (packed ? packed->winograd : use_winograd(g, pass))
         return winograd_forward(y, x, w, g, epilogue, prepacked);
     const std::int64_t k = g.k(), out_rows_per_image = g.oh * g.ow;
     // y rows = A [rows, K] w^T, w^T [K, O] from w or from the pack.
@@ -251,7 +253,9 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, std::int64_t stride, std:
 //   conv2d_affine(x, w, stride, pad, scale, shift, residual, relu):
 //   x [N, H, W, C], w [O, KH, KW, C], scale, shift [O], residual undefined or [N, OH, OW, O]
 //   -> y [N, OH, OW, O] = act(conv2d(x, w) * scale + shift + residual), act = ReLU or identity.
-// The same float operations in the same order as conv2d, batch_norm, add and relu run apart.
+// The same float operations in the same order as conv2d, batch_norm, add and relu run apart,
+// except where the convolution's path chosen for inference (winograd_choice.hpp's
+// ConvPass::inference) differs from the forward pass's: then equal up to rounding.
 // Inside a cpu::PackedFiltersScope (ops/cpu/packed_filters.hpp) w is packed once, in its store.
 inline Tensor conv2d_affine(const Tensor& x, const Tensor& w, std::int64_t stride,
                             std::int64_t pad, const Tensor& scale, const Tensor& shift,
@@ -272,7 +276,8 @@ inline Tensor conv2d_affine(const Tensor& x, const Tensor& w, std::int64_t strid
                            residual.defined() ? residual.data() : nullptr, g.o, relu};
     cpu::PackedFilters* store = cpu::active_packed_filters();
     const cpu::PackedFilter* packed = store ? store->find(w.impl().storage, w.data(), g) : nullptr;
-    cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g, &epilogue, packed);
+    cpu::conv2d_forward_fast(y.data(), x.data(), w.data(), g, &epilogue, packed,
+                             cpu::ConvPass::inference);
     return y;
 }
 

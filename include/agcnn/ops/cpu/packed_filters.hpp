@@ -50,7 +50,7 @@ public:
     // first call; null when this CPU has no kernels of ours.
     const PackedFilter* find(const std::shared_ptr<void>& owner, const float* w, const ConvGeometry& g) {
         if (gemm_detail::kernels().mr == 0) return nullptr;
-        const bool winograd = use_winograd(g, ConvPass::forward);
+        const bool winograd = use_winograd(g, ConvPass::inference);
         const Key key{w, g.o, g.kh, g.kw, g.c, winograd};
         std::lock_guard<std::mutex> lock(mutex_);
         Entry& entry = entries_[key];

@@ -46,9 +46,12 @@ inline ConvAlgorithm parse_conv_algorithm(const std::string& name) {
     throw Error("--conv: expected direct, winograd or auto, got '" + name + "'");
 }
 
-// The passes of a convolution; auto decides each on its own (all three are exact, so any mix
-// gives the same result up to rounding).
-enum class ConvPass { forward, input_gradient, weight_gradient };
+// The passes of a convolution; auto decides each on its own (all are exact, so any mix gives the
+// same result up to rounding). inference: the forward pass of ops::conv2d_affine (eval mode,
+// autograd off), whose filters are fixed and packed once (ops/cpu/packed_filters.hpp), so the
+// filter transform is not counted; its choice does not depend on whether a pack is at hand, so
+// packed and unpacked inference give the same bits.
+enum class ConvPass { forward, input_gradient, weight_gradient, inference };
 
 // The model behind auto, in multiply-add equivalents. Direct: 9 x pixels x C x O. Winograd:
 // 16 x tiles x C x O in the products, plus the filter transform (16 x C x O values, each about
@@ -57,14 +60,17 @@ enum class ConvPass { forward, input_gradient, weight_gradient };
 // 3x3 layer alone at batch 1, 2 and 8 (CPU time, one thread; docs/benchmarks.md, Winograd): the
 // filter transform is what makes Winograd lose on 7x7 x 512 channels, and on 14x14 x 256 at
 // batch 1; the weight gradient's inverse transform (G^T dU G) is cheaper than the forward's.
+// Inference, its filters transformed once, takes Winograd there too (1.05x at batch 1 and 8,
+// docs/benchmarks.md change 35).
 constexpr double kFilterCostForward = 100, kFilterCostWeightGradient = 50, kDataCost = 20;
 
 inline bool winograd_predicted_faster(const ConvGeometry& g, ConvPass pass) {
     const double tiles = double(g.n) * double((g.oh + 1) / 2) * double((g.ow + 1) / 2);
     const double co = double(g.c) * double(g.o);
     const double direct = 9.0 * double(g.n * g.oh * g.ow) * co;
-    const double filter = pass == ConvPass::weight_gradient ? kFilterCostWeightGradient
-                                                            : kFilterCostForward;
+    const double filter = pass == ConvPass::inference         ? 0.0
+                          : pass == ConvPass::weight_gradient ? kFilterCostWeightGradient
+                                                              : kFilterCostForward;
     const double winograd = 16.0 * tiles * co + filter * 16.0 * co +
                             kDataCost * 16.0 * tiles * double(g.c + g.o);
     return winograd < direct;
