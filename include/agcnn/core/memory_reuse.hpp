@@ -6,18 +6,18 @@
 // machine (docs/benchmarks.md). Two parts keep that memory:
 //
 // - Large blocks (kLargeBlock bytes and more: the activations and their gradients) are mapped on
-//   their own (mmap; transparent huge pages asked for from 2 MiB) and, once keep_freed_memory()
-//   was called, kept on free, by exact size. A step allocates the same sizes every time, so most
+//   their own (mmap; transparent huge pages asked for from 2 MiB) and kept on free, by exact
+//   size, in every program (the CLI and embeddings alike: the bound below makes it safe). A step allocates the same sizes every time, so most
 //   of the next step's blocks are kept ones. On a miss (no kept block of that size), the oldest
 //   kept blocks are unmapped until the live and the kept blocks, the new one counted, are no
 //   more than the most ever live at once: the large blocks' footprint is the live set's peak,
 //   whatever the order of the sizes. (Kept in malloc's heap instead, fragmentation made it
 //   2290-2440 MB for a training step whose live peak is 1725 MB, varying with the command line.)
-// - Everything else stays in malloc's heap, which keep_freed_memory() tells never to map blocks
-//   on their own and never to trim.
+// - Everything else stays in malloc's heap, which keep_freed_memory() (called by every CLI
+//   command; an embedding keeps malloc's own policy) tells never to map blocks on their own and
+//   never to trim.
 //
-// Without keep_freed_memory() (the library's default: an embedding keeps malloc's own policy)
-// large blocks are unmapped on free. Thread-safe. Systems without mmap use malloc for all blocks.
+// Thread-safe. Systems without mmap use malloc for all blocks.
 #pragma once
 
 #include <algorithm>
@@ -51,7 +51,6 @@ inline constexpr bool kMapsLargeBlocks = false;
 // byte counts, in mapped sizes.
 struct LargeBlocks {
     std::mutex mutex;
-    bool keep = false;
     std::vector<std::pair<std::size_t, void*>> blocks;
     std::size_t kept = 0;  // the sum of blocks' sizes
     std::size_t live = 0;  // allocated and not yet released
@@ -120,38 +119,29 @@ inline void* allocate_large_block(std::size_t bytes) {
 #endif
 }
 
-// Gives back a block of allocate_large_block(bytes): kept for reuse after keep_freed_memory(),
-// else unmapped.
+// Gives back a block of allocate_large_block(bytes), kept for reuse.
 inline void release_large_block(void* block, std::size_t bytes) {
 #if defined(__unix__)
     using namespace memory_detail;
     const std::size_t size = mapped_size(bytes);
     LargeBlocks& state = large_blocks();
-    {
-        std::lock_guard lock(state.mutex);
-        state.live -= size;
-        if (state.keep) {
-            state.blocks.emplace_back(size, block);
-            state.kept += size;
-            return;
-        }
-    }
-    munmap(block, size);
+    std::lock_guard lock(state.mutex);
+    state.live -= size;
+    state.blocks.emplace_back(size, block);
+    state.kept += size;
 #else
     (void)block;
     (void)bytes;
 #endif
 }
 
-// From now on, keep freed memory in the process for reuse (above). Called once by every command.
+// From now on, keep the small blocks' freed memory in malloc's heap too (above). Called once by
+// every command.
 inline void keep_freed_memory() {
 #if defined(__GLIBC__)
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
-    auto& state = memory_detail::large_blocks();
-    std::lock_guard lock(state.mutex);
-    state.keep = true;
 }
 
 // The large blocks' byte counts now, in mapped sizes (for tests and diagnostics).
