@@ -2,7 +2,8 @@
 //
 // allocate_bytes, release_bytes, copy_bytes and fill_zero_bytes work on any device. The CPU
 // allocator is here: 64-byte aligned memory, so that AVX-512 loads of a row start on a cache
-// line (large blocks page-aligned, mapped and kept for reuse by core/memory_reuse.hpp). CUDA memory comes from the CUDA backend module (kernels/runtime.cu, loaded on first use
+// line (large blocks page-aligned, mapped and kept for reuse by core/memory_reuse.hpp). CUDA
+// memory comes from the CUDA backend module (kernels/runtime.cu, loaded on first use
 // by core/cuda_module.hpp) through the functions in namespace agcnn::cuda below; the core never
 // includes CUDA headers. In a build without the backend (core/build.hpp) a CUDA device is an
 // agcnn::Error.

@@ -60,8 +60,8 @@ enum class ConvPass { forward, input_gradient, weight_gradient, inference };
 // 3x3 layer alone at batch 1, 2 and 8 (CPU time, one thread; docs/benchmarks.md, Winograd): the
 // filter transform is what makes Winograd lose on 7x7 x 512 channels, and on 14x14 x 256 at
 // batch 1; the weight gradient's inverse transform (G^T dU G) is cheaper than the forward's.
-// Inference, its filters transformed once, takes Winograd there too (1.05x at batch 1 and 8,
-// docs/benchmarks.md change 35).
+// Inference, its filters transformed once, takes Winograd there too (1.10x at batch 1, 1.06x
+// at batch 8: docs/benchmarks.md change 35).
 constexpr double kFilterCostForward = 100, kFilterCostWeightGradient = 50, kDataCost = 20;
 
 inline bool winograd_predicted_faster(const ConvGeometry& g, ConvPass pass) {
