@@ -30,10 +30,13 @@ Prints a table with the ratio agcnn / PyTorch (above 1: agcnn is faster or, for 
 wall-clock images/s, and the CPU-bound estimate batch * threads / CPU seconds of the step, which
 a shared, loaded machine disturbs much less than wall time. --conv: agcnn's --conv; a comma list
 runs agcnn once per value, one after the other, beside the same PyTorch runs (a row each).
---rounds R repeats the side-by-side measurement R times, the engines alternating within each
-round, and reports medians and the spread of the per-round ratio: on a virtual machine whose
+--rounds R repeats the measurement R times, the engines alternating within each round, and
+reports medians and the spread of the per-round ratio (contended mode: each round measures every
+level, and a share divides a level's images/s by the same round's idle images/s): on a virtual machine whose
 host's other tenants change its speed from minute to minute (2026-12-02: the same agcnn inference
-command gave 20.8, 32.6 and 36.4 images/s within half an hour), one round is not evidence.
+command gave 20.8, 32.6 and 36.4 images/s within half an hour; 2026-12-03, an AMD EPYC: PyTorch's
+training share at one competitor per core was 72% in one contended run and 23% in the next), one
+round is not evidence.
 """
 import argparse
 import json
@@ -168,38 +171,45 @@ def contended(args, workloads, common):
     if levels[0] != 0:
         levels.insert(0, 0)
     layouts = {}  # PyTorch's faster layout per workload, chosen idle
-    results = {}  # (name, engine, level) -> (images/s, load average)
-    for level in levels:
-        with Competitors(level):
-            for mode, batch in workloads:
-                name = f"{mode}{batch}"
-                torch_run = pytorch_run(args, name, common, layouts)
-                results[(name, "pytorch", level)] = (torch_run["images_per_s"]["median"],
-                                                     load_average(), torch_run["threads"])
-                ours = last_json(agcnn_command(args, mode, batch, common, args.conv.split(",")[0]),
-                                 args.omp_wait_policy)
-                results[(name, "agcnn", level)] = (ours["images_per_s"]["median"],
-                                                   load_average(), ours["threads"])
-                print(f"done {name} at {level} per core: pytorch {results[(name, 'pytorch', level)][0]:.2f}, "
-                      f"agcnn {ours['images_per_s']['median']:.2f} images/s, load {load_average():.1f}",
-                      file=sys.stderr)
+    results = {}  # (name, engine, level) -> [(images/s, load average, threads)], one per round
+    for round_index in range(args.rounds):
+        for level in levels:
+            with Competitors(level):
+                for mode, batch in workloads:
+                    name = f"{mode}{batch}"
+                    torch_run = pytorch_run(args, name, common, layouts)
+                    ours = last_json(agcnn_command(args, mode, batch, common, args.conv.split(",")[0]),
+                                     args.omp_wait_policy)
+                    for engine, run in (("pytorch", torch_run), ("agcnn", ours)):
+                        results.setdefault((name, engine, level), []).append(
+                            (run["images_per_s"]["median"], load_average(), run["threads"]))
+                    print(f"round {round_index + 1} {name} at {level} per core: pytorch "
+                          f"{torch_run['images_per_s']['median']:.2f}, agcnn "
+                          f"{ours['images_per_s']['median']:.2f} images/s, load {load_average():.1f}",
+                          file=sys.stderr)
     policy = args.omp_wait_policy if args.omp_wait_policy != "default" else "unset"
     print(f"ResNet-50 {args.size}x{args.size}, threads {args.threads or 'engine default'}, "
           f"OMP_WAIT_POLICY {policy}, {len(os.sched_getaffinity(0))} cores, median of "
-          f"{args.steps} steps after {args.warmup} warm-up; level = competing CPU-bound processes "
-          f"per core; share = images/s / idle images/s (fair share 1 / (level + 1)); "
-          f"load = 1-minute load average after the run")
+          f"{args.steps} steps after {args.warmup} warm-up, {args.rounds} round(s); level = "
+          f"competing CPU-bound processes per core; share = images/s / idle images/s of the same "
+          f"round (fair share 1 / (level + 1)), the median over the rounds [lowest, highest]; "
+          f"img/s and load (1-minute load average after the run): medians over the rounds")
     print(f"{'workload':<9} {'engine':<8} {'threads':>7} " +
-          " ".join(f"{'L' + str(l) + ' img/s':>10} {'load':>5} {'share':>6}" for l in levels))
+          " ".join(f"{'L' + str(l) + ' img/s':>10} {'load':>5} {'share':>6} {'[range]':>11}"
+                   for l in levels))
+    median = statistics.median
     for mode, batch in workloads:
         name = f"{mode}{batch}"
         for engine in ("pytorch", "agcnn"):
-            idle = results[(name, engine, 0)][0]
+            idle = [run[0] for run in results[(name, engine, 0)]]
             cells = []
             for level in levels:
-                rate, load, threads = results[(name, engine, level)]
-                cells.append(f"{rate:10.2f} {load:5.1f} {100 * rate / idle:5.0f}%")
-            print(f"{name:<9} {engine:<8} {threads:>7} " + " ".join(cells))
+                runs = results[(name, engine, level)]
+                shares = [100 * run[0] / base for run, base in zip(runs, idle)]
+                spread = f"[{min(shares):.0f},{max(shares):.0f}]"
+                cells.append(f"{median(r[0] for r in runs):10.2f} {median(r[1] for r in runs):5.1f} "
+                             f"{median(shares):5.0f}% {spread:>11}")
+            print(f"{name:<9} {engine:<8} {runs[0][2]:>7} " + " ".join(cells))
 
 
 def main():
@@ -210,7 +220,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--rounds", type=int, default=1,
-                        help="side-by-side mode: repeat every workload, engines alternating")
+                        help="repeat the whole measurement, engines alternating (contended mode: every "
+                             "level in each round, shares taken within the round)")
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
     parser.add_argument("--contention", default="",
                         help="contended mode: competing processes per core, e.g. 0,1,2")
@@ -253,7 +264,10 @@ def main():
     convs = last_json([args.agcnn, "bench", "--convs", "--batch", "8", "--size", str(args.size),
                        "--steps", "3"] + threads, args.omp_wait_policy)
 
-    print(f"PyTorch's BLAS: {next(iter(rows.values()))[1][0]['blas']}")
+    blas = next(iter(rows.values()))[1][0]["blas"]
+    reference = not any(name in blas for name in ("openblas", "mkl", "blis"))
+    print(f"PyTorch's BLAS: {blas}" + (" (the one-thread reference BLAS: install "
+                                       "libopenblas0-pthread, docs/benchmarks.md)" if reference else ""))
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "
           f"steps after {args.warmup} warm-up, OMP_WAIT_POLICY={args.omp_wait_policy if args.omp_wait_policy != 'default' else 'unset (libgomp default)'}, "
           f"{args.rounds} round(s): each figure is the median over the rounds, the ratio the median of "
