@@ -10,7 +10,8 @@ use; PyTorch: its own choice). --contention L1,L2,...: contended mode: every wor
 on both engines at each level, level L meaning L competing CPU-bound processes per core (the
 cores of this process's affinity mask), started by the script before that level's runs and
 stopped after them, all in the same run; it prints each engine's images/s at each level and the
-share of its idle (level 0) speed kept. A fair share is 1 / (L + 1). For the engines' default
+share of its idle (level 0) speed kept, and the cores it got (CPU seconds per wall second of its
+steps: what the scheduler gave it). A fair share is 1 / (L + 1). For the engines' default
 settings, as a user meets them: --threads 0 --omp-wait-policy default.
 
 Each workload runs in a fresh process per engine (so peak resident memory is that workload's):
@@ -120,6 +121,12 @@ def last_json(command, wait_policy):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def cores_used(run):
+    """The CPU time a run's steps got per second of wall time, in cores (from the medians of its
+    wall and CPU-bound rates): beside competitors, what the scheduler gave the engine."""
+    return run["threads"] * run["images_per_s"]["median"] / run["cpu_bound_images_per_s"]
+
+
 def load_average():
     return os.getloadavg()[0]
 
@@ -171,7 +178,7 @@ def contended(args, workloads, common):
     if levels[0] != 0:
         levels.insert(0, 0)
     layouts = {}  # PyTorch's faster layout per workload, chosen idle
-    results = {}  # (name, engine, level) -> [(images/s, load average, threads)], one per round
+    results = {}  # (name, engine, level) -> [(images/s, cores used, threads)], one per round
     for round_index in range(args.rounds):
         for level in levels:
             with Competitors(level):
@@ -182,20 +189,21 @@ def contended(args, workloads, common):
                                      args.omp_wait_policy)
                     for engine, run in (("pytorch", torch_run), ("agcnn", ours)):
                         results.setdefault((name, engine, level), []).append(
-                            (run["images_per_s"]["median"], load_average(), run["threads"]))
+                            (run["images_per_s"]["median"], cores_used(run), run["threads"]))
                     print(f"round {round_index + 1} {name} at {level} per core: pytorch "
-                          f"{torch_run['images_per_s']['median']:.2f}, agcnn "
-                          f"{ours['images_per_s']['median']:.2f} images/s, load {load_average():.1f}",
-                          file=sys.stderr)
+                          f"{torch_run['images_per_s']['median']:.2f} images/s on "
+                          f"{cores_used(torch_run):.2f} cores, agcnn "
+                          f"{ours['images_per_s']['median']:.2f} on {cores_used(ours):.2f}, "
+                          f"load {load_average():.1f}", file=sys.stderr)
     policy = args.omp_wait_policy if args.omp_wait_policy != "default" else "unset"
     print(f"ResNet-50 {args.size}x{args.size}, threads {args.threads or 'engine default'}, "
           f"OMP_WAIT_POLICY {policy}, {len(os.sched_getaffinity(0))} cores, median of "
           f"{args.steps} steps after {args.warmup} warm-up, {args.rounds} round(s); level = "
           f"competing CPU-bound processes per core; share = images/s / idle images/s of the same "
           f"round (fair share 1 / (level + 1)), the median over the rounds [lowest, highest]; "
-          f"img/s and load (1-minute load average after the run): medians over the rounds")
+          f"img/s and cores (CPU seconds per wall second of the steps): medians over the rounds")
     print(f"{'workload':<9} {'engine':<8} {'threads':>7} " +
-          " ".join(f"{'L' + str(l) + ' img/s':>10} {'load':>5} {'share':>6} {'[range]':>11}"
+          " ".join(f"{'L' + str(l) + ' img/s':>10} {'cores':>5} {'share':>6} {'[range]':>11}"
                    for l in levels))
     median = statistics.median
     for mode, batch in workloads:
@@ -207,7 +215,7 @@ def contended(args, workloads, common):
                 runs = results[(name, engine, level)]
                 shares = [100 * run[0] / base for run, base in zip(runs, idle)]
                 spread = f"[{min(shares):.0f},{max(shares):.0f}]"
-                cells.append(f"{median(r[0] for r in runs):10.2f} {median(r[1] for r in runs):5.1f} "
+                cells.append(f"{median(r[0] for r in runs):10.2f} {median(r[1] for r in runs):5.2f} "
                              f"{median(shares):5.0f}% {spread:>11}")
             print(f"{name:<9} {engine:<8} {runs[0][2]:>7} " + " ".join(cells))
 
