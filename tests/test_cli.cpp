@@ -225,6 +225,23 @@ TEST_CASE("hostile flags: thread counts beyond the machine, in the flag's words 
     CHECK(images.err.find("--images") != std::string::npos);
 }
 
+TEST_CASE("OMP_PROC_BIND: the threads still default to every core, and --threads is not capped to one") {
+    // libgomp binds the initial thread to its first place when OMP_PROC_BIND is set: its
+    // affinity mask then holds one CPU, in this process and, inherited, in the one that agcnn's
+    // start-up executes again (OMP_WAIT_POLICY unset). Both paths are run.
+    for (const std::string env : {"unset OMP_WAIT_POLICY GOMP_SPINCOUNT; export OMP_PROC_BIND=true",
+                                  "export OMP_WAIT_POLICY=passive OMP_PROC_BIND=spread OMP_PLACES=cores"})
+        for (const std::string threads : {std::string(), " --threads " + std::to_string(std::min(2, core_count()))}) {
+            const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 "
+                                 "--warmup 0" + threads, env);
+            INFO(env << threads << "\n" << r.err);
+            REQUIRE(r.exit_code == 0);
+            const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
+            const auto json = nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1));
+            CHECK(json.at("threads").get<int>() == (threads.empty() ? core_count() : std::min(2, core_count())));
+        }
+}
+
 // `agcnn synth` into a fresh tmp(name + "-data") with `synth_flags`, then `agcnn train` from it
 // into a fresh tmp(name + "-run") with `train_flags`; the training's result.
 Result synth_and_train(const std::string& name, const std::string& synth_flags, const std::string& train_flags) {

@@ -27,10 +27,13 @@
 // libgomp reads its environment once, when it is loaded, before main() runs (a setenv() here
 // alone changes nothing: measured), so when the user has set neither OMP_WAIT_POLICY nor
 // GOMP_SPINCOUNT the program sets the policy and executes itself again; the second run finds it
-// set. If that exec fails, the run goes on with libgomp's default.
+// set. If that exec fails, the run goes on with libgomp's default. With OMP_PROC_BIND set, libgomp
+// has bound this thread to its first place: the mask is widened back first, or the second run
+// would see one place (measured: 1 thread on 2 cores, --threads 2 capped to 1).
 static void wait_without_spinning(char** argv) {
     if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
+    agcnn::widen_affinity_to_omp_places();  // OMP_PROC_BIND bound this thread to one place
     execv("/proc/self/exe", argv);
 }
 
