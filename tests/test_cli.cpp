@@ -231,7 +231,7 @@ TEST_CASE("OMP_PROC_BIND: the threads still default to every core, and --threads
     // start-up executes again (OMP_WAIT_POLICY unset). Both paths are run.
     for (const std::string env : {"unset OMP_WAIT_POLICY GOMP_SPINCOUNT; export OMP_PROC_BIND=true",
                                   "export OMP_WAIT_POLICY=passive OMP_PROC_BIND=spread OMP_PLACES=cores"})
-        for (const std::string threads : {std::string(), " --threads " + std::to_string(std::min(2, core_count()))}) {
+        for (const std::string& threads : {std::string(), " --threads " + std::to_string(std::min(2, core_count()))}) {
             const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 "
                                  "--warmup 0" + threads, env);
             INFO(env << threads << "\n" << r.err);

@@ -217,7 +217,8 @@ def contended(args, workloads, common):
                 spread = f"[{min(shares):.0f},{max(shares):.0f}]"
                 cells.append(f"{median(r[0] for r in runs):10.2f} {median(r[1] for r in runs):5.2f} "
                              f"{median(shares):5.0f}% {spread:>11}")
-            print(f"{name:<9} {engine:<8} {runs[0][2]:>7} " + " ".join(cells))
+            threads = results[(name, engine, 0)][0][2]
+            print(f"{name:<9} {engine:<8} {threads:>7} " + " ".join(cells))
 
 
 def main():
@@ -273,7 +274,7 @@ def main():
                        "--steps", "3"] + threads, args.omp_wait_policy)
 
     blas = next(iter(rows.values()))[1][0]["blas"]
-    reference = not any(name in blas for name in ("openblas", "mkl", "blis"))
+    reference = "/blas/libblas" in blas  # Debian's reference BLAS (OpenBLAS's is openblas-*/)
     print(f"PyTorch's BLAS: {blas}" + (" (the one-thread reference BLAS: install "
                                        "libopenblas0-pthread, docs/benchmarks.md)" if reference else ""))
     print(f"ResNet-50 {args.size}x{args.size}, {args.threads} threads, median of {args.steps} "

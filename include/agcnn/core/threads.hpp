@@ -146,36 +146,40 @@ inline int cgroup_cpu_quota(const std::string& proc_self_cgroup, const std::stri
     return cores;
 }
 
-// The CPUs in OpenMP's places (0 when it has none): with OMP_PROC_BIND set, the OpenMP runtime
-// binds the initial thread to the first place at start-up, so the affinity mask then holds one
-// place's CPUs (measured: OMP_PROC_BIND=spread OMP_PLACES={0},{1} made the default 1 thread on 2
-// cores, and capped --threads 2 to 1); the places, built from the mask before binding, hold all.
-inline int omp_place_cpus() {
-    int cpus = 0;
+#if defined(__linux__)
+// The CPUs of OpenMP's places, into `set`, when the runtime binds threads to them (false, `set`
+// untouched, when it does not). With OMP_PROC_BIND set, the runtime binds the initial thread to
+// the first place at start-up, so the affinity mask then holds one place's CPUs (measured:
+// OMP_PROC_BIND=spread OMP_PLACES={0},{1} made the default 1 thread on 2 cores, and capped
+// --threads 2 to 1); the places, built from the mask before binding, hold them all.
+inline bool omp_places_cpus(cpu_set_t& set) {
 #if defined(_OPENMP) && _OPENMP >= 201511
-    if (omp_get_proc_bind() == omp_proc_bind_false) return 0;
-    for (int place = 0; place < omp_get_num_places(); ++place) cpus += omp_get_place_num_procs(place);
+    if (omp_get_proc_bind() == omp_proc_bind_false || omp_get_num_places() <= 0) return false;
+    CPU_ZERO(&set);
+    for (int place = 0; place < omp_get_num_places(); ++place) {
+        const int count = omp_get_place_num_procs(place);
+        if (count > CPU_SETSIZE) continue;
+        int ids[CPU_SETSIZE];
+        omp_get_place_proc_ids(place, ids);
+        for (int i = 0; i < count; ++i)
+            if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], &set);
+    }
+    return CPU_COUNT(&set) > 0;
+#else
+    (void)set;
+    return false;
 #endif
-    return cpus;
 }
+#endif
 
 // Sets this thread's affinity to every CPU of OpenMP's places, when it binds threads to them:
 // what the mask was before the runtime bound the initial thread to the first place. A program
 // that executes itself again calls this first: the new image inherits the mask, and its runtime
 // would build its places, and core_count() its count, from one place's CPUs.
 inline void widen_affinity_to_omp_places() {
-#if defined(_OPENMP) && _OPENMP >= 201511 && defined(__linux__)
-    if (omp_get_proc_bind() == omp_proc_bind_false || omp_get_num_places() <= 0) return;
+#if defined(__linux__)
     cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int place = 0; place < omp_get_num_places(); ++place) {
-        int ids[CPU_SETSIZE];
-        if (omp_get_place_num_procs(place) > CPU_SETSIZE) continue;
-        omp_get_place_proc_ids(place, ids);
-        for (int i = 0; i < omp_get_place_num_procs(place); ++i)
-            if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], &set);
-    }
-    if (CPU_COUNT(&set) > 0) sched_setaffinity(0, sizeof(set), &set);
+    if (omp_places_cpus(set)) sched_setaffinity(0, sizeof(set), &set);
 #endif
 }
 
@@ -188,7 +192,7 @@ inline int core_count() {
 #if defined(__linux__)
         cpu_set_t set;
         if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = std::max(1, CPU_COUNT(&set));
-        if (omp_place_cpus() > 0) allowed = omp_place_cpus();
+        if (omp_places_cpus(set)) allowed = CPU_COUNT(&set);
         std::ifstream in("/proc/self/cgroup");
         std::stringstream text;
         text << in.rdbuf();
