@@ -6,12 +6,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <thread>
+#include <tuple>
+#include <vector>
 
 #include "agcnn/agcnn.hpp"
 #include "agcnn/io/sha256.hpp"
@@ -240,6 +246,47 @@ TEST_CASE("OMP_PROC_BIND: the threads still default to every core, and --threads
             const auto json = nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1));
             CHECK(json.at("threads").get<int>() == (threads.empty() ? core_count() : std::min(2, core_count())));
         }
+}
+
+TEST_CASE("CPU sharing: beside one busy process per core the threads are kept together; off when asked") {
+    if (core_count() < 2) return;  // one core: nothing to keep together
+    const std::string env = "unset OMP_PROC_BIND OMP_PLACES AGCNN_CPU_SHARING";
+    auto bench = [&](int steps, const std::string& more_env) {
+        const auto start = std::chrono::steady_clock::now();
+        const Result r = run("bench --model resnet50 --base-width 8 --size 96 --batch 1 --infer --warmup 0 --steps " +
+                             std::to_string(steps), env + more_env);  // more_env: "" or "; export ..."
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        INFO(r.err);
+        REQUIRE(r.exit_code == 0);
+        const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
+        return std::make_pair(nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1))
+                                  .at("cpu_sharing"),
+                              seconds);
+    };
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> spinners;  // to agcnn, another process keeping every core busy
+    for (int i = 0; i < core_count(); ++i)
+        spinners.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+            }
+        });
+    // Long enough for a few of the sharing's quarter-second windows on any machine.
+    int steps = 50;
+    auto [on, on_seconds] = bench(steps, "");
+    while (on_seconds < 1.5 && steps < 100000) std::tie(on, on_seconds) = bench(steps *= 4, "");
+    const auto [off, off_seconds] = bench(steps, "; export AGCNN_CPU_SHARING=off");
+    stop = true;
+    for (std::thread& t : spinners) t.join();
+    INFO(on.dump(), " after ", on_seconds, " s; off: ", off.dump(), " after ", off_seconds, " s");
+    CHECK(on.at("on").get<bool>());
+    CHECK(on.at("changes").get<int>() >= 1);
+    CHECK(!off.at("on").get<bool>());
+    CHECK(off.at("changes").get<int>() == 0);
+    CHECK(off.at("cpus").empty());
+    check_one_line_error(run("bench --model resnet50 --base-width 4 --size 64 --infer --steps 1", "export AGCNN_CPU_SHARING=sometimes"),
+                         "AGCNN_CPU_SHARING=sometimes: expected on or off");
+    // The user's own placement turns it off.
+    CHECK(!bench(1, "; export OMP_PROC_BIND=true").first.at("on").get<bool>());
 }
 
 // `agcnn synth` into a fresh tmp(name + "-data") with `synth_flags`, then `agcnn train` from it

@@ -211,6 +211,78 @@ TEST_CASE("the default thread count: a cgroup's CPU quota caps the cores (v2 at 
     CHECK(threads_for(1) == 1);
 }
 
+TEST_CASE("CPU sharing: /proc/stat read per CPU") {
+    const auto cpus = parse_proc_stat(
+        "cpu  300 0 100 1600 20 10 10 6 0 0\n"
+        "cpu0 100 0 50 800 10 5 5 3 0 0\n"
+        "cpu1 200 0 50 800 10 5 5 3 0 0\n"
+        "cpu7 10 1 2 30\n"  // an old kernel's four fields
+        "intr 12345 1 2\nctxt 99\n");
+    REQUIRE(cpus.size() == 3);
+    CHECK(cpus.at(0).busy == 160);
+    CHECK(cpus.at(0).total == 973);
+    CHECK(cpus.at(1).busy == 260);
+    CHECK(cpus.at(7).busy == 13);
+    CHECK(cpus.at(7).total == 43);
+    CHECK(parse_proc_stat("").empty());
+    CHECK(parse_proc_stat("cpu0 x y\ncpu\n").empty());
+}
+
+TEST_CASE("CPU sharing: the team is kept on the CPUs the other processes leave, evenly, and spread when they go") {
+    const std::vector<int> two = {0, 1};
+    auto plan = [](const std::vector<int>& allowed, const std::vector<double>& busy, double ours,
+                   const std::vector<int>& current, int threads, unsigned seed = 0) {
+        return plan_cpu_sharing(allowed, busy, ours, current, threads, seed);
+    };
+    // Idle, or others under half a core: spread.
+    CHECK(plan(two, {0.9, 0.9}, 1.8, {}, 2).cpus.empty());
+    CHECK(plan(two, {1.0, 1.0}, 1.6, {}, 2).cpus.empty());
+    // One competitor per core, our threads spread beside them (0.67 cores): both on one CPU.
+    SharingPlan p = plan(two, {1.0, 1.0}, 0.67, {}, 2);
+    CHECK(p.cpus.size() == 1);
+    CHECK(p.threads == 2);
+    // Ties between equally busy CPUs go by the seed: two processes can pick different CPUs.
+    CHECK(plan(two, {1.0, 1.0}, 0.67, {}, 2, 0).cpus != plan(two, {1.0, 1.0}, 0.67, {}, 2, 1).cpus);
+    // The least busy CPU is kept.
+    CHECK(plan(two, {1.0, 0.7}, 0.6, {}, 2).cpus == std::vector<int>{1});
+    // Confined with the CPU to ourselves and the competitors on the other: stay.
+    CHECK(plan(two, {1.0, 1.0}, 1.0, {1}, 2).cpus == std::vector<int>{1});
+    // The others left (the other CPU idle): spread.
+    CHECK(plan(two, {0.1, 1.0}, 1.0, {1}, 2).cpus.empty());
+    // A competitor runs on our CPU (we got 0.6 of it, 0.67 when spread): spread again.
+    p = plan_cpu_sharing(two, {1.0, 1.0}, 0.6, {0}, 2, 0, 0.67);
+    CHECK(p.cpus.empty());
+    CHECK(p.worse);
+    // Confined did as well as spread, or no spread figure yet: stay.
+    CHECK(plan_cpu_sharing(two, {1.0, 1.0}, 0.67, {0}, 2, 0, 0.67).cpus == std::vector<int>{0});
+    CHECK(plan_cpu_sharing(two, {1.0, 1.0}, 0.6, {0}, 2, 0, -1).cpus == std::vector<int>{0});
+    // While the caller backs off, a spread team stays spread.
+    CHECK(plan_cpu_sharing(two, {1.0, 1.0}, 0.67, {}, 2, 0, 0.67, false).cpus.empty());
+    // 16 CPUs, one competitor: 15 CPUs, 15 threads (16 would put two on one CPU and every
+    // barrier would wait for it), the busiest CPU left out.
+    std::vector<int> sixteen(16);
+    for (int i = 0; i < 16; ++i) sixteen[i] = i;
+    std::vector<double> busy(16, 0.94);
+    busy[5] = 1.0;
+    p = plan(sixteen, busy, 16 * 0.94 + 0.06 - 1.0, {}, 16);
+    CHECK(p.cpus.size() == 15);
+    CHECK(std::find(p.cpus.begin(), p.cpus.end(), 5) == p.cpus.end());
+    CHECK(p.threads == 15);
+    // 16 CPUs, others on 8 cores' worth: 8 CPUs, two threads on each.
+    p = plan(sixteen, std::vector<double>(16, 1.0), 8.0, {}, 16);
+    CHECK(p.cpus.size() == 8);
+    CHECK(p.threads == 16);
+    // Three threads asked on two CPUs left: two (a multiple of the CPUs, not more than asked).
+    std::vector<int> four = {0, 1, 2, 3};
+    p = plan(four, {1, 1, 1, 1}, 2.0, {}, 3);
+    CHECK(p.cpus.size() == 2);
+    CHECK(p.threads == 2);
+    // One thread, one CPU, or a busy list that does not match: nothing to do.
+    CHECK(plan(two, {1.0, 1.0}, 0.5, {}, 1).cpus.empty());
+    CHECK(plan({0}, {1.0}, 0.5, {}, 2).cpus.empty());
+    CHECK(plan(two, {1.0}, 0.5, {}, 2).cpus.empty());
+}
+
 namespace {
 
 // Runs fill(out) on 1, 2 and 3 threads, each time into a buffer of NaNs the size of `expected`,

@@ -94,6 +94,7 @@
 #include "agcnn/core/layout.hpp"
 #include "agcnn/core/rng.hpp"
 #include "agcnn/core/tensor.hpp"
+#include "agcnn/core/cpu_sharing.hpp"
 #include "agcnn/core/threads.hpp"
 #include "agcnn/io/npy.hpp"
 #include "agcnn/io/safetensors.hpp"

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "commands/bench.hpp"
 #include "commands/data.hpp"
@@ -37,8 +38,25 @@ static void wait_without_spinning(char** argv) {
     execv("/proc/self/exe", argv);
 }
 
+// Threads kept together while other processes busy our cores (core/cpu_sharing.hpp): on unless
+// AGCNN_CPU_SHARING=off or the user places the threads (OMP_PROC_BIND, OMP_PLACES). False, with
+// the message printed, for a setting that is neither on nor off.
+static bool share_cpus_by_default() {
+    const char* setting = std::getenv("AGCNN_CPU_SHARING");
+    const std::string value = setting != nullptr ? setting : "on";
+    if (value != "on" && value != "off") {
+        std::fprintf(stderr, "agcnn: error: AGCNN_CPU_SHARING=%s: expected on or off\n", value.c_str());
+        return false;
+    }
+    agcnn::set_cpu_sharing(value == "on" && std::getenv("OMP_PROC_BIND") == nullptr &&
+                           std::getenv("OMP_PLACES") == nullptr);
+    agcnn::share_cpus_between_steps();  // the first sample: the first forward can decide
+    return true;
+}
+
 int main(int argc, char** argv) {
     wait_without_spinning(argv);
+    if (!share_cpus_by_default()) return 1;
     std::string command_line = "agcnn";  // recorded in results.json
     for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
     CLI::App app{"agcnn: attention-guided CNN for thorax disease classification (ChestX-ray14)"};

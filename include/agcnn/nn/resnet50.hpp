@@ -9,6 +9,7 @@
 // Parameter names are torchvision's: conv1.weight, bn1.*, layer1.0.conv1.weight, ...,
 // layer1.0.downsample.0.weight, fc.weight, fc.bias. With 1000 classes and base width 64 the
 // network has 25,557,032 parameters, as torchvision's.
+// Each CPU forward first lets the CPU sharing (core/cpu_sharing.hpp) look at the machine.
 // `base_width` scales every channel count (64 in ResNet-50); tests use a narrow copy of the
 // same topology so PyTorch reference files stay small.
 #pragma once
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "agcnn/core/cpu_sharing.hpp"
 #include "agcnn/nn/bottleneck.hpp"
 #include "agcnn/nn/linear.hpp"
 #include "agcnn/ops/global_pool.hpp"
@@ -70,6 +72,7 @@ public:
     ResNetOutput forward_all(const Tensor& x) {
         AGCNN_CHECK(x.rank() == 4 && x.dim(3) == 3, "ResNet50: expected input [N, H, W, 3], got ",
                     shape_str(x.shape()));
+        if (x.device().kind == Device::Kind::cpu) share_cpus_between_steps();  // a step's boundary
         Tensor out = conv_bn(conv1, bn1, x, Tensor(), true);
         out = ops::max_pool2d(out, 3, 2, 1);
         out = layer1.forward(out);

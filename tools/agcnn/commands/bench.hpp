@@ -178,6 +178,7 @@ inline void run_network_bench(const BenchArgs& args) {
         step();
         synchronize(device);
         images_per_s.push_back(double(args.batch) / seconds_since(start));
+        // num_threads() after the step: the CPU sharing may change it as a forward starts.
         cpu_bound_images_per_s.push_back(double(args.batch) * num_threads() /
                                          (process_cpu_seconds() - cpu_start));
     }
@@ -193,6 +194,12 @@ inline void run_network_bench(const BenchArgs& args) {
                              {"device", device.str()}, {"precision", args.device.precision()},
                               {"batch", args.batch}, {"size", args.size}, {"base_width", args.base_width},
                               {"threads", num_threads()}, {"steps", args.steps}};
+    const CpuSharing& sharing = process_cpu_sharing();
+    report["cpu_sharing"] = {{"on", cpu_sharing()}, {"cpus", sharing.cpus()}, {"changes", sharing.changes()}};
+    if (cpu_sharing() && sharing.changes() > 0)
+        std::printf("CPU sharing: other processes were busy on this process's CPUs: the threads moved %d "
+                    "time(s), now on %s\n", sharing.changes(),
+                    sharing.cpus().empty() ? "every CPU" : (std::to_string(sharing.cpus().size()) + " CPU(s)").c_str());
     if (!train) report["packed_filters_mb"] = double(packed_filters.floats()) * sizeof(float) / 1048576.0;
     print_op_times(args.steps, report);
     print_summary(images_per_s, cpu_bound_images_per_s, gflop_per_image, report);
