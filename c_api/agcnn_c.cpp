@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agcnn/app/predictor.hpp"
+#include "agcnn/core/cpu_sharing.hpp"
 #include "agcnn/core/threads.hpp"
 
 struct agcnn_predictor {
@@ -102,6 +103,14 @@ agcnn_status agcnn_set_threads(int threads) {
                     "set threads: this agcnn was built single-threaded (no OpenMP); use one predictor per thread");
 #endif
     return guarded([&] { agcnn::set_num_threads(threads); });
+}
+
+agcnn_status agcnn_set_cpu_sharing(int on) {
+    if (on != 0 && on != 1) return fail(AGCNN_ERROR_INVALID_ARGUMENT, "set CPU sharing: expected 0 or 1");
+    return guarded([&] {
+        agcnn::set_cpu_sharing(on == 1);
+        agcnn::share_cpus_between_steps();  // the first sample
+    });
 }
 
 agcnn_status agcnn_predictor_open(const char* model_path, agcnn_predictor** predictor) {

@@ -207,6 +207,16 @@ TEST_CASE("C API: the Predictor's numbers, caller-owned buffers, statuses and la
     CHECK(std::string(agcnn_last_error()).find("missing.png") != std::string::npos);
     CHECK(agcnn_predict_u8(predictor, image.pixels.data(), image.width, image.height, &result, nullptr, 0) == AGCNN_OK);
     CHECK(std::string(agcnn_last_error()).empty());
+    // Threads kept together on a shared machine: the same numbers; 0 and 1 only. (The library's
+    // switch lives in its own copy of the headers: this program's cpu_sharing() does not see it.)
+    CHECK(agcnn_set_cpu_sharing(2) == AGCNN_ERROR_INVALID_ARGUMENT);
+    CHECK(std::string(agcnn_last_error()).find("expected 0 or 1") != std::string::npos);
+    REQUIRE(agcnn_set_cpu_sharing(1) == AGCNN_OK);
+    REQUIRE(agcnn_predict_u8(predictor, image.pixels.data(), image.width, image.height, &result, nullptr, 0) == AGCNN_OK);
+    for (model::Branch b : model::kBranches)
+        for (int k = 0; k < AGCNN_LABEL_COUNT; ++k)
+            CHECK(result.probabilities[int(b)][k] == expected.probabilities(b)[std::size_t(k)]);
+    REQUIRE(agcnn_set_cpu_sharing(0) == AGCNN_OK);
     agcnn_predictor_close(predictor);
     agcnn_predictor_close(nullptr);
 

@@ -70,6 +70,11 @@ AGCNN_C_API const char* agcnn_branch_name(int branch);
 AGCNN_C_API const char* agcnn_version(void);
 /* CPU threads for the math (0 = all cores); single-threaded builds accept only 0 and 1. */
 AGCNN_C_API agcnn_status agcnn_set_threads(int threads);
+/* 1: while other processes keep this process's CPUs busy, keep the math's threads together on
+ * the CPUs they leave (measured every 0.25 s at most, from /proc/stat; it moves OpenMP's threads,
+ * which your program may share); 0: off, the default. Linux OpenMP builds; elsewhere it does
+ * nothing. Other values: AGCNN_ERROR_INVALID_ARGUMENT. See docs/embedding.md. */
+AGCNN_C_API agcnn_status agcnn_set_cpu_sharing(int on);
 
 /* Loads a model file (agcnn export). On success *predictor is a new predictor. Its first
  * prediction packs the network's filters for the CPU's matrix kernels and keeps them, so later
