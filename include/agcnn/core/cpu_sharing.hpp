@@ -28,24 +28,33 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <time.h>
+
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 #endif
 
 #include "agcnn/core/threads.hpp"
 
 namespace agcnn {
+
+// Seconds of `clock`: CLOCK_MONOTONIC for wall time, CLOCK_PROCESS_CPUTIME_ID for the CPU time of
+// all of this process's threads.
+inline double clock_seconds(clockid_t clock) {
+    timespec t{};
+    clock_gettime(clock, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+inline double process_cpu_seconds() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 // Jiffies each CPU spent busy (user, nice, system, irq, softirq) and in all (busy, idle, iowait,
 // steal), per CPU number, from the text of /proc/stat ("cpu3 4705 356 584 3699 23 0 1 0 0 0").
@@ -99,11 +108,11 @@ inline SharingPlan plan_cpu_sharing(const std::vector<int>& allowed, const std::
     const int n = static_cast<int>(allowed.size());
     SharingPlan spread{{}, threads};
     if (n < 2 || threads < 2 || busy.size() != allowed.size()) return spread;
+    auto inside = [&](int i) { return std::find(current.begin(), current.end(), allowed[i]) != current.end(); };
     double all = 0, idle_outside = 0;
     for (int i = 0; i < n; ++i) {
         all += busy[i];
-        if (!current.empty() && std::find(current.begin(), current.end(), allowed[i]) == current.end())
-            idle_outside += 1.0 - busy[i];
+        if (!current.empty() && !inside(i)) idle_outside += 1.0 - busy[i];
     }
     const double others = std::max(0.0, all - ours);
     spread.worse = !current.empty() && spread_cores >= 0 && ours < spread_cores;
@@ -112,7 +121,6 @@ inline SharingPlan plan_cpu_sharing(const std::vector<int>& allowed, const std::
     if (keep >= n) return spread;
     std::vector<int> order(n);  // current CPUs first, then the least busy; ties from the seed
     for (int i = 0; i < n; ++i) order[i] = i;
-    auto inside = [&](int i) { return std::find(current.begin(), current.end(), allowed[i]) != current.end(); };
     auto tie = [&](int i) { return (static_cast<unsigned>(i) + seed) % static_cast<unsigned>(n); };
     std::sort(order.begin(), order.end(), [&](int a, int b) {
         if (inside(a) != inside(b)) return inside(a);
@@ -150,7 +158,7 @@ public:
     void between_steps() {
 #if defined(__linux__) && defined(_OPENMP)
         if (!cpu_sharing() || omp_in_parallel()) return;
-        const double now = seconds(CLOCK_MONOTONIC);
+        const double now = clock_seconds(CLOCK_MONOTONIC);
         if (started_ && now - wall_ < kWindowSeconds) return;
         if (!started_) {
             started_ = true;
@@ -160,12 +168,11 @@ public:
                 if (CPU_ISSET(cpu, &set)) allowed_.push_back(cpu);
             seed_ = static_cast<unsigned>(getpid());
         }
-        if (threads_set_ != 0 && num_threads() != threads_set_) {  // the program changed the count
+        if (!plan_.cpus.empty() && num_threads() != plan_.threads)  // the program changed the count
             spread(num_threads());
-        }
         if (plan_.cpus.empty()) asked_ = num_threads();
-        const std::map<int, CpuTimes> times = parse_proc_stat(read_proc_stat());
-        const double cpu = seconds(CLOCK_PROCESS_CPUTIME_ID);
+        const std::map<int, CpuTimes> times = parse_proc_stat(thread_detail::file_text("/proc/stat"));
+        const double cpu = process_cpu_seconds();
         std::vector<double> busy;
         bool complete = !times_.empty();
         for (int c : allowed_) {
@@ -207,17 +214,6 @@ public:
 
 private:
 #if defined(__linux__) && defined(_OPENMP)
-    static double seconds(clockid_t clock) {
-        timespec t{};
-        clock_gettime(clock, &t);
-        return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-    }
-    static std::string read_proc_stat() {
-        std::ifstream in("/proc/stat");
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
     // Every thread of a team of `team` (the pool the next regions use, and this thread) gets `set`.
     static void bind_team(const std::vector<int>& cpus, int team) {
         cpu_set_t set;
@@ -229,20 +225,18 @@ private:
     void confine(const SharingPlan& plan) {
         bind_team(plan.cpus, std::max(asked_, num_threads()));
         omp_set_num_threads(plan.threads);
-        threads_set_ = plan.threads;
         plan_ = plan;
     }
     void spread(int threads) {
         bind_team(allowed_, std::max(threads, num_threads()));
         omp_set_num_threads(threads);
-        threads_set_ = 0;
         plan_ = SharingPlan{{}, threads};
     }
 #endif
     bool started_ = false;
     std::vector<int> allowed_;
     unsigned seed_ = 0;
-    int asked_ = 0, threads_set_ = 0, changes_ = 0, held_ = 0, backoff_ = 1;
+    int asked_ = 0, changes_ = 0, held_ = 0, backoff_ = 1;
     double spread_cores_ = -1;
     SharingPlan plan_;
     std::map<int, CpuTimes> times_;

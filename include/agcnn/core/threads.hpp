@@ -97,6 +97,14 @@ inline std::string first_line(const std::string& path) {
     return line;
 }
 
+// The whole text of `path` ("" when it cannot be read): small kernel files such as /proc/stat.
+inline std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
 // Cores allowed by a quota of `quota` microseconds per `period` (rounded up), or 0 for none.
 inline int quota_cores(double quota, double period) {
     if (!(quota > 0) || !(period > 0)) return 0;
@@ -193,10 +201,7 @@ inline int core_count() {
         cpu_set_t set;
         if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = std::max(1, CPU_COUNT(&set));
         if (omp_places_cpus(set)) allowed = CPU_COUNT(&set);
-        std::ifstream in("/proc/self/cgroup");
-        std::stringstream text;
-        text << in.rdbuf();
-        const int quota = cgroup_cpu_quota(text.str(), "/sys/fs/cgroup");
+        const int quota = cgroup_cpu_quota(thread_detail::file_text("/proc/self/cgroup"), "/sys/fs/cgroup");
         if (quota > 0) allowed = std::min(allowed, quota);
 #endif
         return allowed;
