@@ -248,6 +248,26 @@ TEST_CASE("OMP_PROC_BIND: the threads still default to every core, and --threads
         }
 }
 
+TEST_CASE("more threads asked than cores: capped to the cores, and said on stderr") {
+    const std::string more = std::to_string(core_count() + 1);
+    for (const auto& [flag, env, source] : {std::tuple{" --threads " + more, std::string(), "--threads"},
+                                             {std::string(), "export OMP_NUM_THREADS=" + more, "OMP_NUM_THREADS"}}) {
+        const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 --warmup 0" + flag, env);
+        INFO(flag << env << "\n" << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK(r.err.find(more + " threads asked (" + source + "), this process may use " + std::to_string(core_count()) +
+                         " cores: running " + std::to_string(core_count()) + " threads") != std::string::npos);
+        const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
+        const auto json = nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1));
+        CHECK(json.at("threads").get<int>() == core_count());
+    }
+    // As many as the cores: nothing said.
+    const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 --warmup 0 --threads " +
+                         std::to_string(core_count()));
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("threads asked") == std::string::npos);
+}
+
 TEST_CASE("CPU sharing: beside one busy process per core the threads are kept together; off when asked") {
     if (core_count() < 2) return;  // one core: nothing to keep together
     const std::string env = "unset OMP_PROC_BIND OMP_PLACES AGCNN_CPU_SHARING";

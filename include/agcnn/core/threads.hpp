@@ -227,11 +227,17 @@ inline std::string thread_count_problem(long long n) {
     return "";
 }
 
-// The thread count set_num_threads(n) gives: n, or for 0 OMP_NUM_THREADS when the user set it,
-// capped at core_count(); core_count() when neither asks for a count.
-inline int threads_for(int n) {
+// The thread count asked for: n, or for 0 OMP_NUM_THREADS when the user set it; 0 when neither
+// asks for a count.
+inline int threads_asked(int n) {
     const char* env = std::getenv("OMP_NUM_THREADS");
-    const int asked = n > 0 ? n : env != nullptr ? std::atoi(env) : 0;
+    return std::max(0, n > 0 ? n : env != nullptr ? std::atoi(env) : 0);
+}
+
+// The thread count set_num_threads(n) gives: threads_asked(n) capped at core_count(), or
+// core_count() when nothing is asked.
+inline int threads_for(int n) {
+    const int asked = threads_asked(n);
     return asked > 0 ? std::min(asked, core_count()) : core_count();
 }
 

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <csignal>
+#include <iostream>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -82,10 +83,16 @@ inline int stopped_exit_code() {
 }
 
 // Every command calls this first: thread count, denormal flushing, and freed memory kept for
-// reuse by the next step (core/memory_reuse.hpp).
+// reuse by the next step (core/memory_reuse.hpp). A count above the cores this process may use
+// is capped there, with a line on stderr that says so.
 inline void apply_threads(int threads) {
     set_num_threads(threads);
     keep_freed_memory();
+    const int asked = threads_asked(threads);
+    if (asked > core_count())
+        std::cerr << "agcnn: " << asked << " threads asked (" << (threads > 0 ? "--threads" : "OMP_NUM_THREADS")
+                  << "), this process may use " << core_count() << " cores: running " << core_count()
+                  << " threads (more would wait for each other at every step)\n";
 }
 
 // [N, C, H, W] values (PyTorch's layout) -> NHWC tensor [N, H, W, C].
