@@ -3,13 +3,14 @@
 
     /usr/bin/python3 tools/bench_cpu_vs_pytorch.py --agcnn build/agcnn [--threads 2]
         [--steps 5] [--warmup 2] [--size 224] [--workloads train8,train16,infer1,infer8]
-        [--contention 0,1,2] [--conv direct,auto] [--rounds 3]
+        [--contention 0,1,2] [--competitor spin|compile] [--conv direct,auto] [--rounds 3]
 
 --threads 0 gives each engine its own default thread count (agcnn: the cores this process may
 use; PyTorch: its own choice). --contention L1,L2,...: contended mode: every workload is measured
 on both engines at each level, level L meaning L competing CPU-bound processes per core (the
-cores of this process's affinity mask), started by the script before that level's runs and
-stopped after them, all in the same run; it prints each engine's images/s at each level and the
+cores of this process's affinity mask; --competitor spin, the default: `while True: pass`;
+compile: a g++ loop, as on a shared build machine), started by the script before that level's
+runs and stopped after them, all in the same run; it prints each engine's images/s at each level and the
 share of its idle (level 0) speed kept, and the cores it got (CPU seconds per wall second of its
 steps: what the scheduler gave it). A fair share is 1 / (L + 1). For the engines' default
 settings, as a user meets them: --threads 0 --omp-wait-policy default.
@@ -42,9 +43,11 @@ round is not evidence.
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -131,24 +134,68 @@ def load_average():
     return os.getloadavg()[0]
 
 
-class Competitors:
-    """`per_core` CPU-bound processes per core of this process, running while inside `with`."""
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-    def __init__(self, per_core):
+
+class Competitors:
+    """`per_core` competing processes per core of this process, running while inside `with`.
+    kind "spin": `while True: pass`, CPU-bound for ever. kind "compile": a shell loop compiling
+    tests/test_ops.cpp with g++ -O2 (about 30 s each on the AMD EPYC), what a shared build
+    machine runs: processes that start, fill memory and end. A competitor that stops (g++ or
+    doctest missing) ends the measurement with its error."""
+
+    def __init__(self, per_core, kind):
         self.count = per_core * len(os.sched_getaffinity(0))
+        self.kind = kind
         self.processes = []
 
+    def command(self, index, scratch):
+        if self.kind == "spin":
+            return [sys.executable, "-c", "while True: pass"]
+        compile_once = (f"g++ -std=c++20 -O2 -fopenmp -I{REPOSITORY}/include -I/usr/include/eigen3 "
+                        f"-c {REPOSITORY}/tests/test_ops.cpp -o {scratch}/{index}.o")
+        return ["sh", "-c", f"while :; do {compile_once} || exit 1; done"]
+
     def __enter__(self):
-        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                          for _ in range(self.count)]
-        time.sleep(1)  # let them start spinning
+        self.scratch = tempfile.TemporaryDirectory(prefix="agcnn-competitors-")
+        self.processes = []
+        # Each in a process group of its own, to be stopped with its compiler, but in this session:
+        # with the kernel's autogroups (sched_autogroup_enabled) a new session would be a
+        # scheduling group of its own, and the CPU would be shared per session, not per process
+        # (measured: both engines then got 0.63-0.68 cores beside two compile loops, whatever they
+        # did). stderr to a file: a pipe nobody reads would stop the loop when full.
+        for i in range(self.count):
+            with open(os.path.join(self.scratch.name, f"{i}.err"), "w") as errors:
+                self.processes.append(subprocess.Popen(self.command(i, self.scratch.name),
+                                                       process_group=0, stderr=errors))
+        time.sleep(1 if self.kind == "spin" else 3)  # let them start (a compiler: past its start-up)
+        self.check()
         return self
+
+    def check(self):
+        for i, p in enumerate(self.processes):
+            if p.poll() is not None:
+                with open(os.path.join(self.scratch.name, f"{i}.err"), errors="replace") as errors:
+                    message = errors.read()[-2000:]
+                self.__exit__()
+                sys.exit(f"a competitor ({self.kind}) stopped: {message}")
 
     def __exit__(self, *exc):
         for p in self.processes:
-            p.kill()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # the loop and the compiler it runs
+            except ProcessLookupError:
+                pass
         for p in self.processes:
             p.wait()
+            for _ in range(100):  # until the group's last process (a compiler) is gone, 10 s at most
+                try:
+                    os.killpg(p.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        self.processes = []
+        self.scratch.cleanup()
 
 
 def agcnn_command(args, mode, batch, common, conv):
@@ -181,12 +228,13 @@ def contended(args, workloads, common):
     results = {}  # (name, engine, level) -> [(images/s, cores used, threads)], one per round
     for round_index in range(args.rounds):
         for level in levels:
-            with Competitors(level):
+            with Competitors(level, args.competitor) as competitors:
                 for mode, batch in workloads:
                     name = f"{mode}{batch}"
                     torch_run = pytorch_run(args, name, common, layouts)
                     ours = last_json(agcnn_command(args, mode, batch, common, args.conv.split(",")[0]),
                                      args.omp_wait_policy)
+                    competitors.check()
                     for engine, run in (("pytorch", torch_run), ("agcnn", ours)):
                         results.setdefault((name, engine, level), []).append(
                             (run["images_per_s"]["median"], cores_used(run), run["threads"]))
@@ -199,7 +247,7 @@ def contended(args, workloads, common):
     print(f"ResNet-50 {args.size}x{args.size}, threads {args.threads or 'engine default'}, "
           f"OMP_WAIT_POLICY {policy}, {len(os.sched_getaffinity(0))} cores, median of "
           f"{args.steps} steps after {args.warmup} warm-up, {args.rounds} round(s); level = "
-          f"competing CPU-bound processes per core; share = images/s / idle images/s of the same "
+          f"competing processes per core ({args.competitor}); share = images/s / idle images/s of the same "
           f"round (fair share 1 / (level + 1)), the median over the rounds [lowest, highest]; "
           f"img/s and cores (CPU seconds per wall second of the steps): medians over the rounds")
     print(f"{'workload':<9} {'engine':<8} {'threads':>7} " +
@@ -234,6 +282,9 @@ def main():
     parser.add_argument("--workloads", default="train8,train16,infer1,infer8")
     parser.add_argument("--contention", default="",
                         help="contended mode: competing processes per core, e.g. 0,1,2")
+    parser.add_argument("--competitor", default="spin", choices=["spin", "compile"],
+                        help="contended mode's competing processes: spin (a CPU-bound loop) or "
+                             "compile (a g++ loop over one of this repository's files)")
     parser.add_argument("--conv", default="auto", help="agcnn --conv value(s), comma-separated")
     parser.add_argument("--omp-wait-policy", default="passive", choices=["passive", "default", "active"])
     parser.add_argument("--torch-worker", nargs=2, metavar=("WORKLOAD", "LAYOUT"),
