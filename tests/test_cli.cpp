@@ -66,6 +66,15 @@ Result run(const std::string& args, const std::string& limits = "") {
     return {WEXITSTATUS(status), read_text(err_path), read_text(out_path)};
 }
 
+// The JSON line `agcnn bench` prints last.
+nlohmann::json last_json_line(const std::string& out) {
+    const std::size_t last_line = out.rfind('\n', out.size() - 2);
+    return nlohmann::json::parse(out.substr(last_line == std::string::npos ? 0 : last_line + 1));
+}
+
+// The smallest `agcnn bench` run: one inference step of a narrow ResNet-50 on a 64x64 image.
+const std::string kTinyBench = "bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 --warmup 0";
+
 std::string tmp(const std::string& name) {
     std::filesystem::create_directories(kTmp);
     return (kTmp / name).string();
@@ -238,13 +247,10 @@ TEST_CASE("OMP_PROC_BIND: the threads still default to every core, and --threads
     for (const std::string env : {"unset OMP_WAIT_POLICY GOMP_SPINCOUNT; export OMP_PROC_BIND=true",
                                   "export OMP_WAIT_POLICY=passive OMP_PROC_BIND=spread OMP_PLACES=cores"})
         for (const std::string& threads : {std::string(), " --threads " + std::to_string(std::min(2, core_count()))}) {
-            const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 "
-                                 "--warmup 0" + threads, env);
+            const Result r = run(kTinyBench + threads, env);
             INFO(env << threads << "\n" << r.err);
             REQUIRE(r.exit_code == 0);
-            const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
-            const auto json = nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1));
-            CHECK(json.at("threads").get<int>() == (threads.empty() ? core_count() : std::min(2, core_count())));
+            CHECK(last_json_line(r.out).at("threads").get<int>() == (threads.empty() ? core_count() : std::min(2, core_count())));
         }
 }
 
@@ -252,18 +258,15 @@ TEST_CASE("more threads asked than cores: capped to the cores, and said on stder
     const std::string more = std::to_string(core_count() + 1);
     for (const auto& [flag, env, source] : {std::tuple{" --threads " + more, std::string(), "--threads"},
                                              {std::string(), "export OMP_NUM_THREADS=" + more, "OMP_NUM_THREADS"}}) {
-        const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 --warmup 0" + flag, env);
+        const Result r = run(kTinyBench + flag, env);
         INFO(flag << env << "\n" << r.err);
         REQUIRE(r.exit_code == 0);
         CHECK(r.err.find(more + " threads asked (" + source + "), this process may use " + std::to_string(core_count()) +
                          " cores: running " + std::to_string(core_count()) + " threads") != std::string::npos);
-        const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
-        const auto json = nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1));
-        CHECK(json.at("threads").get<int>() == core_count());
+        CHECK(last_json_line(r.out).at("threads").get<int>() == core_count());
     }
     // As many as the cores: nothing said.
-    const Result r = run("bench --model resnet50 --base-width 4 --size 64 --batch 1 --infer --steps 1 --warmup 0 --threads " +
-                         std::to_string(core_count()));
+    const Result r = run(kTinyBench + " --threads " + std::to_string(core_count()));
     REQUIRE(r.exit_code == 0);
     CHECK(r.err.find("threads asked") == std::string::npos);
 }
@@ -278,10 +281,7 @@ TEST_CASE("CPU sharing: beside one busy process per core the threads are kept to
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         INFO(r.err);
         REQUIRE(r.exit_code == 0);
-        const std::size_t last_line = r.out.rfind('\n', r.out.size() - 2);  // the JSON line
-        return std::make_pair(nlohmann::json::parse(r.out.substr(last_line == std::string::npos ? 0 : last_line + 1))
-                                  .at("cpu_sharing"),
-                              seconds);
+        return std::make_pair(last_json_line(r.out).at("cpu_sharing"), seconds);
     };
     std::atomic<bool> stop{false};
     std::vector<std::thread> spinners;  // to agcnn, another process keeping every core busy

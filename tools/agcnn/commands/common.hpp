@@ -6,8 +6,8 @@
 
 #include <charconv>
 #include <csignal>
-#include <iostream>
 #include <cstdint>
+#include <iostream>
 #include <string>
 #include <vector>
 
