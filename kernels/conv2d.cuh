@@ -5,14 +5,15 @@
 // device and precision, and each direction's algorithm is searched once, on first use, with
 // cudnnFind*AlgorithmEx on the real buffers: the fastest one that is deterministic (backward
 // reductions must not depend on scheduling; see choose()) and, in fp32 mode, uses no tensor-op
-// math. The search gets kSearchWorkspaceBytes of the device's shared workspace; the chosen
-// algorithm's workspace comes from the same grow-only buffer.
+// math. The search gets a temporary buffer of its own (SearchWorkspace); the chosen
+// algorithm's workspace comes from the device's shared grow-only buffer.
 //
 // Precision (agcnn/backend/types.hpp): fp32 runs CUDNN_FMA_MATH (true FP32, matches the CPU);
 // tf32 allows TF32 tensor ops; bf16 rounds x, w, dy to bfloat16 (FP32 accumulation) and widens
 // the results back to FP32.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <map>
@@ -29,7 +30,55 @@ namespace agcnn::cuda {
 
 namespace {
 
-constexpr std::size_t kSearchWorkspaceBytes = std::size_t(256) << 20;
+constexpr std::size_t kMinSearchWorkspaceBytes = std::size_t(256) << 20;
+constexpr std::size_t kMaxSearchWorkspaceBytes = std::size_t(4) << 30;
+
+// The workspace cudnnFind*AlgorithmEx may give a candidate (it skips those that need more): a
+// quarter of the device memory free at the first search on the device, between 256 MiB and
+// 4 GiB. Some of the fastest algorithms need more than 256 MiB (fp32 backward passes of ResNet-50
+// at batch 64 on an H200: docs/gpu-results.md), as PyTorch's benchmark mode allows them.
+std::size_t search_workspace_bytes(int device) {
+    static std::mutex mutex;
+    static std::map<int, std::size_t> sizes;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto [it, inserted] = sizes.try_emplace(device, 0);
+    if (inserted) {
+        DeviceScope scope(device);
+        std::size_t free = 0, total = 0;
+        AGCNN_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+        it->second = std::clamp(free / 4, kMinSearchWorkspaceBytes, kMaxSearchWorkspaceBytes);
+    }
+    return it->second;
+}
+
+// The buffer of one search, straight from the driver and freed when the search ends, so that it
+// does not stay in the caching allocator (gigabytes a program would then hold for good). When
+// the driver has not that much free, the search gets 256 MiB of the shared workspace instead.
+class SearchWorkspace {
+public:
+    explicit SearchWorkspace(int device) : device_(device), bytes_(search_workspace_bytes(device)) {
+        DeviceScope scope(device);
+        if (cudaMalloc(&own_, bytes_) != cudaSuccess) {
+            (void)cudaGetLastError();  // clear the failed allocation's error
+            own_ = nullptr;
+            bytes_ = kMinSearchWorkspaceBytes;
+        }
+    }
+    ~SearchWorkspace() {
+        if (!own_) return;
+        DeviceScope scope(device_);
+        (void)cudaFree(own_);  // a destructor must not throw
+    }
+    SearchWorkspace(const SearchWorkspace&) = delete;
+    SearchWorkspace& operator=(const SearchWorkspace&) = delete;
+    void* data() const { return own_ ? own_ : workspace(device_, bytes_); }
+    std::size_t bytes() const { return bytes_; }
+
+private:
+    int device_;
+    std::size_t bytes_;
+    void* own_ = nullptr;
+};
 
 struct ConvAlgorithm {
     int algo;  // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
@@ -135,8 +184,9 @@ const ConvAlgorithm& algorithm(std::optional<ConvAlgorithm>& slot, ConvPlan& pla
         AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, plan.allowed_math()));
         std::vector<Perf> results(static_cast<std::size_t>(count));
         int returned = 0;
-        AGCNN_CUDNN_CHECK(search(results.data(), count, &returned,
-                                 workspace(device, kSearchWorkspaceBytes), kSearchWorkspaceBytes));
+        const SearchWorkspace search_space(device);
+        AGCNN_CUDNN_CHECK(search(results.data(), count, &returned, search_space.data(),
+                                 search_space.bytes()));
         slot = choose(results, returned, plan, direction);
     }
     AGCNN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, slot->math));

@@ -399,3 +399,32 @@ TEST_CASE("Rng: reproducible, and its state round-trips") {
     CHECK(c.uniform() == next);
     CHECK_THROWS_AS(c.set_state_string("nonsense"), Error);
 }
+
+TEST_CASE("profiler: a synchronize hook runs at both ends of each profiled op, and only then") {
+    int syncs = 0;
+    profiler::reset();
+    profiler::set_synchronize([&] { ++syncs; });
+    {
+        profiler::Scope off("relu");  // profiling off: no clock, no hook
+    }
+    CHECK(syncs == 0);
+    CHECK(profiler::records().empty());
+    profiler::enable();
+    {
+        profiler::Scope outer("conv2d");
+        profiler::Scope inner("relu", ".backward");
+    }
+    profiler::enable(false);
+    CHECK(syncs == 4);
+    CHECK(profiler::records().at("conv2d").calls == 1);
+    CHECK(profiler::records().at("relu.backward").calls == 1);
+    profiler::set_synchronize(nullptr);
+    profiler::enable();
+    {
+        profiler::Scope unhooked("add");
+    }
+    profiler::enable(false);
+    CHECK(syncs == 4);
+    CHECK(profiler::records().at("add").calls == 1);
+    profiler::reset();
+}

@@ -6,8 +6,9 @@
 //     achieved GFLOP/s (4.09 GMACs per image forward at 224, scaled by (S/224)^2; a training
 //     step counts as three forwards; printed for the real base width 64 only: --base-width 8 is
 //     the demo's network, whose FLOPs do not scale by one factor), the peak resident memory of
-//     the process, and the time per op (profiler.hpp; backward closures as "<op>.backward").
-//     The last line is JSON.
+//     the process, and the time per op (profiler.hpp; backward closures as "<op>.backward";
+//     on a GPU each op's device time, from K more steps with the device synchronised around
+//     every op, so that the timed steps keep host and device overlapped). The last line is JSON.
 //     Also the process's CPU time (user + system, all threads) per step: on a shared machine
 //     wall time depends on the other processes' load, CPU time much less so;
 //     "cpu_bound_images_per_s" = batch * threads / CPU seconds is the rate the step would have
@@ -162,8 +163,12 @@ inline void run_network_bench(const BenchArgs& args) {
         };
     }
     for (int i = 0; i < args.warmup; ++i) step();
+    // On the CPU the op times come from the timed steps themselves. On a GPU an op's own time
+    // needs the device synchronised around it (profiler.hpp), which would slow the timed steps:
+    // those run unprofiled, and as many steps again give the op times.
+    const bool ops_on_device = device.is_cuda();
     profiler::reset();
-    profiler::enable();
+    profiler::enable(!ops_on_device);
     std::vector<double> images_per_s, cpu_bound_images_per_s;
     for (int i = 0; i < args.steps; ++i) {
         const auto start = std::chrono::steady_clock::now();
@@ -174,6 +179,12 @@ inline void run_network_bench(const BenchArgs& args) {
         // num_threads() after the step: the CPU sharing may change it as a forward starts.
         cpu_bound_images_per_s.push_back(double(args.batch) * num_threads() /
                                          (process_cpu_seconds() - cpu_start));
+    }
+    if (ops_on_device) {
+        profiler::set_synchronize([&] { synchronize(device); });
+        profiler::enable();
+        for (int i = 0; i < args.steps; ++i) step();
+        profiler::set_synchronize(nullptr);
     }
     profiler::enable(false);
     const double scale = double(args.size * args.size) / (224.0 * 224.0);
@@ -194,6 +205,8 @@ inline void run_network_bench(const BenchArgs& args) {
                     "time(s), now on %s\n", sharing.changes(),
                     sharing.cpus().empty() ? "every CPU" : (std::to_string(sharing.cpus().size()) + " CPU(s)").c_str());
     if (!train) report["packed_filters_mb"] = double(packed_filters.floats()) * sizeof(float) / 1048576.0;
+    if (ops_on_device)
+        std::printf("op times: device time, each op synchronised, in %d steps of their own\n", args.steps);
     print_op_times(args.steps, report);
     print_summary(images_per_s, cpu_bound_images_per_s, gflop_per_image, report);
     std::printf("%s\n", report.dump().c_str());
