@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch's ResNet-50 training step, the reference for agcnn's GPU (and CPU) speed.
+"""PyTorch's ResNet-50 training (or inference) step, the reference for agcnn's GPU (and CPU) speed.
 
     /usr/bin/python3 tools/bench_pytorch.py [--device cuda|cpu] [--batch 64] [--size 224] [--steps 20]
         [--warmup 5] [--amp] [--tf32] [--deterministic] [--infer] [--no-channels-last]
@@ -12,7 +12,8 @@ the eager mixed-precision baseline; --tf32 allows TF32 in convolutions and matri
 (PyTorch's default for cuDNN convolutions, off here unless asked so that fp32 means fp32);
 --deterministic restricts cuDNN to deterministic algorithms, as agcnn always does (no
 benchmark-mode search among non-deterministic ones); --infer times inference instead: eval mode,
-no autograd, forward only. Prints one JSON line: images/s (median over the timed steps) and the settings.
+no autograd, forward only, as `agcnn bench --infer`. Prints one JSON line: images/s (median over
+the timed steps) and the settings.
 """
 import argparse
 import json
